@@ -1,0 +1,155 @@
+# wa: small C programs that send WhatsApp messages and run broadcasts.
+#
+#   make            build into $(B)
+#   make check      install what is missing, build, run every test (also
+#                   under AddressSanitizer + UBSan), lint the man pages
+#   make demo       the main job, on a throw-away database and test provider
+#   make bench      timing targets (never part of check)
+#   make install    PREFIX=/usr/local DESTDIR=
+
+VERSION  = 0.1.0
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share/wa
+COMPDIR ?= $(PREFIX)/share/bash-completion/completions
+
+# Build directory: the sanitizer build lives beside the normal one.
+B       ?= build/release
+SAN     ?=
+WERROR  ?=
+
+PKGS     = libcurl yajl libpq
+CC      ?= cc
+CXX     ?= c++
+AR      ?= ar
+CFLAGS  ?= -O2 -g
+CXXFLAGS ?= -O2 -g
+
+override CPPFLAGS += -Icommon -D_GNU_SOURCE \
+	-DWA_VERSION='"$(VERSION)"' -DWA_DATADIR='"$(DATADIR)"'
+override CFLAGS   += -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter \
+	-Wformat=2 $(WERROR) $(SAN) -MMD -MP $(shell pkg-config --cflags $(PKGS) libmicrohttpd)
+override CXXFLAGS += -std=c++17 -Wall -Wextra -Wno-unused-parameter \
+	$(WERROR) $(SAN) -MMD -MP
+override LDFLAGS  += $(SAN)
+LDLIBS   = $(shell pkg-config --libs $(PKGS)) -lphonenumber -lstdc++ -lm
+
+ifneq ($(SAN),)
+CFLAGS   := -O1 -g -fno-omit-frame-pointer
+CXXFLAGS := -O1 -g -fno-omit-frame-pointer
+endif
+
+LIB_C    = $(sort $(wildcard common/*.c))
+LIB_CC   = $(sort $(wildcard common/*.cc))
+LIB_OBJ  = $(LIB_C:%.c=$(B)/%.o) $(LIB_CC:%.cc=$(B)/%.o)
+CMDS     = $(patsubst cmd/%.c,%,$(sort $(wildcard cmd/wa-*.c)))
+BINS     = $(CMDS:%=$(B)/bin/%)
+TOOLS_C  = $(sort $(wildcard tests/tools/*.c))
+TOOLS    = $(TOOLS_C:tests/tools/%.c=$(B)/tests/%) $(B)/tests/wa-testprovider
+MANS     = $(sort $(wildcard man/*.[1-8]))
+MIGRATIONS = $(sort $(wildcard migrations/*.sql))
+# The schema version this build needs: the number of the newest migration.
+SCHEMA_VERSION = $(or $(shell ls migrations 2>/dev/null | sed -n 's/^0*\([0-9][0-9]*\)_.*\.sql$$/\1/p' | sort -n | tail -1),0)
+
+all: $(BINS) $(TOOLS)
+
+$(B)/libwa.a: $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $(LIB_OBJ)
+
+$(B)/common/%.o: common/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(B)/common/%.o: common/%.cc
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c -o $@ $<
+
+$(B)/cmd/%.o: cmd/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(B)/bin/%: $(B)/cmd/%.o $(B)/libwa.a
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $< $(B)/libwa.a $(LDLIBS)
+
+$(B)/tests/%.o: tests/tools/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(B)/tests/%: $(B)/tests/%.o $(B)/libwa.a
+	$(CXX) $(LDFLAGS) -o $@ $< $(B)/libwa.a $(LDLIBS)
+
+$(B)/tests/wa-testprovider.o: tests/provider/wa-testprovider.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(B)/tests/wa-testprovider: $(B)/tests/wa-testprovider.o
+	$(CC) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs libmicrohttpd yajl) -lpthread
+
+# db.o carries the schema version: rebuild it when migrations change.
+$(B)/common/db.o: $(MIGRATIONS)
+$(B)/common/db.o: override CPPFLAGS += -DWA_SCHEMA_VERSION=$(SCHEMA_VERSION)
+
+-include $(LIB_OBJ:.o=.d) $(BINS:$(B)/bin/%=$(B)/cmd/%.d) $(TOOLS:%=%.d)
+
+# --- tests -----------------------------------------------------------------
+
+deps:
+	@scripts/install-deps
+
+# The suite runs twice: on the normal build, then with every program built
+# under AddressSanitizer + UndefinedBehaviorSanitizer (any report fails it).
+check: deps
+	@$(MAKE) --no-print-directory WERROR=-Werror all
+	@$(MAKE) --no-print-directory lint-man
+	@$(MAKE) --no-print-directory test
+	@$(MAKE) --no-print-directory check-asan
+
+check-asan:
+	@$(MAKE) --no-print-directory B=build/asan WERROR=-Werror \
+		SAN='-fsanitize=address,undefined -fno-sanitize-recover=all' all
+	@$(MAKE) --no-print-directory B=build/asan test
+
+test: all
+	WA_BIN=$(CURDIR)/$(B)/bin WA_TESTS=$(CURDIR)/$(B)/tests \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=99 \
+		bats --print-output-on-failure tests </dev/null
+
+lint-man:
+	@for m in $(MANS); do \
+		out=$$(LC_ALL=C.UTF-8 groff -mdoc -ww -z $$m 2>&1); \
+		if [ -n "$$out" ]; then echo "$$m: $$out"; exit 1; fi; \
+	done; echo "man pages: $(words $(MANS)) clean under groff -mdoc -ww"
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@B=$(B) scripts/demo
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@B=$(B) scripts/bench
+
+# --- install ---------------------------------------------------------------
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(DATADIR)/migrations
+	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)
+	for m in $(MANS); do \
+		s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s; done
+	if [ -n "$(MIGRATIONS)" ]; then \
+		install -m 644 $(MIGRATIONS) $(DESTDIR)$(DATADIR)/migrations; fi
+
+uninstall:
+	rm -f $(CMDS:%=$(DESTDIR)$(BINDIR)/%)
+	for m in $(MANS); do \
+		s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m#man/}; done
+	rm -rf $(DESTDIR)$(DATADIR)
+
+clean:
+	rm -rf build
+
+.PHONY: all deps check check-asan test lint-man demo bench install uninstall clean

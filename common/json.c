@@ -1,0 +1,391 @@
+/* json.c: building, editing and writing records as yajl trees.
+ *
+ * Nodes are yajl_val structs allocated with malloc, the same allocator
+ * yajl_tree uses, so a tree mixing parsed and built nodes is freed with
+ * yajl_tree_free. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wa_rec.h"
+
+yajl_val
+wa_json_parse(const char *text, char *err, size_t errlen)
+{
+	yajl_val v;
+
+	if (err && errlen)
+		err[0] = '\0';
+	v = yajl_tree_parse(text, err, errlen);
+	if (err && errlen)
+		err[strcspn(err, "\r\n")] = '\0';
+	return v;
+}
+
+static yajl_val
+node(yajl_type t)
+{
+	yajl_val v = calloc(1, sizeof *v);
+
+	if (v)
+		v->type = t;
+	return v;
+}
+
+yajl_val wa_new_object(void) { return node(yajl_t_object); }
+yajl_val wa_new_array(void) { return node(yajl_t_array); }
+yajl_val wa_new_bool(int b) { return node(b ? yajl_t_true : yajl_t_false); }
+yajl_val wa_new_null(void) { return node(yajl_t_null); }
+
+yajl_val
+wa_new_strn(const char *s, size_t n)
+{
+	yajl_val v = node(yajl_t_string);
+
+	if (!v)
+		return NULL;
+	v->u.string = malloc(n + 1);
+	if (!v->u.string) {
+		free(v);
+		return NULL;
+	}
+	memcpy(v->u.string, s, n);
+	v->u.string[n] = '\0';
+	return v;
+}
+
+yajl_val
+wa_new_str(const char *s)
+{
+	return s ? wa_new_strn(s, strlen(s)) : wa_new_null();
+}
+
+yajl_val
+wa_new_int(long long i)
+{
+	char buf[32];
+	yajl_val v = node(yajl_t_number);
+
+	if (!v)
+		return NULL;
+	snprintf(buf, sizeof buf, "%lld", i);
+	v->u.number.r = strdup(buf);
+	if (!v->u.number.r) {
+		free(v);
+		return NULL;
+	}
+	v->u.number.i = i;
+	v->u.number.d = (double)i;
+	v->u.number.flags = YAJL_NUMBER_INT_VALID | YAJL_NUMBER_DOUBLE_VALID;
+	return v;
+}
+
+void
+wa_val_free(yajl_val v)
+{
+	if (v)
+		yajl_tree_free(v);
+}
+
+yajl_val
+wa_val_copy(yajl_val v)
+{
+	yajl_val c;
+	size_t i;
+
+	if (!v)
+		return NULL;
+	switch (v->type) {
+	case yajl_t_string:
+		return wa_new_str(v->u.string);
+	case yajl_t_number:
+		c = node(yajl_t_number);
+		if (!c)
+			return NULL;
+		c->u.number = v->u.number;
+		c->u.number.r = strdup(v->u.number.r ? v->u.number.r : "0");
+		if (!c->u.number.r) {
+			free(c);
+			return NULL;
+		}
+		return c;
+	case yajl_t_object:
+		c = wa_new_object();
+		for (i = 0; c && i < v->u.object.len; i++)
+			if (wa_set(c, v->u.object.keys[i],
+			    wa_val_copy(v->u.object.values[i])) != 0) {
+				wa_val_free(c);
+				return NULL;
+			}
+		return c;
+	case yajl_t_array:
+		c = wa_new_array();
+		for (i = 0; c && i < v->u.array.len; i++)
+			if (wa_array_push(c, wa_val_copy(v->u.array.values[i]))) {
+				wa_val_free(c);
+				return NULL;
+			}
+		return c;
+	default:
+		return node(v->type);
+	}
+}
+
+yajl_val
+wa_get(yajl_val obj, const char *key)
+{
+	size_t i;
+
+	if (!YAJL_IS_OBJECT(obj))
+		return NULL;
+	for (i = 0; i < obj->u.object.len; i++)
+		if (strcmp(obj->u.object.keys[i], key) == 0)
+			return obj->u.object.values[i];
+	return NULL;
+}
+
+const char *
+wa_get_str(yajl_val obj, const char *key)
+{
+	return YAJL_GET_STRING(wa_get(obj, key));
+}
+
+int
+wa_get_int(yajl_val obj, const char *key, long long *out)
+{
+	yajl_val v = wa_get(obj, key);
+	char *end;
+
+	if (YAJL_IS_INTEGER(v)) {
+		*out = v->u.number.i;
+		return 0;
+	}
+	if (YAJL_IS_STRING(v) && v->u.string[0]) {
+		errno = 0;
+		*out = strtoll(v->u.string, &end, 10);
+		if (!errno && !*end)
+			return 0;
+	}
+	return -1;
+}
+
+int
+wa_set(yajl_val obj, const char *key, yajl_val v)
+{
+	size_t i, n;
+	const char **keys;
+	yajl_val *vals;
+	char *k;
+
+	if (!v)
+		return -1;
+	if (!YAJL_IS_OBJECT(obj)) {
+		wa_val_free(v);
+		return -1;
+	}
+	n = obj->u.object.len;
+	for (i = 0; i < n; i++)
+		if (strcmp(obj->u.object.keys[i], key) == 0) {
+			wa_val_free(obj->u.object.values[i]);
+			obj->u.object.values[i] = v;
+			return 0;
+		}
+	k = strdup(key);
+	keys = realloc(obj->u.object.keys, (n + 1) * sizeof *keys);
+	if (keys)
+		obj->u.object.keys = keys;
+	vals = keys ? realloc(obj->u.object.values, (n + 1) * sizeof *vals) : NULL;
+	if (vals)
+		obj->u.object.values = vals;
+	if (!k || !keys || !vals) {
+		free(k);
+		wa_val_free(v);
+		return -1;
+	}
+	keys[n] = k;
+	vals[n] = v;
+	obj->u.object.len = n + 1;
+	return 0;
+}
+
+void
+wa_del(yajl_val obj, const char *key)
+{
+	size_t i, n;
+
+	if (!YAJL_IS_OBJECT(obj))
+		return;
+	n = obj->u.object.len;
+	for (i = 0; i < n; i++)
+		if (strcmp(obj->u.object.keys[i], key) == 0)
+			break;
+	if (i == n)
+		return;
+	free((char *)obj->u.object.keys[i]);
+	wa_val_free(obj->u.object.values[i]);
+	memmove(&obj->u.object.keys[i], &obj->u.object.keys[i + 1],
+	    (n - i - 1) * sizeof *obj->u.object.keys);
+	memmove(&obj->u.object.values[i], &obj->u.object.values[i + 1],
+	    (n - i - 1) * sizeof *obj->u.object.values);
+	obj->u.object.len = n - 1;
+}
+
+int wa_set_str(yajl_val o, const char *k, const char *s) { return wa_set(o, k, wa_new_str(s)); }
+int wa_set_int(yajl_val o, const char *k, long long i) { return wa_set(o, k, wa_new_int(i)); }
+int wa_set_bool(yajl_val o, const char *k, int b) { return wa_set(o, k, wa_new_bool(b)); }
+int wa_set_null(yajl_val o, const char *k) { return wa_set(o, k, wa_new_null()); }
+
+int
+wa_array_push(yajl_val arr, yajl_val v)
+{
+	yajl_val *vals;
+	size_t n;
+
+	if (!v || !YAJL_IS_ARRAY(arr)) {
+		wa_val_free(v);
+		return -1;
+	}
+	n = arr->u.array.len;
+	vals = realloc(arr->u.array.values, (n + 1) * sizeof *vals);
+	if (!vals) {
+		wa_val_free(v);
+		return -1;
+	}
+	vals[n] = v;
+	arr->u.array.values = vals;
+	arr->u.array.len = n + 1;
+	return 0;
+}
+
+int
+wa_is_failed(yajl_val obj)
+{
+	const char *s = wa_get_str(obj, "status");
+
+	return s && strcmp(s, "failed") == 0;
+}
+
+int
+wa_set_failed(yajl_val obj, const char *code, const char *message)
+{
+	yajl_val e = wa_new_object();
+
+	if (!e || wa_set_str(e, "code", code) || wa_set_str(e, "message", message)) {
+		wa_val_free(e);
+		return -1;
+	}
+	if (wa_set_str(obj, "status", "failed"))
+		return wa_val_free(e), -1;
+	return wa_set(obj, "error", e);
+}
+
+yajl_gen_status
+wa_gen_val(yajl_gen g, yajl_val v)
+{
+	yajl_gen_status st = yajl_gen_status_ok;
+	size_t i;
+
+	switch (v ? v->type : yajl_t_null) {
+	case yajl_t_string:
+		return yajl_gen_string(g, (const unsigned char *)v->u.string,
+		    strlen(v->u.string));
+	case yajl_t_number:
+		return yajl_gen_number(g, v->u.number.r, strlen(v->u.number.r));
+	case yajl_t_object:
+		st = yajl_gen_map_open(g);
+		for (i = 0; st == yajl_gen_status_ok && i < v->u.object.len; i++) {
+			const char *k = v->u.object.keys[i];
+
+			st = yajl_gen_string(g, (const unsigned char *)k, strlen(k));
+			if (st == yajl_gen_status_ok)
+				st = wa_gen_val(g, v->u.object.values[i]);
+		}
+		return st == yajl_gen_status_ok ? yajl_gen_map_close(g) : st;
+	case yajl_t_array:
+		st = yajl_gen_array_open(g);
+		for (i = 0; st == yajl_gen_status_ok && i < v->u.array.len; i++)
+			st = wa_gen_val(g, v->u.array.values[i]);
+		return st == yajl_gen_status_ok ? yajl_gen_array_close(g) : st;
+	case yajl_t_true:
+		return yajl_gen_bool(g, 1);
+	case yajl_t_false:
+		return yajl_gen_bool(g, 0);
+	default:
+		return yajl_gen_null(g);
+	}
+}
+
+struct wa_writer {
+	FILE *out;
+	yajl_gen g;
+};
+
+static void
+print_cb(void *ctx, const char *s, size_t n)
+{
+	fwrite(s, 1, n, (FILE *)ctx);
+}
+
+struct wa_writer *
+wa_writer_new(FILE *out)
+{
+	struct wa_writer *w = calloc(1, sizeof *w);
+
+	if (!w)
+		return NULL;
+	w->out = out;
+	w->g = yajl_gen_alloc(NULL);
+	if (!w->g) {
+		free(w);
+		return NULL;
+	}
+	yajl_gen_config(w->g, yajl_gen_print_callback, print_cb, (void *)out);
+	return w;
+}
+
+int
+wa_writer_put(struct wa_writer *w, yajl_val obj)
+{
+	yajl_gen_status st = wa_gen_val(w->g, obj);
+
+	yajl_gen_reset(w->g, NULL);
+	if (st != yajl_gen_status_ok) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (putc('\n', w->out) == EOF || ferror(w->out))
+		return -1;
+	return 0;
+}
+
+void
+wa_writer_free(struct wa_writer *w)
+{
+	if (!w)
+		return;
+	yajl_gen_free(w->g);
+	free(w);
+}
+
+char *
+wa_json_dump(yajl_val v, size_t *len)
+{
+	yajl_gen g = yajl_gen_alloc(NULL);
+	const unsigned char *buf;
+	size_t n;
+	char *s = NULL;
+
+	if (!g)
+		return NULL;
+	if (wa_gen_val(g, v) == yajl_gen_status_ok &&
+	    yajl_gen_get_buf(g, &buf, &n) == yajl_gen_status_ok &&
+	    (s = malloc(n + 1)) != NULL) {
+		memcpy(s, buf, n);
+		s[n] = '\0';
+		if (len)
+			*len = n;
+	}
+	yajl_gen_free(g);
+	return s;
+}

@@ -1,0 +1,357 @@
+/* rec.c: reading JSON lines, one record at a time, with a bound on the line.
+ *
+ * Input is read in blocks with read(2); a line is assembled in a buffer that
+ * never grows past the limit. Past it, the rest of the line is skipped as it
+ * streams by, so one huge line costs no more memory than a normal one. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "wa_rec.h"
+
+#define BLOCK (64 * 1024)
+#define MAXDEPTH 64 /* deeper JSON is refused: it would only be an attack */
+
+struct wa_reader {
+	char *const *files;
+	int nfiles, next; /* next file to open */
+	int fd;           /* -1: none open */
+	const char *name; /* the current file, for messages */
+	unsigned long lineno;
+	size_t maxline;
+	FILE *flush;
+	char *blk;        /* read block */
+	size_t blen, bpos;
+	char *line;       /* the line being assembled */
+	size_t llen, lcap;
+	int overlong, eof_pending, at_start;
+	char err[512];
+};
+
+struct wa_reader *
+wa_reader_new(char *const *files, int nfiles, size_t maxline, FILE *flush)
+{
+	static char *const stdin_only[] = { "-" };
+	struct wa_reader *r = calloc(1, sizeof *r);
+
+	if (!r)
+		return NULL;
+	if (nfiles <= 0) {
+		files = stdin_only;
+		nfiles = 1;
+	}
+	r->files = files;
+	r->nfiles = nfiles;
+	r->fd = -1;
+	r->maxline = maxline ? maxline : WA_MAXLINE_DEFAULT;
+	r->flush = flush;
+	r->blk = malloc(BLOCK);
+	r->lcap = 256;
+	r->line = malloc(r->lcap);
+	if (!r->blk || !r->line) {
+		free(r->blk);
+		free(r->line);
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void
+wa_reader_free(struct wa_reader *r)
+{
+	if (!r)
+		return;
+	if (r->fd > 0)
+		close(r->fd);
+	free(r->blk);
+	free(r->line);
+	free(r);
+}
+
+const char *
+wa_reader_error(const struct wa_reader *r)
+{
+	return r->err;
+}
+
+void
+wa_rec_free(struct wa_rec *rec)
+{
+	wa_val_free(rec->obj);
+	rec->obj = NULL;
+}
+
+/* Open the next file; 1 opened, 0 none left, -1 error (reported in err). */
+static int
+open_next(struct wa_reader *r)
+{
+	const char *f;
+
+	if (r->next >= r->nfiles)
+		return 0;
+	f = r->files[r->next++];
+	r->lineno = 0;
+	r->blen = r->bpos = 0;
+	r->at_start = 1;
+	if (strcmp(f, "-") == 0) {
+		r->fd = 0;
+		r->name = "<stdin>";
+		return 1;
+	}
+	r->fd = open(f, O_RDONLY | O_CLOEXEC);
+	if (r->fd < 0) {
+		snprintf(r->err, sizeof r->err, "%s: %s", f, strerror(errno));
+		return -1;
+	}
+	r->name = f;
+	return 1;
+}
+
+static int
+append(struct wa_reader *r, const char *p, size_t n)
+{
+	size_t cap;
+	char *nl;
+
+	if (r->overlong)
+		return 0;
+	if (r->llen + n > r->maxline) {
+		r->overlong = 1;
+		return 0;
+	}
+	if (r->llen + n + 1 > r->lcap) {
+		cap = r->lcap ? r->lcap : 256;
+		while (cap < r->llen + n + 1)
+			cap *= 2;
+		nl = realloc(r->line, cap);
+		if (!nl)
+			return -1;
+		r->line = nl;
+		r->lcap = cap;
+	}
+	memcpy(r->line + r->llen, p, n);
+	r->llen += n;
+	return 0;
+}
+
+/* Assemble the next line of the current file into r->line.
+ * 1: a line; 0: end of this file; -1: read error. */
+static int
+next_line(struct wa_reader *r)
+{
+	char *nl;
+	ssize_t n;
+	size_t take;
+
+	r->llen = 0;
+	r->overlong = 0;
+	for (;;) {
+		if (r->bpos == r->blen) {
+			if (r->flush)
+				fflush(r->flush);
+			do
+				n = read(r->fd, r->blk, BLOCK);
+			while (n < 0 && errno == EINTR);
+			if (n < 0) {
+				snprintf(r->err, sizeof r->err, "%s: %s",
+				    r->name, strerror(errno));
+				return -1;
+			}
+			if (n == 0) {
+				/* A last line without a newline still counts. */
+				if (r->llen || r->overlong)
+					break;
+				return 0;
+			}
+			r->blen = (size_t)n;
+			r->bpos = 0;
+		}
+		nl = memchr(r->blk + r->bpos, '\n', r->blen - r->bpos);
+		take = (nl ? (size_t)(nl - r->blk) : r->blen) - r->bpos;
+		if (append(r, r->blk + r->bpos, take) < 0) {
+			snprintf(r->err, sizeof r->err, "%s: out of memory", r->name);
+			return -1;
+		}
+		r->bpos += take + (nl != NULL);
+		if (nl)
+			break;
+	}
+	r->lineno++;
+	r->line[r->llen] = '\0'; /* append() keeps room for it */
+	if (r->llen && r->line[r->llen - 1] == '\r')
+		r->line[--r->llen] = '\0';
+	/* A UTF-8 byte order mark at the start of a file is not data. */
+	if (r->lineno == 1 && r->llen >= 3 && memcmp(r->line, "\xEF\xBB\xBF", 3) == 0) {
+		memmove(r->line, r->line + 3, r->llen - 2);
+		r->llen -= 3;
+	}
+	return 1;
+}
+
+/* Copy s as valid UTF-8, each bad byte replaced by U+FFFD. */
+static yajl_val
+utf8_clean(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char *out = malloc(n * 3 + 1);
+	size_t i = 0, o = 0, k, len;
+	unsigned c;
+	yajl_val v;
+
+	if (!out)
+		return NULL;
+	while (i < n) {
+		c = p[i];
+		len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 :
+		    (c & 0xF8) == 0xF0 ? 4 : 0;
+		if (len > 1 && (c == 0xC0 || c == 0xC1 || c > 0xF4))
+			len = 0;
+		for (k = 1; len && k < len; k++)
+			if (i + k >= n || (p[i + k] & 0xC0) != 0x80)
+				len = 0;
+		/* overlongs and surrogates */
+		if (len == 3 && ((c == 0xE0 && p[i + 1] < 0xA0) ||
+		    (c == 0xED && p[i + 1] > 0x9F)))
+			len = 0;
+		if (len == 4 && ((c == 0xF0 && p[i + 1] < 0x90) ||
+		    (c == 0xF4 && p[i + 1] > 0x8F)))
+			len = 0;
+		if (c == 0)
+			len = 0; /* NUL cannot live in a C string */
+		if (!len) {
+			memcpy(out + o, "\xEF\xBF\xBD", 3);
+			o += 3;
+			i++;
+			continue;
+		}
+		memcpy(out + o, p + i, len);
+		o += len;
+		i += len;
+	}
+	v = wa_new_strn(out, o);
+	free(out);
+	return v;
+}
+
+/* Nesting deeper than MAXDEPTH, counted outside strings. */
+static int
+too_deep(const char *s, size_t n)
+{
+	int depth = 0, instr = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (instr) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				instr = 0;
+		} else if (c == '"')
+			instr = 1;
+		else if (c == '{' || c == '[') {
+			if (++depth > MAXDEPTH)
+				return 1;
+		} else if (c == '}' || c == ']')
+			depth--;
+	}
+	return 0;
+}
+
+static void
+bad(struct wa_rec *rec, const char *code, const char *msg, const char *raw,
+    size_t rawlen)
+{
+	rec->kind = WA_REC_BAD;
+	rec->errcode = code;
+	snprintf(rec->errmsg, sizeof rec->errmsg, "%s", msg);
+	rec->errmsg[strcspn(rec->errmsg, "\r\n")] = '\0';
+	rec->obj = wa_new_object();
+	if (raw && rec->obj)
+		wa_set(rec->obj, "raw", utf8_clean(raw, rawlen));
+}
+
+/* Turn the assembled line into a record. */
+static int
+classify(struct wa_reader *r, struct wa_rec *rec)
+{
+	char err[256];
+	const char *s = r->line;
+	size_t n = r->llen, lead = strspn(s, " \t"), end = n;
+	yajl_val v;
+
+	if (r->overlong) {
+		snprintf(err, sizeof err, "line longer than %zu bytes", r->maxline);
+		bad(rec, "line_too_long", err, NULL, 0);
+		return rec->obj ? 1 : -1;
+	}
+	if (memchr(s, '\0', n)) {
+		bad(rec, "bad_json", "NUL byte in line", s, n);
+		return rec->obj ? 1 : -1;
+	}
+	while (end > lead && (s[end - 1] == ' ' || s[end - 1] == '\t'))
+		end--;
+	if (s[lead] == '{' || s[lead] == '[' || s[lead] == '"') {
+		if (too_deep(s, n)) {
+			bad(rec, "bad_json", "JSON nested too deeply", s, n);
+			return rec->obj ? 1 : -1;
+		}
+		v = wa_json_parse(s, err, sizeof err);
+		if (YAJL_IS_OBJECT(v)) {
+			rec->kind = WA_REC_OBJECT;
+			rec->obj = v;
+			return 1;
+		}
+		if (v) {
+			wa_val_free(v);
+			snprintf(err, sizeof err, "a JSON %s, not an object",
+			    s[lead] == '[' ? "array" : "string");
+		} else if (!err[0])
+			snprintf(err, sizeof err, "not valid JSON");
+		bad(rec, "bad_json", err, s, n);
+		return rec->obj ? 1 : -1;
+	}
+	/* A plain line: a number or address on its own, or nothing. */
+	rec->kind = WA_REC_PLAIN;
+	rec->obj = wa_new_object();
+	if (!rec->obj)
+		return -1;
+	if (end > lead && wa_set(rec->obj, "to", utf8_clean(s + lead, end - lead)))
+		return -1;
+	return 1;
+}
+
+int
+wa_reader_next(struct wa_reader *r, struct wa_rec *rec)
+{
+	int st;
+
+	memset(rec, 0, sizeof *rec);
+	for (;;) {
+		if (r->fd < 0) {
+			st = open_next(r);
+			if (st <= 0)
+				return st;
+		}
+		st = next_line(r);
+		if (st == 1)
+			break;
+		if (r->fd > 0)
+			close(r->fd);
+		r->fd = -1;
+		if (st < 0)
+			return -1;
+	}
+	rec->file = r->name;
+	rec->line = r->lineno;
+	if (classify(r, rec) < 0) {
+		snprintf(r->err, sizeof r->err, "%s:%lu: out of memory", r->name,
+		    r->lineno);
+		return -1;
+	}
+	return 1;
+}

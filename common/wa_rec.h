@@ -1,0 +1,92 @@
+/* wa_rec.h: records, the JSON lines every wa program reads and writes.
+ *
+ * A record is a JSON object held as a yajl tree. Fields keep the order they
+ * arrived in; setting a field that exists replaces its value in place, a new
+ * field goes at the end, so a program passes through what it does not know. */
+#ifndef WA_REC_H
+#define WA_REC_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+#define WA_MAXLINE_DEFAULT (1024 * 1024)
+
+enum wa_rec_kind {
+	WA_REC_OBJECT, /* a JSON object */
+	WA_REC_PLAIN,  /* a line that is not JSON: {"to": line}, or {} if blank */
+	WA_REC_BAD     /* unusable: not an object, broken, too long; has code */
+};
+
+struct wa_rec {
+	enum wa_rec_kind kind;
+	yajl_val obj;         /* always an object, owned by the record */
+	const char *errcode;  /* WA_REC_BAD: "bad_json" or "line_too_long" */
+	char errmsg[160];     /* WA_REC_BAD: one line, what was wrong */
+	const char *file;     /* where the record came from, for diagnostics */
+	unsigned long line;
+};
+
+/* --- reader (rec.c) ---------------------------------------------------- */
+struct wa_reader;
+
+/* Read the files named (none, or "-": standard input) in turn. Lines longer
+ * than maxline bytes become WA_REC_BAD records; they are skipped, not held.
+ * flush, if not NULL, is flushed before every read that may block, so a
+ * pipeline downstream sees results while this one waits for input. */
+struct wa_reader *wa_reader_new(char *const *files, int nfiles, size_t maxline,
+    FILE *flush);
+/* 1: *rec filled (free with wa_rec_free); 0: end of input; -1: a file could
+ * not be opened or read (wa_reader_error() says which); reading goes on
+ * with the next file at the next call. */
+int wa_reader_next(struct wa_reader *r, struct wa_rec *rec);
+const char *wa_reader_error(const struct wa_reader *r);
+void wa_reader_free(struct wa_reader *r);
+void wa_rec_free(struct wa_rec *rec);
+
+/* --- values and fields (json.c) ---------------------------------------- */
+yajl_val wa_json_parse(const char *text, char *err, size_t errlen);
+yajl_val wa_new_object(void);
+yajl_val wa_new_array(void);
+yajl_val wa_new_str(const char *s);
+yajl_val wa_new_strn(const char *s, size_t n);
+yajl_val wa_new_int(long long i);
+yajl_val wa_new_bool(int b);
+yajl_val wa_new_null(void);
+yajl_val wa_val_copy(yajl_val v);
+void wa_val_free(yajl_val v);
+
+yajl_val wa_get(yajl_val obj, const char *key);
+/* The string value of key, or NULL when absent or not a string. */
+const char *wa_get_str(yajl_val obj, const char *key);
+/* The integer value of key (a number or a string of digits); 0 if found. */
+int wa_get_int(yajl_val obj, const char *key, long long *out);
+/* Set key to v, taking ownership of v; replaces in place or appends. */
+int wa_set(yajl_val obj, const char *key, yajl_val v);
+int wa_set_str(yajl_val obj, const char *key, const char *s);
+int wa_set_int(yajl_val obj, const char *key, long long i);
+int wa_set_bool(yajl_val obj, const char *key, int b);
+int wa_set_null(yajl_val obj, const char *key);
+int wa_array_push(yajl_val arr, yajl_val v);
+/* Remove key if present. */
+void wa_del(yajl_val obj, const char *key);
+
+/* 1 if the record carries "status":"failed": such records pass untouched. */
+int wa_is_failed(yajl_val obj);
+/* Mark failed: "status":"failed","error":{"code","message"}. */
+int wa_set_failed(yajl_val obj, const char *code, const char *message);
+
+/* Emit v through a generator (used for requests as well as records). */
+yajl_gen_status wa_gen_val(yajl_gen g, yajl_val v);
+
+/* --- writer (json.c) --------------------------------------------------- */
+struct wa_writer;
+struct wa_writer *wa_writer_new(FILE *out);
+/* Write obj as one line. 0, or -1 on an I/O error (errno set). */
+int wa_writer_put(struct wa_writer *w, yajl_val obj);
+/* Render v as compact JSON into a malloc'd NUL-terminated string. */
+char *wa_json_dump(yajl_val v, size_t *len);
+void wa_writer_free(struct wa_writer *w);
+
+#endif
