@@ -6,6 +6,7 @@
  * number, read by libphonenumber in the region given, or as international
  * (country code first) when there is none. */
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,12 +36,16 @@ wa_norm_init(struct wa_norm_opts *o, const char *region, const char *field,
 	return 0;
 }
 
-static int
+static int __attribute__((format(printf, 5, 6)))
 fail(const char **code, const char *c, char *msg, size_t msglen,
-    const char *fmt, const char *arg)
+    const char *fmt, ...)
 {
+	va_list ap;
+
 	*code = c;
-	snprintf(msg, msglen, fmt, arg);
+	va_start(ap, fmt);
+	vsnprintf(msg, msglen, fmt, ap);
+	va_end(ap);
 	return -1;
 }
 

@@ -1,0 +1,32 @@
+# Common set-up for every bats file (owner: core). Puts the built programs
+# first on PATH: WA_BIN and WA_TESTS are set by `make test`.
+load '/usr/lib/bats/bats-support/load'
+load '/usr/lib/bats/bats-assert/load'
+
+WA_ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+: "${WA_BIN:=$WA_ROOT/build/release/bin}"
+: "${WA_TESTS:=$WA_ROOT/build/release/tests}"
+export WA_BIN WA_TESTS WA_ROOT
+PATH="$WA_BIN:$PATH"
+export LC_ALL=C.UTF-8
+
+# Programs must not depend on the caller's environment.
+unset WA_DEFAULT_REGION WA_PROVIDER WA_CONFIG DATABASE_URL PGHOST PGDATABASE \
+	PGSERVICE PGHOSTADDR PGPORT PGUSER
+
+# The programs this tree builds.
+wa_programs() {
+	local f
+	for f in "$WA_ROOT"/cmd/wa-*.c; do
+		f=${f##*/}
+		echo "${f%.c}"
+	done
+}
+
+# run a command with stdout and stderr kept apart: $output is stdout,
+# $stderr the diagnostics.
+run_split() {
+	local errf="$BATS_TEST_TMPDIR/stderr.$$"
+	run "$@" 2>"$errf"
+	stderr=$(cat "$errf")
+}
