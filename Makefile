@@ -20,25 +20,30 @@ SAN     ?=
 WERROR  ?=
 
 PKGS     = libcurl yajl libpq
+# Asked once per make run (empty before scripts/install-deps has run).
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) libmicrohttpd 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd yajl 2>/dev/null)
 CC      ?= cc
 CXX     ?= c++
 AR      ?= ar
-CFLAGS  ?= -O2 -g
-CXXFLAGS ?= -O2 -g
+# Sanitizer builds optimize less, so reports point at the right line.
+ifneq ($(SAN),)
+OPT     ?= -O1 -g -fno-omit-frame-pointer
+else
+OPT     ?= -O2 -g
+endif
+CFLAGS  ?= $(OPT)
+CXXFLAGS ?= $(OPT)
 
 override CPPFLAGS += -Icommon -D_GNU_SOURCE \
 	-DWA_VERSION='"$(VERSION)"' -DWA_DATADIR='"$(DATADIR)"'
 override CFLAGS   += -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter \
-	-Wformat=2 $(WERROR) $(SAN) -MMD -MP $(shell pkg-config --cflags $(PKGS) libmicrohttpd)
+	-Wformat=2 $(WERROR) $(SAN) -MMD -MP $(PKG_CFLAGS)
 override CXXFLAGS += -std=c++17 -Wall -Wextra -Wno-unused-parameter \
 	$(WERROR) $(SAN) -MMD -MP
 override LDFLAGS  += $(SAN)
-LDLIBS   = $(shell pkg-config --libs $(PKGS)) -lphonenumber -lstdc++ -lm
-
-ifneq ($(SAN),)
-CFLAGS   := -O1 -g -fno-omit-frame-pointer
-CXXFLAGS := -O1 -g -fno-omit-frame-pointer
-endif
+LDLIBS   = $(PKG_LIBS) -lphonenumber -lstdc++ -lm
 
 LIB_C    = $(sort $(wildcard common/*.c))
 LIB_CC   = $(sort $(wildcard common/*.cc))
@@ -50,7 +55,7 @@ TOOLS    = $(TOOLS_C:tests/tools/%.c=$(B)/tests/%) $(B)/tests/wa-testprovider
 MANS     = $(sort $(wildcard man/*.[1-8]))
 MIGRATIONS = $(sort $(wildcard migrations/*.sql))
 # The schema version this build needs: the number of the newest migration.
-SCHEMA_VERSION = $(or $(shell ls migrations 2>/dev/null | sed -n 's/^0*\([0-9][0-9]*\)_.*\.sql$$/\1/p' | sort -n | tail -1),0)
+SCHEMA_VERSION := $(or $(shell ls migrations 2>/dev/null | sed -n 's/^0*\([0-9][0-9]*\)_.*\.sql$$/\1/p' | sort -n | tail -1),0)
 
 all: $(BINS) $(TOOLS)
 
@@ -86,7 +91,7 @@ $(B)/tests/wa-testprovider.o: tests/provider/wa-testprovider.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(B)/tests/wa-testprovider: $(B)/tests/wa-testprovider.o
-	$(CC) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs libmicrohttpd yajl) -lpthread
+	$(CC) $(LDFLAGS) -o $@ $< $(MHD_LIBS) -lpthread
 
 # db.o carries the schema version: rebuild it when migrations change.
 $(B)/common/db.o: $(MIGRATIONS)
@@ -107,10 +112,9 @@ check: deps
 	@$(MAKE) --no-print-directory test
 	@$(MAKE) --no-print-directory check-asan
 
+ASAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all
 check-asan:
-	@$(MAKE) --no-print-directory B=build/asan WERROR=-Werror \
-		SAN='-fsanitize=address,undefined -fno-sanitize-recover=all' all
-	@$(MAKE) --no-print-directory B=build/asan test
+	@$(MAKE) --no-print-directory B=build/asan WERROR=-Werror SAN='$(ASAN_FLAGS)' test
 
 test: all
 	WA_BIN=$(CURDIR)/$(B)/bin WA_TESTS=$(CURDIR)/$(B)/tests \
@@ -142,12 +146,16 @@ install: all
 		s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s; done
 	if [ -n "$(MIGRATIONS)" ]; then \
 		install -m 644 $(MIGRATIONS) $(DESTDIR)$(DATADIR)/migrations; fi
+	install -d $(DESTDIR)$(COMPDIR)
+	for p in $(CMDS); do \
+		install -m 644 scripts/wa-completion.bash $(DESTDIR)$(COMPDIR)/$$p; done
 
 uninstall:
 	rm -f $(CMDS:%=$(DESTDIR)$(BINDIR)/%)
 	for m in $(MANS); do \
 		s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m#man/}; done
 	rm -rf $(DESTDIR)$(DATADIR)
+	rm -f $(CMDS:%=$(DESTDIR)$(COMPDIR)/%)
 
 clean:
 	rm -rf build

@@ -1,0 +1,30 @@
+# bash completion for wa-normalize, wa-send, wa-broadcast and wa-migrate.
+# Options and subcommands are read from the program's own --help, so the
+# completion can never drift from what the program accepts.
+
+_wa_complete() {
+	local cur prev cmd help opts subs
+	cur=${COMP_WORDS[COMP_CWORD]}
+	prev=${COMP_WORDS[COMP_CWORD-1]}
+	cmd=${COMP_WORDS[0]}
+
+	case $prev in
+	--config|--dir|--log|--port-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	--provider) COMPREPLY=($(compgen -W 'baileys meta' -- "$cur")); return ;;
+	--context) COMPREPLY=($(compgen -W 'chat lead broadcast' -- "$cur")); return ;;
+	esac
+
+	help=$("$cmd" --help 2>/dev/null) || return
+	opts=$(grep -oE -- '(^|[ ,])--[a-z][a-z0-9-]*' <<<"$help" | tr -d ' ,' | sort -u)
+	# Subcommands: "Usage: wa-x WORD ..." and indented "  wa-x WORD ..." lines.
+	subs=$(sed -nE "s/^(Usage: +| +)${cmd##*/} ([a-z]+)( .*)?$/\2/p" <<<"$help" | sort -u)
+
+	if [[ $cur == -* ]]; then
+		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+	elif [[ $COMP_CWORD -eq 1 && -n $subs ]]; then
+		COMPREPLY=($(compgen -W "$subs" -- "$cur") $(compgen -f -- "$cur"))
+	else
+		COMPREPLY=($(compgen -f -- "$cur"))
+	fi
+}
+complete -F _wa_complete wa-normalize wa-send wa-broadcast wa-migrate

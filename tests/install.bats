@@ -1,0 +1,46 @@
+#!/usr/bin/env bats
+# make install / uninstall into a temporary DESTDIR.
+
+setup_file() {
+	load lib/common
+	export DEST="$BATS_FILE_TMPDIR/dest"
+	make -s -C "$WA_ROOT" B="${WA_BIN%/bin}" install DESTDIR="$DEST" PREFIX=/usr >/dev/null
+}
+
+setup() { load lib/common; }
+
+@test "install puts binaries, man pages and migrations under DESTDIR/PREFIX" {
+	for p in $(wa_programs); do
+		[ -x "$DEST/usr/bin/$p" ] || fail "no $p"
+		[ -f "$DEST/usr/share/man/man1/$p.1" ] || fail "no $p.1"
+		[ -f "$DEST/usr/share/bash-completion/completions/$p" ] || fail "no completion for $p"
+	done
+	[ -f "$DEST/usr/share/man/man7/wa.7" ]
+	n=$(ls "$WA_ROOT"/migrations/*.sql 2>/dev/null | wc -l)
+	assert_equal "$(ls "$DEST"/usr/share/wa/migrations/*.sql 2>/dev/null | wc -l)" "$n"
+}
+
+@test "the installed programs run" {
+	for p in $(wa_programs); do
+		run "$DEST/usr/bin/$p" --version
+		assert_success
+		assert_output --partial "$p (wa)"
+	done
+	run "$DEST/usr/bin/wa-normalize" <<<'+972501234567'
+	assert_success
+	assert_output --partial '"jid":"972501234567@s.whatsapp.net"'
+}
+
+@test "man -l renders each installed page" {
+	for m in "$DEST"/usr/share/man/man*/*; do
+		run env MANWIDTH=80 man -l "$m"
+		assert_success
+		[ "${#lines[@]}" -gt 10 ] || fail "$m rendered to almost nothing"
+	done
+}
+
+@test "uninstall removes everything install put there" {
+	make -s -C "$WA_ROOT" B="${WA_BIN%/bin}" uninstall DESTDIR="$DEST" PREFIX=/usr >/dev/null
+	run find "$DEST" -type f
+	assert_output ""
+}
