@@ -64,7 +64,7 @@ main(int argc, char **argv)
 		case 'q': level = WA_LOG_QUIET; break;
 		case 'h': fputs(usage, stdout); return wa_finish_stdout(WA_EXIT_OK);
 		case 'V': wa_print_version(); return wa_finish_stdout(WA_EXIT_OK);
-		default: return wa_usage_error("unknown or incomplete option");
+		default: return wa_usage_badopt(argv);
 		}
 	}
 	wa_diag_init(argv[0], level);

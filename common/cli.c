@@ -1,5 +1,6 @@
 /* cli.c: diagnostics and the command-line contract. */
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -19,6 +20,8 @@ wa_diag_init(const char *name, int level)
 
 	progname = slash ? slash + 1 : name;
 	loglevel = level;
+	/* getopt's own messages would make two lines of one error. */
+	opterr = 0;
 	/* A closed pipe must be an error we report, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
 }
@@ -94,6 +97,17 @@ wa_usage_error(const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "Try '%s --help' for more information.\n", progname);
 	return WA_EXIT_USAGE;
+}
+
+int
+wa_usage_badopt(char *const argv[])
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "?";
+
+	if (optopt && strchr(arg, '=') == NULL && arg[0] == '-' && arg[1] != '-' &&
+	    arg[1] && arg[2] == '\0')
+		return wa_usage_error("option '%s' needs a value or is unknown", arg);
+	return wa_usage_error("unknown option, or missing value: '%s'", arg);
 }
 
 void

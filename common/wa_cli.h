@@ -37,6 +37,9 @@ void wa_log(int need, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 /* Bad command line: error line plus the --help hint; returns WA_EXIT_USAGE. */
 int wa_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The same, for getopt_long's '?' (unknown option or missing value). */
+int wa_usage_badopt(char *const argv[]);
+
 /* Print "wa-x (wa) VERSION" to stdout. */
 void wa_print_version(void);
 

@@ -1,5 +1,6 @@
 # Common set-up for every bats file (owner: core). Puts the built programs
 # first on PATH: WA_BIN and WA_TESTS are set by `make test`.
+bats_require_minimum_version 1.5.0
 load '/usr/lib/bats/bats-support/load'
 load '/usr/lib/bats/bats-assert/load'
 
@@ -26,7 +27,5 @@ wa_programs() {
 # run a command with stdout and stderr kept apart: $output is stdout,
 # $stderr the diagnostics.
 run_split() {
-	local errf="$BATS_TEST_TMPDIR/stderr.$$"
-	run "$@" 2>"$errf"
-	stderr=$(cat "$errf")
+	run --separate-stderr "$@"
 }
