@@ -1,0 +1,1126 @@
+/* wa-send: the one send path for every message, on the command line.
+ *
+ * Records come in (from FILEs or standard input, read by a thread so that
+ * a slow producer never stalls the sends in flight), are normalized and
+ * routed, and go to the library's sender; each result goes out as soon as
+ * it is known, so with --parallel results come in completion order. */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wa_cfg.h"
+#include "wa_cli.h"
+#include "wa_norm.h"
+#include "wa_rec.h"
+#include "wa_route.h"
+#include "wa_send.h"
+
+static const char usage[] =
+"Usage: wa-send [OPTION]... [FILE]...\n"
+"       wa-send --to NUMBER (--text TEXT | --template JSON | --media JSON) [OPTION]...\n"
+"       wa-send status [--business ID] [--provider P]\n"
+"Send one WhatsApp message per record read from FILEs or standard input (or\n"
+"the one given by --to) through the Baileys service or Meta's Cloud API, and\n"
+"write each record with status, provider, message_id, attempts, duration_ms\n"
+"and, on failure, error added. 'status' checks the provider is ready.\n"
+"\n"
+"  -t, --to NUMBER        send one message to NUMBER instead of reading records\n"
+"      --text TEXT        the text, for records without one; {{field}} is\n"
+"                         replaced by the record's field\n"
+"      --template JSON    the template {\"name\",\"language\",\"components\"} (Meta)\n"
+"      --media JSON       the media {\"type\",\"url\"|\"path\",\"caption\",...}\n"
+"  -b, --business ID      the business, for records without business_id\n"
+"  -p, --provider P       baileys or meta, whatever the business uses\n"
+"  -r, --region CC        read national numbers in region CC (e.g. IL)\n"
+"  -c, --context C        chat, lead or broadcast: picks the retry policy\n"
+"                         (default chat)\n"
+"      --retries N        retry a retryable failure up to N times\n"
+"      --retry-ambiguous  also retry sends that may have gone out\n"
+"  -P, --parallel N       up to N sends at once (default 1: in input order)\n"
+"      --rate R           at most R sends per second\n"
+"      --timeout S        seconds for a text or template send (default 25)\n"
+"      --media-timeout S  seconds for a media send (default 60)\n"
+"      --connect-timeout S  seconds to connect (default 3)\n"
+"      --config FILE      read KEY=VALUE settings from FILE (mode 600)\n"
+"  -n, --dry-run          send nothing; print each request, secrets masked\n"
+"      --max-line BYTES   longest input line (default 1048576)\n"
+"  -v, --verbose          a log line per message on stderr (twice: per attempt)\n"
+"  -q, --quiet            errors only\n"
+"  -h, --help             show this help and exit\n"
+"  -V, --version          show the version and exit\n"
+"\n"
+"Exit status: 0 all sent (or ready), 1 some failed, 64 usage, 69 a fatal\n"
+"outcome stopped the run (or not ready), 74 I/O error, 75 interrupted,\n"
+"78 configuration error. See wa-send(1) and wa(7).\n";
+
+/* --- options ------------------------------------------------------------ */
+
+struct opts {
+	const char *to, *text, *provider, *region, *config;
+	yajl_val tpl, media;          /* --template, --media, parsed */
+	long long business;           /* -1: none */
+	enum wa_context context;
+	long retries;                 /* -1: the context's */
+	int retry_ambiguous, parallel, dry_run, status_cmd;
+	double rate;
+	long timeout_ms, media_timeout_ms, connect_timeout_ms; /* -1: config's */
+	long maxline;
+	int level;
+	char **files;
+	int nfiles;
+};
+
+/* --- reading, in a thread ------------------------------------------------ */
+
+/* Records read ahead of the sender, at most cap of them. */
+struct feed {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t room;
+	struct wa_reader *rd;
+	struct wa_sender *snd;   /* woken when a record arrives */
+	struct slot {
+		int st;              /* 1 a record, -1 a read error */
+		struct wa_rec rec;
+		char *err;
+	} *q;
+	int cap, head, n, eof, quit, started;
+};
+
+static void *
+feed_main(void *arg)
+{
+	struct feed *f = arg;
+	struct slot s;
+	int wake;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	for (;;) {
+		memset(&s, 0, sizeof s);
+		/* Cancelled only while blocked reading (wa-send stopping). */
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		pthread_testcancel();
+		s.st = wa_reader_next(f->rd, &s.rec);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		if (s.st < 0)
+			s.err = strdup(wa_reader_error(f->rd));
+		pthread_mutex_lock(&f->mu);
+		while (f->n == f->cap && !f->quit)
+			pthread_cond_wait(&f->room, &f->mu);
+		if (f->quit) {
+			pthread_mutex_unlock(&f->mu);
+			wa_rec_free(&s.rec);
+			free(s.err);
+			break;
+		}
+		/* The main thread may be waiting only when it found nothing. */
+		wake = f->n == 0;
+		if (s.st == 0)
+			f->eof = 1;
+		else
+			f->q[(f->head + f->n++) % f->cap] = s;
+		pthread_mutex_unlock(&f->mu);
+		if (wake)
+			wa_sender_wakeup(f->snd);
+		if (s.st == 0)
+			break;
+	}
+	return NULL;
+}
+
+static int
+feed_start(struct feed *f, const struct opts *o, struct wa_sender *snd)
+{
+	memset(f, 0, sizeof f[0]);
+	f->cap = o->parallel > 4 ? o->parallel : 4;
+	f->q = calloc((size_t)f->cap, sizeof *f->q);
+	/* Flushing is the main thread's business: no flush stream here. */
+	f->rd = wa_reader_new(o->files, o->nfiles, (size_t)o->maxline, NULL);
+	f->snd = snd;
+	if (!f->q || !f->rd)
+		return -1;
+	pthread_mutex_init(&f->mu, NULL);
+	pthread_cond_init(&f->room, NULL);
+	if (pthread_create(&f->th, NULL, feed_main, f) != 0)
+		return -1;
+	f->started = 1;
+	return 0;
+}
+
+/* Take the next item: 1 taken, 0 none yet, -1 none ever again. */
+static int
+feed_take(struct feed *f, struct slot *s)
+{
+	int rc;
+
+	pthread_mutex_lock(&f->mu);
+	if (f->n > 0) {
+		*s = f->q[f->head];
+		f->head = (f->head + 1) % f->cap;
+		f->n--;
+		pthread_cond_signal(&f->room);
+		rc = 1;
+	} else
+		rc = f->eof ? -1 : 0;
+	pthread_mutex_unlock(&f->mu);
+	return rc;
+}
+
+static void
+feed_stop(struct feed *f)
+{
+	struct slot s;
+
+	if (f->started) {
+		pthread_mutex_lock(&f->mu);
+		f->quit = 1;
+		pthread_cond_broadcast(&f->room);
+		pthread_mutex_unlock(&f->mu);
+		pthread_cancel(f->th); /* if it is blocked in read() */
+		pthread_join(f->th, NULL);
+		pthread_mutex_destroy(&f->mu);
+		pthread_cond_destroy(&f->room);
+		/* Records read but not reached: not written, not sent. */
+		while (f->n > 0 && feed_take(f, &s) == 1) {
+			wa_rec_free(&s.rec);
+			free(s.err);
+		}
+	}
+	wa_reader_free(f->rd);
+	free(f->q);
+}
+
+/* --- the run ------------------------------------------------------------ */
+
+struct app {
+	const struct opts *o;
+	struct wa_cfg cfg;
+	struct wa_norm_opts norm;
+	struct wa_router *router;
+	struct wa_sender *snd;
+	struct wa_writer *wr;
+	int status;       /* the exit status so far */
+	int fatal;        /* a fatal outcome, or stdout lost: no new records */
+	int fatal_code;   /* exit code for it */
+	int dirty;        /* output written since the last flush */
+};
+
+/* One record on its way through the sender. */
+struct item {
+	struct wa_rec rec;
+	struct wa_msg msg;
+	char *text, *caption;     /* after {{field}} substitution */
+	yajl_val components;      /* likewise */
+	char jid[128];
+	char biz[24];             /* for the log: "1" or "-" */
+};
+
+static volatile sig_atomic_t interrupted;
+
+static void
+on_signal(int sig)
+{
+	interrupted = sig;
+}
+
+static void
+item_free(struct item *it)
+{
+	wa_rec_free(&it->rec);
+	free(it->text);
+	free(it->caption);
+	wa_val_free(it->components);
+	free(it);
+}
+
+static void
+put(struct app *a, yajl_val obj)
+{
+	if (a->fatal_code == WA_EXIT_IO)
+		return;
+	if (wa_writer_put(a->wr, obj) != 0) {
+		/* Nobody hears the results: stop sending (reported at exit). */
+		a->fatal = 1;
+		a->fatal_code = WA_EXIT_IO;
+		wa_sender_stop(a->snd);
+		return;
+	}
+	a->dirty = 1;
+}
+
+static yajl_val
+error_obj(const struct wa_error *e)
+{
+	yajl_val v = wa_new_object();
+
+	wa_set_str(v, "code", e->code ? e->code : "error");
+	wa_set_str(v, "message", e->message);
+	wa_set_str(v, "class", wa_class_name(e->cls));
+	if (e->http_status)
+		wa_set_int(v, "http_status", e->http_status);
+	else
+		wa_set_null(v, "http_status");
+	if (e->provider_code[0] && e->provider_code_num)
+		wa_set_int(v, "provider_code", strtoll(e->provider_code, NULL, 10));
+	else if (e->provider_code[0])
+		wa_set_str(v, "provider_code", e->provider_code);
+	else
+		wa_set_null(v, "provider_code");
+	return v;
+}
+
+/* The result fields, after the record's own. */
+static void
+set_result(yajl_val obj, int sent, const char *provider, const char *msgid,
+    int attempts, long duration_ms, const struct wa_error *e)
+{
+	wa_set_str(obj, "status", sent ? "sent" : "failed");
+	if (provider)
+		wa_set_str(obj, "provider", provider);
+	else
+		wa_set_null(obj, "provider");
+	if (msgid)
+		wa_set_str(obj, "message_id", msgid);
+	else
+		wa_set_null(obj, "message_id");
+	wa_set_int(obj, "attempts", attempts);
+	wa_set_int(obj, "duration_ms", duration_ms);
+	if (sent)
+		wa_del(obj, "error");
+	else
+		wa_set(obj, "error", error_obj(e));
+}
+
+static void
+record_error(const struct wa_rec *rec, const char *to, const struct wa_error *e)
+{
+	wa_err("%s:%lu: %s%s%s (%s): %s", rec->file, rec->line, to ? to : "",
+	    to ? ": " : "", e->code, wa_class_name(e->cls), e->message);
+}
+
+/* A record that failed before any send: written at once. */
+static void
+fail_early(struct app *a, struct wa_rec *rec, const char *provider,
+    const struct wa_error *e)
+{
+	set_result(rec->obj, 0, provider, NULL, 0, 0, e);
+	record_error(rec, NULL, e);
+	if (a->status == WA_EXIT_OK)
+		a->status = WA_EXIT_FAILED;
+	put(a, rec->obj);
+}
+
+static void __attribute__((format(printf, 3, 4)))
+early_error(struct wa_error *e, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	memset(e, 0, sizeof *e);
+	e->code = code;
+	e->cls = WA_CLASS_PERMANENT;
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof e->message, fmt, ap);
+	va_end(ap);
+}
+
+/* --- {{field}} ---------------------------------------------------------- */
+
+static int
+name_char(char c, int first)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+	    (!first && ((c >= '0' && c <= '9') || c == '.' || c == '-'));
+}
+
+/* The record's value for a name, as text; NULL if it has none usable. */
+static const char *
+field_text(yajl_val obj, const char *name, size_t n)
+{
+	char key[128];
+	yajl_val v;
+
+	if (n >= sizeof key)
+		return NULL;
+	memcpy(key, name, n);
+	key[n] = '\0';
+	v = wa_get(obj, key);
+	if (YAJL_IS_STRING(v))
+		return v->u.string;
+	if (YAJL_IS_NUMBER(v))
+		return v->u.number.r;
+	return NULL;
+}
+
+/* s with every {{name}} replaced by the record's field (names start with a
+ * letter or '_'; anything else is left as it is). NULL with e set when a
+ * field is missing. */
+static char *
+substitute(yajl_val obj, const char *s, struct wa_error *e)
+{
+	size_t cap = strlen(s) + 1, len = 0, n, vl;
+	char *out = malloc(cap), *no;
+	const char *p = s, *open, *close, *name, *val;
+
+	while (out && (open = strstr(p, "{{")) != NULL) {
+		name = open + 2;
+		while (*name == ' ')
+			name++;
+		for (n = 0; name_char(name[n], n == 0); n++)
+			;
+		close = name + n;
+		while (*close == ' ')
+			close++;
+		val = NULL;
+		if (n > 0 && strncmp(close, "}}", 2) == 0) {
+			val = field_text(obj, name, n);
+			if (!val) {
+				char what[80];
+
+				snprintf(what, sizeof what, "%.*s", (int)(n > 60 ? 60 : n), name);
+				early_error(e, "missing_field", "{{%s}}: the record has no such "
+				    "field (a string or number)", what);
+				free(out);
+				return NULL;
+			}
+		}
+		/* Copy up to the placeholder, then the value or the "{{" as is. */
+		n = (size_t)(open - p);
+		vl = val ? strlen(val) : 2;
+		if (len + n + vl + strlen(open) + 1 > cap) {
+			cap = len + n + vl + strlen(open) + 1;
+			no = realloc(out, cap);
+			if (!no) {
+				free(out);
+				return NULL;
+			}
+			out = no;
+		}
+		memcpy(out + len, p, n);
+		len += n;
+		memcpy(out + len, val ? val : "{{", vl);
+		len += vl;
+		p = val ? close + 2 : open + 2;
+	}
+	if (!out) {
+		early_error(e, "no_memory", "%s", "out of memory");
+		return NULL;
+	}
+	n = strlen(p);
+	if (len + n + 1 > cap) {
+		no = realloc(out, len + n + 1);
+		if (!no) {
+			free(out);
+			return NULL;
+		}
+		out = no;
+	}
+	memcpy(out + len, p, n + 1);
+	return out;
+}
+
+/* A copy of v with {{field}} replaced in every string. */
+static yajl_val
+substitute_tree(yajl_val obj, yajl_val v, struct wa_error *e)
+{
+	yajl_val c;
+	char *s;
+	size_t i;
+
+	if (YAJL_IS_STRING(v)) {
+		s = substitute(obj, v->u.string, e);
+		if (!s)
+			return NULL;
+		c = wa_new_str(s);
+		free(s);
+		return c;
+	}
+	c = wa_val_copy(v);
+	if (YAJL_IS_OBJECT(c)) {
+		for (i = 0; i < c->u.object.len; i++)
+			if (YAJL_IS_STRING(c->u.object.values[i]) || YAJL_IS_OBJECT(c->u.object.values[i]) ||
+			    YAJL_IS_ARRAY(c->u.object.values[i])) {
+				yajl_val n = substitute_tree(obj, c->u.object.values[i], e);
+
+				if (!n) {
+					wa_val_free(c);
+					return NULL;
+				}
+				wa_val_free(c->u.object.values[i]);
+				c->u.object.values[i] = n;
+			}
+	} else if (YAJL_IS_ARRAY(c)) {
+		for (i = 0; i < c->u.array.len; i++) {
+			yajl_val n = substitute_tree(obj, c->u.array.values[i], e);
+
+			if (!n) {
+				wa_val_free(c);
+				return NULL;
+			}
+			wa_val_free(c->u.array.values[i]);
+			c->u.array.values[i] = n;
+		}
+	}
+	return c;
+}
+
+/* --- building a message from a record ------------------------------------ */
+
+static int
+msg_template(struct item *it, yajl_val t, struct wa_error *e)
+{
+	yajl_val lang = wa_get(t, "language"), comps = wa_get(t, "components");
+
+	if (!YAJL_IS_OBJECT(t)) {
+		early_error(e, "bad_template", "%s", "template must be an object");
+		return -1;
+	}
+	it->msg.kind = WA_MSG_TEMPLATE;
+	it->msg.tpl.name = wa_get_str(t, "name");
+	it->msg.tpl.language = YAJL_IS_OBJECT(lang) ? wa_get_str(lang, "code") :
+	    wa_get_str(t, "language");
+	if (comps) {
+		it->components = substitute_tree(it->rec.obj, comps, e);
+		if (!it->components)
+			return -1;
+		it->msg.tpl.components = it->components;
+	}
+	return 0;
+}
+
+static int
+msg_media(struct item *it, yajl_val m, struct wa_error *e)
+{
+	const char *cap;
+
+	if (!YAJL_IS_OBJECT(m)) {
+		early_error(e, "bad_media", "%s", "media must be an object");
+		return -1;
+	}
+	it->msg.kind = WA_MSG_MEDIA;
+	it->msg.media.type = wa_get_str(m, "type");
+	it->msg.media.url = wa_get_str(m, "url");
+	it->msg.media.path = wa_get_str(m, "path");
+	it->msg.media.filename = wa_get_str(m, "filename");
+	it->msg.media.mimetype = wa_get_str(m, "mimetype");
+	/* A record's own text is the caption when the media has none. */
+	cap = wa_get_str(m, "caption");
+	if (!cap)
+		cap = wa_get_str(it->rec.obj, "text");
+	if (cap) {
+		it->caption = substitute(it->rec.obj, cap, e);
+		if (!it->caption)
+			return -1;
+		it->msg.media.caption = it->caption;
+	}
+	return 0;
+}
+
+/* The message: the record's template, media or text, else the options'. */
+static int
+msg_content(const struct opts *o, struct item *it, struct wa_error *e)
+{
+	yajl_val obj = it->rec.obj, tpl = wa_get(obj, "template"), media = wa_get(obj, "media");
+	const char *text = wa_get_str(obj, "text");
+
+	if (tpl || (!media && !text && o->tpl))
+		return msg_template(it, tpl ? tpl : o->tpl, e);
+	if (media || (!text && o->media))
+		return msg_media(it, media ? media : o->media, e);
+	if (!text)
+		text = o->text;
+	if (!text) {
+		early_error(e, "missing_message", "%s", "no text, template or media "
+		    "(give one in the record, or --text)");
+		return -1;
+	}
+	it->msg.kind = WA_MSG_TEXT;
+	it->text = substitute(obj, text, e);
+	it->msg.text = it->text;
+	return it->text ? 0 : -1;
+}
+
+/* The record's address: its jid as given, else normalized like
+ * wa-normalize. 0, or -1 when the record was marked failed. */
+static int
+msg_address(struct app *a, struct item *it, const char **to, const char **source)
+{
+	yajl_val obj = it->rec.obj;
+	const char *jid = wa_get_str(obj, "jid");
+	struct wa_addr addr;
+
+	if (jid && *jid) {
+		snprintf(it->jid, sizeof it->jid, "%s", jid);
+		*to = wa_get_str(obj, "phone") ? wa_get_str(obj, "phone") :
+		    wa_get_str(obj, "to") ? wa_get_str(obj, "to") : jid;
+		*source = wa_get_str(obj, "source") ? wa_get_str(obj, "source") : "jid";
+		return 0;
+	}
+	if (wa_norm_record(&a->norm, obj, &addr) != 0)
+		return -1;
+	snprintf(it->jid, sizeof it->jid, "%s", addr.jid);
+	*to = wa_get_str(obj, "to") ? wa_get_str(obj, "to") : addr.phone;
+	*source = addr.source ? addr.source : "to";
+	return 0;
+}
+
+static int
+msg_business(const struct opts *o, struct item *it, struct wa_error *e)
+{
+	yajl_val v = wa_get(it->rec.obj, "business_id");
+	long long id = o->business;
+
+	if (v && !YAJL_IS_NULL(v) && (wa_get_int(it->rec.obj, "business_id", &id) != 0 || id < 0)) {
+		early_error(e, "bad_business", "%s", "business_id is not a number");
+		return -1;
+	}
+	it->msg.business_id = id;
+	if (id >= 0)
+		snprintf(it->biz, sizeof it->biz, "%lld", id);
+	else
+		snprintf(it->biz, sizeof it->biz, "-");
+	return 0;
+}
+
+/* A normalization failure, as a send failure: with class and counters. */
+static void
+fail_norm(struct app *a, struct wa_rec *rec)
+{
+	yajl_val err = wa_get(rec->obj, "error");
+	struct wa_error e;
+	char code[48];
+
+	/* Copied: the record's error object is replaced below. */
+	memset(&e, 0, sizeof e);
+	snprintf(code, sizeof code, "%s", wa_get_str(err, "code") ?
+	    wa_get_str(err, "code") : "invalid_phone");
+	e.code = code;
+	e.cls = WA_CLASS_PERMANENT;
+	snprintf(e.message, sizeof e.message, "%s",
+	    wa_get_str(err, "message") ? wa_get_str(err, "message") : "bad address");
+	fail_early(a, rec, NULL, &e);
+}
+
+/* A record read: pass it on, fail it, or hand it to the sender. */
+static void
+take_record(struct app *a, struct wa_rec *rec)
+{
+	const struct opts *o = a->o;
+	struct item *it;
+	struct wa_error e;
+	const char *to = NULL, *source = NULL;
+	int rc;
+
+	if (rec->kind == WA_REC_BAD) {
+		wa_set_failed(rec->obj, rec->errcode, rec->errmsg);
+		fail_norm(a, rec);
+		wa_rec_free(rec);
+		return;
+	}
+	if (wa_is_failed(rec->obj)) {
+		/* Failed upstream: passes untouched, is not sent. */
+		if (a->status == WA_EXIT_OK)
+			a->status = WA_EXIT_FAILED;
+		put(a, rec->obj);
+		wa_rec_free(rec);
+		return;
+	}
+	it = calloc(1, sizeof *it);
+	if (!it) {
+		wa_err("out of memory");
+		wa_rec_free(rec);
+		a->status = WA_EXIT_SOFTWARE;
+		return;
+	}
+	it->rec = *rec;
+	it->msg.udata = it;
+	it->msg.context = o->context;
+	it->msg.idempotency_key = wa_get_str(it->rec.obj, "idempotency_key");
+	if (msg_address(a, it, &to, &source) != 0) {
+		fail_norm(a, &it->rec);
+		item_free(it);
+		return;
+	}
+	it->msg.jid = it->jid;
+	rc = msg_business(o, it, &e);
+	if (rc == 0) {
+		rc = wa_route(a->router, it->msg.business_id, &it->msg.provider, &e);
+		if (rc == -2) {
+			/* The database went away: nothing more can be routed. */
+			set_result(it->rec.obj, 0, NULL, NULL, 0, 0, &e);
+			record_error(&it->rec, NULL, &e);
+			put(a, it->rec.obj);
+			a->fatal = 1;
+			a->fatal_code = WA_EXIT_UNAVAIL;
+			wa_sender_stop(a->snd);
+			item_free(it);
+			return;
+		}
+	}
+	if (rc == 0)
+		rc = msg_content(o, it, &e);
+	if (rc != 0) {
+		fail_early(a, &it->rec, it->msg.provider ?
+		    wa_provider_name(it->msg.provider) : NULL, &e);
+		item_free(it);
+		return;
+	}
+	wa_log(WA_LOG_VERBOSE, "[WA-SEND-SERVICE] business_id=%s to=%s \u2192 jid=%s source=%s context=%s",
+	    it->biz, to, it->jid, source, wa_context_name(o->context));
+	if (wa_sender_submit(a->snd, &it->msg) != 0)
+		item_free(it); /* stopped meanwhile: not reached, not written */
+}
+
+/* The sender's verdict on one message. */
+static void
+on_result(void *ctx, struct wa_msg *m, const struct wa_result *r)
+{
+	struct app *a = ctx;
+	struct item *it = m->udata;
+	char digits[64];
+
+	wa_jid_user(it->jid, digits, sizeof digits);
+	if (r->status == WA_NOT_SENT) {
+		item_free(it); /* never reached: not written */
+		return;
+	}
+	if (r->status == WA_DRY_RUN) {
+		wa_set_str(it->rec.obj, "provider", wa_provider_name(r->provider));
+		wa_set(it->rec.obj, "request", wa_val_copy(r->request));
+		put(a, it->rec.obj);
+		item_free(it);
+		return;
+	}
+	set_result(it->rec.obj, r->status == WA_SENT, wa_provider_name(r->provider),
+	    r->message_id, r->attempts, r->duration_ms, &r->error);
+	if (r->status == WA_SENT)
+		wa_log(WA_LOG_VERBOSE, "[WA_SEND] to=%s status=sent message_id=%s attempts=%d",
+		    digits, r->message_id, r->attempts);
+	else {
+		wa_log(WA_LOG_VERBOSE, "[WA_SEND] to=%s status=failed error=%s class=%s attempts=%d",
+		    digits, r->error.code, wa_class_name(r->error.cls), r->attempts);
+		record_error(&it->rec, digits, &r->error);
+		if (a->status == WA_EXIT_OK)
+			a->status = WA_EXIT_FAILED;
+	}
+	if (r->status == WA_FAILED && r->error.cls == WA_CLASS_FATAL && !a->fatal) {
+		a->fatal = 1;
+		a->fatal_code = strcmp(r->error.code, "not_configured") == 0 ?
+		    WA_EXIT_CONFIG : WA_EXIT_UNAVAIL;
+		wa_err("stopping: %s: nothing more will be sent", r->error.code);
+	}
+	put(a, it->rec.obj);
+	item_free(it);
+}
+
+/* May one more record be taken now? Memory stays at about 2 * parallel
+ * records; with --parallel 1 one at a time, so output keeps input order. */
+static int
+room(const struct app *a)
+{
+	int p = a->o->parallel;
+
+	if (a->fatal || interrupted)
+		return 0;
+	if (p == 1)
+		return wa_sender_pending(a->snd) == 0;
+	return wa_sender_queued(a->snd) + wa_sender_inflight(a->snd) < p &&
+	    wa_sender_pending(a->snd) < 2 * p;
+}
+
+static void
+flush_out(struct app *a)
+{
+	if (a->dirty) {
+		fflush(stdout);
+		a->dirty = 0;
+	}
+}
+
+/* Feed records to the sender and drive it until all is said. */
+static int
+run_loop(struct app *a, struct feed *f)
+{
+	struct slot s;
+	int more = f != NULL, st;
+
+	for (;;) {
+		while (more && room(a)) {
+			st = feed_take(f, &s);
+			if (st <= 0) {
+				more = st == 0;
+				break;
+			}
+			if (s.st < 0) {
+				wa_err("%s", s.err ? s.err : "read error");
+				free(s.err);
+				if (a->status != WA_EXIT_SOFTWARE)
+					a->status = WA_EXIT_IO;
+				continue;
+			}
+			take_record(a, &s.rec);
+		}
+		if (interrupted && !wa_sender_stopped(a->snd))
+			wa_sender_stop(a->snd);
+		if ((!more || a->fatal || interrupted) && wa_sender_pending(a->snd) == 0)
+			break;
+		/* Step without waiting; only when that brings nothing is the
+		 * output flushed (a reader downstream sees every result
+		 * before this waits) and the wait taken. */
+		st = wa_sender_step(a->snd, 0);
+		if (st == 0) {
+			flush_out(a);
+			st = wa_sender_step(a->snd, 1000);
+		}
+		if (st < 0) {
+			wa_err("internal error in the HTTP engine");
+			return WA_EXIT_SOFTWARE;
+		}
+	}
+	flush_out(a);
+	return 0;
+}
+
+/* --- set-up ------------------------------------------------------------- */
+
+static int
+parse_json_opt(const char *name, const char *s, yajl_val *out)
+{
+	char err[160];
+
+	*out = wa_json_parse(s, err, sizeof err);
+	if (!YAJL_IS_OBJECT(*out)) {
+		wa_val_free(*out);
+		*out = NULL;
+		return wa_usage_error("%s: not a JSON object%s%s", name, err[0] ? ": " : "", err);
+	}
+	return 0;
+}
+
+static int
+parse_timeout(const char *name, const char *s, long *ms)
+{
+	*ms = wa_cfg_parse_timeout(s);
+	return *ms < 0 ? wa_usage_error("%s: not a number of seconds: '%s'", name, s) : 0;
+}
+
+enum {
+	O_TEXT = 256, O_TEMPLATE, O_MEDIA, O_RETRIES, O_RETRY_AMB, O_RATE,
+	O_TIMEOUT, O_MEDIA_TIMEOUT, O_CONNECT_TIMEOUT, O_CONFIG, O_MAXLINE
+};
+
+static int
+parse_opt(struct opts *o, int c, const char *arg)
+{
+	switch (c) {
+	case 't': o->to = arg; break;
+	case O_TEXT: o->text = arg; break;
+	case O_TEMPLATE: return parse_json_opt("--template", arg, &o->tpl);
+	case O_MEDIA: return parse_json_opt("--media", arg, &o->media);
+	case 'b':
+		o->business = wa_parse_long(arg, 0, 0x7fffffffL);
+		if (o->business < 0)
+			return wa_usage_error("--business: not a business id: '%s'", arg);
+		break;
+	case 'p': o->provider = arg; break;
+	case 'r': o->region = arg; break;
+	case 'c':
+		if (wa_context_parse(arg, &o->context) != 0)
+			return wa_usage_error("--context: '%s' is not chat, lead or broadcast", arg);
+		break;
+	case O_RETRIES:
+		o->retries = wa_parse_long(arg, 0, 10);
+		if (o->retries < 0)
+			return wa_usage_error("--retries: not a number from 0 to 10: '%s'", arg);
+		break;
+	case O_RETRY_AMB: o->retry_ambiguous = 1; break;
+	case 'P':
+		o->parallel = (int)wa_parse_long(arg, 1, 1024);
+		if (o->parallel < 0)
+			return wa_usage_error("--parallel: not a number from 1 to 1024: '%s'", arg);
+		break;
+	case O_RATE:
+		o->rate = wa_parse_double(arg, 0.001, 100000);
+		if (o->rate < 0)
+			return wa_usage_error("--rate: not a rate from 0.001 to 100000: '%s'", arg);
+		break;
+	case O_TIMEOUT: return parse_timeout("--timeout", arg, &o->timeout_ms);
+	case O_MEDIA_TIMEOUT: return parse_timeout("--media-timeout", arg, &o->media_timeout_ms);
+	case O_CONNECT_TIMEOUT: return parse_timeout("--connect-timeout", arg, &o->connect_timeout_ms);
+	case O_CONFIG: o->config = arg; break;
+	case 'n': o->dry_run = 1; break;
+	case O_MAXLINE:
+		o->maxline = wa_parse_long(arg, 64, 1L << 30);
+		if (o->maxline < 0)
+			return wa_usage_error("--max-line: not a size from 64 to 1073741824: '%s'", arg);
+		break;
+	case 'v': o->level = o->level >= WA_LOG_VERBOSE ? WA_LOG_DEBUG : WA_LOG_VERBOSE; break;
+	case 'q': o->level = WA_LOG_QUIET; break;
+	default: return wa_usage_error("unknown or incomplete option");
+	}
+	return 0;
+}
+
+/* 0 to go on; else the exit status (after --help, --version or a bad
+ * command line). */
+static int
+parse_args(struct opts *o, int argc, char **argv, int *done)
+{
+	static const struct option longopts[] = {
+		{ "to", required_argument, NULL, 't' },
+		{ "text", required_argument, NULL, O_TEXT },
+		{ "template", required_argument, NULL, O_TEMPLATE },
+		{ "media", required_argument, NULL, O_MEDIA },
+		{ "business", required_argument, NULL, 'b' },
+		{ "provider", required_argument, NULL, 'p' },
+		{ "region", required_argument, NULL, 'r' },
+		{ "context", required_argument, NULL, 'c' },
+		{ "retries", required_argument, NULL, O_RETRIES },
+		{ "retry-ambiguous", no_argument, NULL, O_RETRY_AMB },
+		{ "parallel", required_argument, NULL, 'P' },
+		{ "rate", required_argument, NULL, O_RATE },
+		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "media-timeout", required_argument, NULL, O_MEDIA_TIMEOUT },
+		{ "connect-timeout", required_argument, NULL, O_CONNECT_TIMEOUT },
+		{ "config", required_argument, NULL, O_CONFIG },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "max-line", required_argument, NULL, O_MAXLINE },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c, n, rc;
+
+	*done = 0;
+	while ((c = getopt_long(argc, argv, "t:b:p:r:c:P:nvqhV", longopts, NULL)) != -1) {
+		if (c == 'h' || c == 'V') {
+			*done = 1;
+			if (c == 'h')
+				fputs(usage, stdout);
+			else
+				wa_print_version();
+			return wa_finish_stdout(WA_EXIT_OK);
+		}
+		if (c == '?' || c == ':') {
+			*done = 1;
+			return wa_usage_badopt(argv);
+		}
+		rc = parse_opt(o, c, optarg);
+		if (rc != 0) {
+			*done = 1;
+			return rc;
+		}
+	}
+	o->files = argv + optind;
+	o->nfiles = argc - optind;
+	if (o->nfiles > 0 && strcmp(o->files[0], "status") == 0) {
+		o->status_cmd = 1;
+		o->files++;
+		o->nfiles--;
+	}
+	*done = 1;
+	n = (o->text != NULL) + (o->tpl != NULL) + (o->media != NULL);
+	if (n > 1)
+		return wa_usage_error("give only one of --text, --template and --media");
+	if (o->status_cmd && (o->nfiles > 0 || o->to || n))
+		return wa_usage_error("status takes only --business, --provider and --config");
+	if (o->to && o->nfiles > 0)
+		return wa_usage_error("--to sends one message: no FILE with it");
+	if (o->to && n == 0)
+		return wa_usage_error("--to needs --text, --template or --media");
+	*done = 0;
+	return 0;
+}
+
+static int
+setup_cfg(struct app *a)
+{
+	const struct opts *o = a->o;
+	char err[600];
+
+	if (wa_cfg_load(&a->cfg, o->config, err, sizeof err) != 0) {
+		wa_err("%s", err);
+		return WA_EXIT_CONFIG;
+	}
+	if (o->timeout_ms > 0)
+		a->cfg.timeout_ms = o->timeout_ms;
+	if (o->media_timeout_ms > 0)
+		a->cfg.media_timeout_ms = o->media_timeout_ms;
+	if (o->connect_timeout_ms > 0)
+		a->cfg.connect_timeout_ms = o->connect_timeout_ms;
+	if (wa_norm_init(&a->norm, o->region ? o->region :
+	    wa_cfg_get(&a->cfg, WA_CFG_DEFAULT_REGION), NULL, 0) != 0) {
+		if (o->region)
+			return wa_usage_error("--region: unknown region code '%s'", o->region);
+		wa_err("WA_DEFAULT_REGION: unknown region code");
+		return WA_EXIT_CONFIG;
+	}
+	return 0;
+}
+
+static int
+setup_router(struct app *a)
+{
+	char err[600];
+	int rc = wa_router_new(&a->router, &a->cfg, a->o->provider, err, sizeof err);
+
+	if (rc == WA_EXIT_USAGE)
+		return wa_usage_error("%s", err);
+	if (rc != 0)
+		wa_err("%s", err);
+	return rc;
+}
+
+static int
+setup_sender(struct app *a)
+{
+	const struct opts *o = a->o;
+	struct wa_sender_opts so;
+	char err[256];
+	int c;
+
+	wa_sender_opts_init(&so, &a->cfg);
+	so.parallel = o->parallel;
+	so.rate = o->rate;
+	so.dry_run = o->dry_run;
+	so.on_result = on_result;
+	so.ctx = a;
+	for (c = 0; c < WA_NCTX; c++) {
+		if (o->retries >= 0)
+			so.policy[c].max_attempts = (int)o->retries + 1;
+		so.policy[c].retry_ambiguous = o->retry_ambiguous;
+	}
+	a->snd = wa_sender_new(&so, err, sizeof err);
+	if (!a->snd) {
+		wa_err("%s", err);
+		return WA_EXIT_CONFIG;
+	}
+	return 0;
+}
+
+/* wa-send status: one record, and the exit status says it all. */
+static int
+cmd_status(struct app *a)
+{
+	const struct opts *o = a->o;
+	enum wa_provider p;
+	struct wa_error e;
+	struct wa_ready rd;
+	yajl_val out;
+	int rc;
+
+	if (wa_route(a->router, o->business, &p, &e) != 0) {
+		wa_err("business %lld: %s: %s", o->business, e.code, e.message);
+		return e.cls == WA_CLASS_FATAL ? WA_EXIT_UNAVAIL : WA_EXIT_CONFIG;
+	}
+	rc = wa_check_ready(&a->cfg, p, o->business, &rd);
+	out = wa_new_object();
+	wa_set_str(out, "provider", wa_provider_name(p));
+	if (o->business >= 0)
+		wa_set_int(out, "business_id", o->business);
+	else
+		wa_set_null(out, "business_id");
+	wa_set_bool(out, "ready", rd.ready);
+	wa_set_str(out, "reason", rd.reason);
+	if (rd.info)
+		wa_set(out, "details", rd.info);
+	else
+		wa_set_null(out, "details");
+	put(a, out);
+	wa_val_free(out);
+	if (rc != WA_EXIT_OK)
+		wa_err("%s not ready: %s", wa_provider_name(p), rd.reason);
+	else
+		wa_log(WA_LOG_VERBOSE, "[WA_SEND] provider=%s business_id=%lld ready: %s",
+		    wa_provider_name(p), o->business, rd.reason);
+	return rc;
+}
+
+/* --to: the one record. */
+static struct feed *
+one_record(struct app *a)
+{
+	struct wa_rec rec;
+
+	memset(&rec, 0, sizeof rec);
+	rec.kind = WA_REC_OBJECT;
+	rec.obj = wa_new_object();
+	rec.file = "--to";
+	rec.line = 1;
+	wa_set_str(rec.obj, "to", a->o->to);
+	take_record(a, &rec);
+	return NULL;
+}
+
+static int
+run(struct app *a)
+{
+	struct feed f;
+	struct sigaction sa;
+	int rc;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (a->o->to) {
+		one_record(a);
+		return run_loop(a, NULL);
+	}
+	if (feed_start(&f, a->o, a->snd) != 0) {
+		wa_err("out of memory");
+		feed_stop(&f);
+		return WA_EXIT_SOFTWARE;
+	}
+	rc = run_loop(a, &f);
+	feed_stop(&f);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o = { .business = -1, .context = WA_CTX_CHAT, .retries = -1,
+		.parallel = 1, .timeout_ms = -1, .media_timeout_ms = -1,
+		.connect_timeout_ms = -1, .maxline = WA_MAXLINE_DEFAULT,
+		.level = WA_LOG_NORMAL };
+	struct app a;
+	int rc, done;
+
+	wa_diag_init(argv[0], WA_LOG_NORMAL);
+	memset(&a, 0, sizeof a);
+	a.o = &o;
+	rc = parse_args(&o, argc, argv, &done);
+	if (!done) {
+		wa_diag_init(argv[0], o.level);
+		rc = setup_cfg(&a);
+		if (rc == 0)
+			rc = setup_router(&a);
+		if (rc == 0)
+			rc = setup_sender(&a);
+		a.wr = wa_writer_new(stdout);
+		if (rc == 0 && !a.wr) {
+			wa_err("out of memory");
+			rc = WA_EXIT_SOFTWARE;
+		}
+		if (rc == 0)
+			rc = o.status_cmd ? cmd_status(&a) : run(&a);
+		if (rc == 0)
+			rc = a.fatal ? a.fatal_code : interrupted ? WA_EXIT_TEMP : a.status;
+		if (interrupted && !a.fatal)
+			wa_err("interrupted: sends in flight finished, nothing more sent");
+		rc = wa_finish_stdout(rc);
+	}
+	wa_sender_free(a.snd);
+	wa_router_free(a.router);
+	wa_writer_free(a.wr);
+	wa_cfg_free(&a.cfg);
+	wa_val_free(o.tpl);
+	wa_val_free(o.media);
+	return rc;
+}

@@ -1,0 +1,467 @@
+/* bc_ctl.c: an operator's hands on a broadcast: cancel, pause, resume,
+ * retry, status and list. Each change is one statement or one transaction;
+ * a worker running the broadcast notices within about a second (it polls
+ * the row) and does the rest. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bc_int.h"
+#include "wa_cli.h"
+#include "wa_rec.h"
+
+/* --- status records ------------------------------------------------------ */
+
+static void
+set_text(yajl_val o, const char *k, PGresult *r, int col)
+{
+	if (PQgetisnull(r, 0, col))
+		wa_set_null(o, k);
+	else
+		wa_set_str(o, k, PQgetvalue(r, 0, col));
+}
+
+static long long
+num(PGresult *r, int col)
+{
+	return PQgetisnull(r, 0, col) ? 0 : strtoll(PQgetvalue(r, 0, col), NULL, 10);
+}
+
+static yajl_val
+new_double(double x)
+{
+	char buf[64];
+	yajl_val v;
+
+	/* A rate to one decimal is all anyone reads; JSON wants a number. */
+	snprintf(buf, sizeof buf, "%.1f", x);
+	v = wa_json_parse(buf, NULL, 0);
+	return v ? v : wa_new_int((long long)x);
+}
+
+#define TS(col) "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+
+yajl_val
+bc_status_record(struct bc_db *d, long long id)
+{
+	static const char sql_b[] =
+	    "SELECT b.business_id, b.name, b.status, b.pause_reason,"
+	    " coalesce(b.total_recipients, 0), coalesce(b.sent_count, 0),"
+	    " coalesce(b.failed_count, 0), coalesce(b.cancelled_count, 0),"
+	    " coalesce(b.processed_count, 0), coalesce(b.cancel_requested, false),"
+	    " " TS("b.created_at") ", " TS("b.started_at") ", " TS("b.completed_at") ","
+	    " least(60, greatest(1, extract(epoch FROM now() - b.started_at)))::float8,"
+	    " coalesce(b.last_processed_recipient_id, 0)"
+	    " FROM whatsapp_broadcasts b WHERE b.id = $1";
+	static const char sql_r[] =
+	    "SELECT count(*) FILTER (WHERE status = 'queued'),"
+	    " count(*) FILTER (WHERE status = 'processing'),"
+	    " count(*) FILTER (WHERE status = 'failed' AND error_class = 'ambiguous'),"
+	    " count(*) FILTER (WHERE status IN ('sent', 'delivered')"
+	    "  AND sent_at > now() - interval '60 seconds')"
+	    " FROM whatsapp_broadcast_recipients WHERE broadcast_id = $1";
+	char k[32];
+	const char *v[1] = { bc_ll(k, sizeof k, id) };
+	PGresult *b, *r;
+	yajl_val o;
+	double window, rate;
+	long long left;
+
+	b = bc_q(d, sql_b, 1, v);
+	if (!b)
+		return NULL;
+	if (PQntuples(b) != 1) {
+		PQclear(b);
+		snprintf(d->err, sizeof d->err, "broadcast %lld: no such broadcast", id);
+		return NULL;
+	}
+	r = bc_q(d, sql_r, 1, v);
+	if (!r) {
+		PQclear(b);
+		return NULL;
+	}
+	o = wa_new_object();
+	wa_set_int(o, "broadcast_id", id);
+	wa_set_int(o, "business_id", num(b, 0));
+	set_text(o, "name", b, 1);
+	set_text(o, "status", b, 2);
+	wa_set_int(o, "total", num(b, 4));
+	wa_set_int(o, "queued", num(r, 0));
+	wa_set_int(o, "processing", num(r, 1));
+	wa_set_int(o, "sent", num(b, 5));
+	wa_set_int(o, "failed", num(b, 6));
+	wa_set_int(o, "ambiguous", num(r, 2));
+	wa_set_int(o, "cancelled", num(b, 7));
+	wa_set_int(o, "processed", num(b, 8));
+	window = PQgetisnull(b, 0, 13) ? 0 : strtod(PQgetvalue(b, 0, 13), NULL);
+	rate = window > 0 ? num(r, 3) / window : 0;
+	left = num(r, 0) + num(r, 1);
+	wa_set(o, "rate", new_double(rate));
+	if (rate > 0 && left > 0)
+		wa_set_int(o, "eta_seconds", (long long)(left / rate + 0.5));
+	else
+		wa_set(o, "eta_seconds", left ? wa_new_null() : wa_new_int(0));
+	wa_set_int(o, "last_processed_recipient_id", num(b, 14));
+	if (!PQgetisnull(b, 0, 3))
+		set_text(o, "pause_reason", b, 3);
+	if (PQgetvalue(b, 0, 9)[0] == 't')
+		wa_set_bool(o, "cancel_requested", 1);
+	set_text(o, "created_at", b, 10);
+	set_text(o, "started_at", b, 11);
+	set_text(o, "completed_at", b, 12);
+	PQclear(b);
+	PQclear(r);
+	return o;
+}
+
+static int
+fail_db(struct bc_db *d)
+{
+	wa_err("%s", d->err);
+	return d->lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
+}
+
+/* The broadcast's status, or an error when there is none. */
+static int
+get_status(struct bc_db *d, long long id, char *st, size_t len, int *cancel)
+{
+	char k[32];
+	const char *v[1] = { bc_ll(k, sizeof k, id) };
+	PGresult *r = bc_q(d, "SELECT status, coalesce(cancel_requested, false)"
+	    " FROM whatsapp_broadcasts WHERE id = $1", 1, v);
+
+	if (!r)
+		return fail_db(d);
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		wa_err("broadcast %lld: no such broadcast", id);
+		return WA_EXIT_DATA;
+	}
+	snprintf(st, len, "%s", PQgetvalue(r, 0, 0));
+	if (cancel)
+		*cancel = PQgetvalue(r, 0, 1)[0] == 't';
+	PQclear(r);
+	return 0;
+}
+
+static int
+is_final(const char *st)
+{
+	return !strcmp(st, "completed") || !strcmp(st, "partial") ||
+	    !strcmp(st, "failed") || !strcmp(st, "cancelled");
+}
+
+static int
+done(struct bc_db *d, long long id, yajl_val *out, int rc)
+{
+	*out = bc_status_record(d, id);
+	if (!*out)
+		return fail_db(d);
+	return rc;
+}
+
+/* --- cancel, pause, resume ----------------------------------------------- */
+
+int
+wa_bcast_cancel(PGconn *db, long long id, yajl_val *out)
+{
+	struct bc_db d = { .conn = db };
+	char st[32], k[32], fin[32] = "";
+	const char *v[1] = { bc_ll(k, sizeof k, id) };
+	long long rq, amb, n;
+	int rc;
+
+	*out = NULL;
+	rc = get_status(&d, id, st, sizeof st, NULL);
+	if (rc)
+		return rc;
+	if (!strcmp(st, "cancelled"))
+		return done(&d, id, out, WA_EXIT_OK);
+	if (is_final(st)) {
+		wa_err("broadcast %lld is %s: nothing left to cancel", id, st);
+		return WA_EXIT_DATA;
+	}
+	/* One transaction: the flag, the claims of dead workers, the queued
+	 * rows; a live worker sees the flag and cancels what it holds. */
+	if (bc_cmd(&d, "BEGIN", 0, NULL) != 0 ||
+	    bc_cmd(&d, "UPDATE whatsapp_broadcasts SET cancel_requested = true,"
+	    " stopped_at = coalesce(stopped_at, now()), updated_at = now()"
+	    " WHERE id = $1", 1, v) != 0 ||
+	    bc_recover(&d, id, &rq, &amb) != 0 ||
+	    bc_cancel_rows(&d, id, &n) != 0 ||
+	    bc_finalize(&d, id, fin, sizeof fin) != 0 ||
+	    bc_cmd(&d, "COMMIT", 0, NULL) != 0) {
+		rc = fail_db(&d);
+		if (!d.lost)
+			bc_cmd(&d, "ROLLBACK", 0, NULL);
+		return rc;
+	}
+	wa_log(WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld cancel requested: "
+	    "%lld recipients cancelled%s", id, n, fin[0] ? "" :
+	    ", the sends in flight finish first");
+	return done(&d, id, out, WA_EXIT_OK);
+}
+
+int
+wa_bcast_pause(PGconn *db, long long id, const char *reason, yajl_val *out)
+{
+	struct bc_db d = { .conn = db };
+	char st[32];
+	int rc, cancel;
+
+	*out = NULL;
+	if (reason && !bc_utf8_ok(reason, 0))
+		return wa_usage_error("--reason: not UTF-8 text");
+	rc = get_status(&d, id, st, sizeof st, &cancel);
+	if (rc)
+		return rc;
+	if (!strcmp(st, "paused"))
+		return done(&d, id, out, WA_EXIT_OK);
+	if (is_final(st) || cancel) {
+		wa_err("broadcast %lld is %s: nothing to pause", id,
+		    cancel ? "being cancelled" : st);
+		return WA_EXIT_DATA;
+	}
+	if (bc_pause(&d, id, reason ? reason : "paused by operator") != 0)
+		return fail_db(&d);
+	wa_log(WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld paused", id);
+	return done(&d, id, out, WA_EXIT_OK);
+}
+
+int
+wa_bcast_resume(PGconn *db, long long id, yajl_val *out)
+{
+	struct bc_db d = { .conn = db };
+	char st[32], k[32];
+	const char *v[1] = { bc_ll(k, sizeof k, id) };
+	int rc, cancel;
+
+	*out = NULL;
+	rc = get_status(&d, id, st, sizeof st, &cancel);
+	if (rc)
+		return rc;
+	if (!strcmp(st, "queued") || !strcmp(st, "running"))
+		return done(&d, id, out, WA_EXIT_OK);
+	if (strcmp(st, "paused") != 0 || cancel) {
+		wa_err("broadcast %lld is %s: only a paused broadcast resumes", id,
+		    cancel ? "being cancelled" : st);
+		return WA_EXIT_DATA;
+	}
+	if (bc_cmd(&d, "UPDATE whatsapp_broadcasts SET status = 'queued',"
+	    " pause_reason = NULL, updated_at = now() WHERE id = $1 AND status = 'paused'", 1, v) != 0)
+		return fail_db(&d);
+	wa_log(WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld resumed: queued "
+	    "for the next run", id);
+	return done(&d, id, out, WA_EXIT_OK);
+}
+
+/* --- retry ---------------------------------------------------------------- */
+
+int
+wa_bcast_retry(PGconn *db, long long id, int failed, int ambiguous,
+    yajl_val *out)
+{
+	/* Rows that failed for good reasons of their own (a number that is no
+	 * number) would fail again: only sendable rows go back. */
+	static const char sql[] =
+	    "WITH u AS (UPDATE whatsapp_broadcast_recipients r SET"
+	    "  status = 'queued', attempts = 0, error_code = NULL,"
+	    "  error_class = NULL, error_message = NULL, next_attempt_at = NULL,"
+	    "  claimed_by = NULL, claimed_until = NULL, sending_since = NULL,"
+	    "  updated_at = now()"
+	    "  WHERE r.broadcast_id = $1 AND r.status = 'failed'"
+	    "  AND r.error_code IS DISTINCT FROM 'invalid_phone'"
+	    "  AND r.error_code IS DISTINCT FROM 'unsupported_jid'"
+	    "  AND r.error_code IS DISTINCT FROM 'missing_phone'"
+	    "  AND r.error_code IS DISTINCT FROM 'bad_json'"
+	    "  AND r.error_code IS DISTINCT FROM 'line_too_long'"
+	    "  AND ((r.error_class = 'ambiguous' AND $3::boolean)"
+	    "   OR (r.error_class IS DISTINCT FROM 'ambiguous' AND $2::boolean))"
+	    "  RETURNING r.id)"
+	    " UPDATE whatsapp_broadcasts b SET updated_at = now(),"
+	    "  failed_count = coalesce(b.failed_count, 0) - (SELECT count(*) FROM u),"
+	    "  processed_count = coalesce(b.processed_count, 0) - (SELECT count(*) FROM u),"
+	    "  status = CASE WHEN (SELECT count(*) FROM u) > 0"
+	    "   AND b.status IN ('completed', 'partial', 'failed') THEN 'queued'"
+	    "   ELSE b.status END,"
+	    "  completed_at = CASE WHEN (SELECT count(*) FROM u) > 0 THEN NULL"
+	    "   ELSE b.completed_at END"
+	    " WHERE b.id = $1 RETURNING (SELECT count(*) FROM u)";
+	struct bc_db d = { .conn = db };
+	char st[32], k[32];
+	const char *v[3] = { bc_ll(k, sizeof k, id), failed ? "true" : "false",
+		ambiguous ? "true" : "false" };
+	PGresult *r;
+	long long n;
+	int rc, cancel;
+
+	*out = NULL;
+	rc = get_status(&d, id, st, sizeof st, &cancel);
+	if (rc)
+		return rc;
+	if (cancel) {
+		wa_err("broadcast %lld was cancelled: nothing is retried", id);
+		return WA_EXIT_DATA;
+	}
+	r = bc_q(&d, sql, 3, v);
+	if (!r)
+		return fail_db(&d);
+	n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	wa_log(WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld retry: %lld "
+	    "recipients queued again", id, n);
+	rc = done(&d, id, out, WA_EXIT_OK);
+	if (*out)
+		wa_set_int(*out, "requeued", n);
+	return rc;
+}
+
+/* --- status and list ------------------------------------------------------ */
+
+static int
+emit_all(struct bc_db *d, PGresult *ids, wa_bcast_emit_fn emit, void *arg)
+{
+	yajl_val o;
+	int i, rc = WA_EXIT_OK;
+
+	for (i = 0; i < PQntuples(ids); i++) {
+		o = bc_status_record(d, strtoll(PQgetvalue(ids, i, 0), NULL, 10));
+		if (!o)
+			return fail_db(d);
+		if (emit(arg, o) != 0)
+			rc = WA_EXIT_IO;
+		wa_val_free(o);
+		if (rc)
+			break;
+	}
+	return rc;
+}
+
+int
+wa_bcast_status(PGconn *db, const long long *ids, int nids,
+    wa_bcast_emit_fn emit, void *arg)
+{
+	struct bc_db d = { .conn = db };
+	PGresult *r;
+	yajl_val o;
+	int i, rc = WA_EXIT_OK;
+
+	if (nids == 0) {
+		r = bc_q(&d, "SELECT id FROM whatsapp_broadcasts ORDER BY id", 0, NULL);
+		if (!r)
+			return fail_db(&d);
+		rc = emit_all(&d, r, emit, arg);
+		PQclear(r);
+		return rc;
+	}
+	for (i = 0; i < nids; i++) {
+		o = bc_status_record(&d, ids[i]);
+		if (!o) {
+			wa_err("%s", d.err);
+			if (d.lost)
+				return WA_EXIT_TEMP;
+			rc = WA_EXIT_DATA;
+			continue;
+		}
+		if (emit(arg, o) != 0) {
+			wa_val_free(o);
+			return WA_EXIT_IO;
+		}
+		wa_val_free(o);
+	}
+	return rc;
+}
+
+int
+wa_bcast_list(PGconn *db, long long business_id, wa_bcast_emit_fn emit,
+    void *arg)
+{
+	static const char sql[] =
+	    "SELECT id, business_id, name, status, coalesce(total_recipients, 0),"
+	    " coalesce(sent_count, 0), coalesce(failed_count, 0),"
+	    " coalesce(cancelled_count, 0), " TS("created_at")
+	    " FROM whatsapp_broadcasts WHERE ($1::bigint IS NULL OR business_id = $1)"
+	    " ORDER BY id";
+	static const char *const keys[] = { "broadcast_id", "business_id", "name",
+		"status", "total", "sent", "failed", "cancelled", "created_at" };
+	struct bc_db d = { .conn = db };
+	char k[32];
+	const char *v[1] = { business_id > 0 ? bc_ll(k, sizeof k, business_id) : NULL };
+	PGresult *r = bc_q(&d, sql, 1, v);
+	yajl_val o;
+	int i, j, rc = WA_EXIT_OK;
+
+	if (!r)
+		return fail_db(&d);
+	for (i = 0; i < PQntuples(r) && rc == WA_EXIT_OK; i++) {
+		o = wa_new_object();
+		for (j = 0; j < 9; j++) {
+			if (PQgetisnull(r, i, j))
+				wa_set_null(o, keys[j]);
+			else if (j == 2 || j == 3 || j == 8)
+				wa_set_str(o, keys[j], PQgetvalue(r, i, j));
+			else
+				wa_set_int(o, keys[j], strtoll(PQgetvalue(r, i, j), NULL, 10));
+		}
+		if (emit(arg, o) != 0)
+			rc = WA_EXIT_IO;
+		wa_val_free(o);
+	}
+	PQclear(r);
+	return rc;
+}
+
+/* --- table ---------------------------------------------------------------- */
+
+static char *
+cell(yajl_val rec, const char *col)
+{
+	yajl_val v = wa_get(rec, col);
+
+	if (!v || YAJL_IS_NULL(v))
+		return strdup("-");
+	if (YAJL_IS_STRING(v))
+		return strdup(v->u.string);
+	return wa_json_dump(v, NULL);
+}
+
+char *
+wa_bcast_table(yajl_val *recs, size_t n, const char *const *cols)
+{
+	struct bc_buf out = { 0 };
+	size_t ncol = 0, c, i, w[32] = { 0 }, len;
+	char *s;
+
+	while (cols[ncol] && ncol < 32)
+		ncol++;
+	for (c = 0; c < ncol; c++) {
+		w[c] = strlen(cols[c]);
+		for (i = 0; i < n; i++) {
+			s = cell(recs[i], cols[c]);
+			len = s ? strlen(s) : 0;
+			if (len > w[c])
+				w[c] = len > 40 ? 40 : len;
+			free(s);
+		}
+	}
+	for (c = 0; c < ncol; c++)
+		bc_buf_fmt(&out, "%s%-*s", c ? "  " : "", (int)w[c], cols[c]);
+	bc_buf_str(&out, "\n");
+	for (i = 0; i < n; i++) {
+		for (c = 0; c < ncol; c++) {
+			yajl_val v = wa_get(recs[i], cols[c]);
+
+			s = cell(recs[i], cols[c]);
+			/* Numbers to the right, words to the left. */
+			bc_buf_fmt(&out, YAJL_IS_NUMBER(v) ? "%s%*.*s" : "%s%-*.*s",
+			    c ? "  " : "", (int)w[c], (int)w[c], s ? s : "");
+			free(s);
+		}
+		bc_buf_str(&out, "\n");
+	}
+	if (out.oom) {
+		bc_buf_free(&out);
+		return NULL;
+	}
+	return out.p ? out.p : strdup("");
+}

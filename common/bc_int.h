@@ -1,0 +1,197 @@
+/* bc_int.h: what the broadcast modules (broadcast.c, bc_*.c) share.
+ * Private to them; the public interface is wa_bcast.h. */
+#ifndef BC_INT_H
+#define BC_INT_H
+
+#include <stddef.h>
+#include <libpq-fe.h>
+#include <yajl/yajl_tree.h>
+
+#include "wa_bcast.h"
+
+/* --- a growing string (broadcast.c) ------------------------------------ */
+struct bc_buf {
+	char *p;
+	size_t len, cap;
+	int oom;  /* an allocation failed: the content is incomplete */
+};
+void bc_buf_add(struct bc_buf *b, const char *s, size_t n);
+void bc_buf_str(struct bc_buf *b, const char *s);
+void bc_buf_fmt(struct bc_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The length of the valid UTF-8 character at p, or 0. */
+size_t bc_utf8_seq(const unsigned char *p);
+/* 1 when s is valid UTF-8 of at most maxchars characters (0: any). */
+int bc_utf8_ok(const char *s, size_t maxchars);
+/* Replace each byte of s that is not part of valid UTF-8 with '?'. */
+void bc_utf8_fix(char *s);
+/* Cut s to at most max bytes, at a character boundary. */
+void bc_utf8_cut(char *s, size_t max);
+/* A JSON string, quoted and escaped; bytes that are not UTF-8 become
+ * U+FFFD (the database takes valid text only). */
+void bc_buf_json(struct bc_buf *b, const char *s);
+void bc_buf_reset(struct bc_buf *b);
+void bc_buf_free(struct bc_buf *b);
+
+/* --- the connection (broadcast.c) -------------------------------------- */
+struct bc_db {
+	PGconn *conn;
+	const char *url;  /* for reconnecting */
+	long long key;    /* worker key whose advisory lock this session holds */
+	int shared;       /* pipeline: the lock is taken in shared mode */
+	int locked;
+	int lost;         /* the last failure was a lost connection */
+	char err[512];
+	const char *prep[16]; /* statements prepared on this connection */
+	int nprep;
+};
+
+/* Run a parameterized statement. The result when it succeeded (tuples or
+ * command ok), else NULL with d->err and d->lost set. */
+PGresult *bc_q(struct bc_db *d, const char *sql, int n, const char *const *v);
+/* The same for a statement run often: prepared once per connection, so it
+ * is parsed and planned once. sql must be a string that lives as long as
+ * the program (a literal): it is remembered by its address. */
+PGresult *bc_qp(struct bc_db *d, const char *sql, int n, const char *const *v);
+/* Run a statement that returns nothing of interest: 0, or -1. */
+int bc_cmd(struct bc_db *d, const char *sql, int n, const char *const *v);
+/* Take the advisory lock on d->key for this session. */
+int bc_lock(struct bc_db *d);
+/* Reconnect (and take the lock again) within wait seconds, backing off.
+ * idle(arg, ms) is called between tries so sends in flight go on.
+ * 0 connected; -1 gave up (d->err says why), or stop was set. */
+int bc_reconnect(struct bc_db *d, double wait, volatile sig_atomic_t *stop,
+    void (*idle)(void *arg, int ms), void *arg);
+
+/* Become a worker: a new key (> 0 for a run worker, < 0 for a pipeline)
+ * and its advisory lock. 0, or -1. */
+int bc_worker(struct bc_db *d, int pipeline);
+/* Monotonic clock, seconds. */
+double bc_now(void);
+void bc_sleep_ms(int ms);
+/* The idempotency key of a recipient's message (buf: 40 bytes). */
+void bc_idem_key(char *buf, size_t len, long long bid, long long rid);
+/* Integer as text for a parameter. */
+const char *bc_ll(char *buf, size_t len, long long v);
+
+/* --- a broadcast row (broadcast.c) ------------------------------------- */
+struct bc_bcast {
+	long long id, business_id;
+	char status[16];
+	char *name, *type, *text, *template_name, *language, *params, *media,
+	    *region, *pause_reason;
+	long long total, sent, failed, cancelled, processed;
+	int cancel_requested;
+};
+/* Load broadcast id: 1 found, 0 not found, -1 error (d->err). */
+int bc_load(struct bc_db *d, long long id, struct bc_bcast *b);
+void bc_bcast_free(struct bc_bcast *b);
+/* The message fields of a send record (text | template | media), added to
+ * rec. 0, or -1 when the stored message is unusable (msg says why). */
+int bc_message(const struct bc_bcast *b, yajl_val rec, char *msg, size_t len);
+/* Status record of a broadcast from its row and its rows per state. */
+yajl_val bc_status_record(struct bc_db *d, long long id);
+
+/* --- claims (bc_claim.c) ----------------------------------------------- */
+struct bc_recip {
+	long long id;
+	char phone[64];
+	char jid[128];
+	int attempts;     /* HTTP sends already made */
+	long long lead_id;
+};
+
+/* How a claimed recipient ends this round. */
+enum bc_end {
+	BC_SENT,      /* final: sent */
+	BC_FAILED,    /* final: failed, with error */
+	BC_CANCELLED, /* final: cancelled */
+	BC_REQUEUE    /* back to queued: not sent (not started, fatal stop) */
+};
+
+struct bc_outcome {
+	long long id;
+	enum bc_end end;
+	int attempts;       /* HTTP sends made this round */
+	double retry_in;    /* BC_REQUEUE: seconds before it may go again */
+	char message_id[128];
+	char code[64], klass[16], message[256];
+};
+
+struct bc_counts {
+	long long total, sent, failed, cancelled, processed;
+	long long recorded;  /* rows the last call changed */
+};
+
+/* Release the claims of workers that are gone. */
+int bc_recover(struct bc_db *d, long long bid, long long *requeued,
+    long long *ambiguous);
+/* Claim up to max queued recipients; handed: set sending_since now (the
+ * pipeline hands them over at once). Returns the number claimed (into r),
+ * or -1. */
+int bc_claim(struct bc_db *d, long long bid, int max, double lease,
+    int handed, struct bc_recip *r);
+/* Mark sending_since on ids (about to go out); ids that are no longer ours
+ * are dropped from the array. Returns how many remain, or -1. */
+int bc_mark_sending(struct bc_db *d, long long bid, long long *ids, int n);
+/* Record outcomes: recipient rows and counters in one statement. Only rows
+ * still claimed by d->key change (a second report changes nothing). */
+int bc_record(struct bc_db *d, long long bid, const struct bc_outcome *o,
+    int n, struct bc_counts *c);
+/* bc_record, then mark sending_since on mark[] (as bc_mark_sending), in
+ * one statement. Returns how many of mark remain ours (0 when mark is
+ * NULL), or -1. */
+int bc_record_mark(struct bc_db *d, long long bid, const struct bc_outcome *o,
+    int n, long long *mark, int nmark, struct bc_counts *c);
+/* Give back every claim of this worker on bid whose send has not started. */
+int bc_giveback(struct bc_db *d, long long bid, long long *n);
+/* The claims of key d->key still processing when a pipeline ends:
+ * requeue (never sent) or mark failed/ambiguous (may have gone out). */
+int bc_leftovers(struct bc_db *d, long long bid, int requeue, long long *n);
+/* Extend the lease of d->key's claims on bid. */
+int bc_extend(struct bc_db *d, long long bid, double lease);
+/* Claims of d->key on bid still processing, or -1. */
+long long bc_outstanding(struct bc_db *d, long long bid);
+/* Recipients still queued (*n), and how long until the first may be
+ * claimed (*wait, between 0.05 and 1 s). */
+int bc_queued_later(struct bc_db *d, long long bid, long long *n, double *wait);
+/* Cancel the queued rows (and this worker's unstarted claims). */
+int bc_cancel_rows(struct bc_db *d, long long bid, long long *n);
+/* Set the final status when no recipient is queued or processing; the
+ * status into status (unchanged when not final yet). */
+int bc_finalize(struct bc_db *d, long long bid, char *status, size_t len);
+/* Mark running (started_at) unless paused / final: 1 ok, 0 not runnable. */
+int bc_start(struct bc_db *d, long long bid);
+/* Pause with a reason (fatal outcome). */
+int bc_pause(struct bc_db *d, long long bid, const char *reason);
+
+/* --- pacing (bc_pace.c) ------------------------------------------------ */
+struct bc_pace {
+	double rate;       /* sends per second; 0: unlimited */
+	char sender[64];
+	double slot[64];   /* monotonic times of the slots taken, unused */
+	int n, pos;
+};
+/* sender: the pacing row's key, e.g. "meta:<phone number id>",
+ * "baileys:<business id>". */
+void bc_pace_init(struct bc_pace *p, double rate, const char *sender);
+/* The monotonic time the next send may start, taking slots from the
+ * database in small blocks. 0, or -1 (d->err). */
+int bc_pace_next(struct bc_db *d, struct bc_pace *p, double *when);
+/* Give up the remaining slots (they are lost, the rate dips a little). */
+void bc_pace_drop(struct bc_pace *p);
+
+/* --- running (bc_run.c, bc_work.c) ------------------------------------ */
+struct wa_cfg;
+/* The business's provider (into *provider, a wa_provider) and whether it
+ * can send now: WA_EXIT_OK ready; WA_EXIT_UNAVAIL not ready,
+ * WA_EXIT_CONFIG not configured (reason says why); WA_EXIT_TEMP or
+ * WA_EXIT_SOFTWARE when the database failed. */
+int bc_preflight(struct bc_db *d, const struct wa_cfg *cfg, long long business_id,
+    int *provider, char *reason, size_t len);
+/* Run broadcast b (taken over: b is emptied) as worker d until it is done
+ * or stopped; prints its summary line and emits its status record. */
+int bc_run_one(struct bc_db *d, const struct wa_bcast_run_opts *o,
+    struct bc_bcast *b, int provider, const char *pace_sender);
+
+#endif

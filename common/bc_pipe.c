@@ -1,0 +1,544 @@
+/* bc_pipe.c: the pipeline form of a run:
+ *
+ *     wa-broadcast export ID | wa-send --context broadcast | wa-broadcast mark ID
+ *
+ * export claims recipients under a pipeline key (negative), marks them
+ * handed over (sending_since) in the same statement, and writes them as
+ * records carrying the key in "claim". It holds a shared advisory lock on
+ * the key while it lives, and the claims carry a lease (claimed_until), so
+ * they stay alive after export has exited and before mark has seen them.
+ * mark takes the same shared lock on the first record of each claim,
+ * records each result as it arrives, and commits whenever its input would
+ * block, so a killed pipeline loses only what was between the two.
+ *
+ * export keeps at most --window recipients handed over without a result
+ * (it reads the count back from the database), which bounds what a killed
+ * pipeline leaves for review.
+ *
+ * At end of input, mark settles the claims it got no result for: when the
+ * sender stopped on a fatal outcome, it promised the rest never went out:
+ * back to 'queued', and the broadcast pauses with the reason. Otherwise the
+ * sender ended without answering for them (it died): they may have gone
+ * out, so they are marked failed / ambiguous for review. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bc_int.h"
+#include "wa_cfg.h"
+#include "wa_cli.h"
+#include "wa_norm.h"
+#include "wa_rec.h"
+#include "wa_send.h"
+
+#define EXPORT_BATCH 64
+#define MARK_BATCH 64
+
+/* --- export --------------------------------------------------------------- */
+
+struct exporter {
+	const struct wa_bcast_run_opts *o;
+	struct bc_db d;
+	struct bc_bcast b;
+	yajl_val proto;           /* the message fields of every record */
+	struct wa_norm_opts norm;
+	long long exported;
+};
+
+static yajl_val
+export_record(struct exporter *x, const struct bc_recip *r)
+{
+	yajl_val rec = wa_new_object();
+	char key[48];
+	size_t i;
+
+	wa_set_int(rec, "recipient_id", r->id);
+	wa_set_int(rec, "broadcast_id", x->b.id);
+	wa_set_int(rec, "business_id", x->b.business_id);
+	wa_set_str(rec, "phone", r->phone);
+	wa_set_str(rec, "jid", r->jid);
+	if (r->lead_id)
+		wa_set_int(rec, "lead_id", r->lead_id);
+	for (i = 0; i < x->proto->u.object.len; i++)
+		wa_set(rec, x->proto->u.object.keys[i],
+		    wa_val_copy(x->proto->u.object.values[i]));
+	bc_idem_key(key, sizeof key, x->b.id, r->id);
+	wa_set_str(rec, "idempotency_key", key);
+	wa_set_int(rec, "claim", x->d.key);
+	return rec;
+}
+
+/* Settle claims that were not written: back to queued (the records never
+ * left), or failed when the number is no number. */
+static int
+unwritten(struct exporter *x, const struct bc_recip *rs, int from, int n)
+{
+	struct bc_outcome *oc;
+	int i, k = 0, rc;
+
+	if (n <= from)
+		return 0;
+	oc = calloc((size_t)(n - from), sizeof *oc);
+	if (!oc)
+		return -1;
+	for (i = from; i < n; i++, k++) {
+		oc[k].id = rs[i].id;
+		oc[k].end = BC_REQUEUE;
+	}
+	rc = bc_record(&x->d, x->b.id, oc, k, NULL);
+	free(oc);
+	return rc;
+}
+
+/* Fill a row's JID the way create does, when the old system stored none. */
+static int
+export_jid(struct exporter *x, struct bc_recip *r)
+{
+	struct bc_outcome oc;
+	struct wa_addr a;
+	const char *code;
+
+	if (r->jid[0])
+		return 1;
+	memset(&oc, 0, sizeof oc);
+	if (wa_norm_text(&x->norm, r->phone, &a, &code, oc.message,
+	    sizeof oc.message) == 0) {
+		snprintf(r->jid, sizeof r->jid, "%s", a.jid);
+		return 1;
+	}
+	oc.id = r->id;
+	oc.end = BC_FAILED;
+	snprintf(oc.code, sizeof oc.code, "%s", code);
+	snprintf(oc.klass, sizeof oc.klass, "permanent");
+	return bc_record(&x->d, x->b.id, &oc, 1, NULL) == 0 ? 0 : -1;
+}
+
+/* 1 go on, 0 stop (cancelled or paused), -1 error. */
+static int
+export_poll(struct exporter *x)
+{
+	struct bc_bcast now;
+	int st;
+
+	st = bc_load(&x->d, x->b.id, &now);
+	if (st <= 0)
+		return -1;
+	st = !now.cancel_requested && strcmp(now.status, "paused") != 0;
+	bc_bcast_free(&now);
+	return st;
+}
+
+static int
+export_loop(struct exporter *x)
+{
+	struct bc_recip rs[EXPORT_BATCH];
+	double last_poll = 0;
+	long long out;
+	double wait;
+	yajl_val rec;
+	int n, i, want, st;
+
+	for (;;) {
+		if (x->o->stop && *x->o->stop)
+			return WA_EXIT_TEMP;
+		if (bc_now() - last_poll >= 1.0) {
+			last_poll = bc_now();
+			st = export_poll(x);
+			if (st < 0)
+				return -1;
+			if (st == 0)
+				return WA_EXIT_OK;
+		}
+		want = EXPORT_BATCH;
+		if (x->o->window > 0) {
+			out = bc_outstanding(&x->d, x->b.id);
+			if (out < 0)
+				return -1;
+			if (out >= x->o->window) {
+				bc_sleep_ms(10);
+				continue;
+			}
+			if (want > x->o->window - out)
+				want = (int)(x->o->window - out);
+		}
+		n = bc_claim(&x->d, x->b.id, want, x->o->lease, 1, rs);
+		if (n < 0)
+			return -1;
+		if (n == 0) {
+			long long rq, amb;
+
+			if (bc_recover(&x->d, x->b.id, &rq, &amb) != 0)
+				return -1;
+			if (rq)
+				continue;
+			/* Anything queued for later (a retry time)? Wait for it. */
+			if (bc_queued_later(&x->d, x->b.id, &out, &wait) != 0)
+				return -1;
+			if (out == 0)
+				return WA_EXIT_OK;
+			bc_sleep_ms((int)(wait * 1000) + 1);
+			continue;
+		}
+		for (i = 0; i < n; i++) {
+			st = export_jid(x, &rs[i]);
+			if (st < 0)
+				return -1;
+			if (st == 0)
+				continue;
+			rec = export_record(x, &rs[i]);
+			st = x->o->emit(x->o->arg, rec);
+			wa_val_free(rec);
+			if (st != 0) {
+				/* The reader is gone: nothing from here on left. */
+				if (unwritten(x, rs, i, n) != 0)
+					return -1;
+				return WA_EXIT_IO;
+			}
+			x->exported++;
+		}
+	}
+}
+
+int
+wa_bcast_export(const struct wa_bcast_run_opts *o, long long id)
+{
+	struct exporter x;
+	char reason[256], msg[256];
+	long long rq, amb;
+	int rc, st, prov;
+
+	memset(&x, 0, sizeof x);
+	x.o = o;
+	x.d.conn = *o->db;
+	x.d.url = o->db_url;
+	st = bc_load(&x.d, id, &x.b);
+	if (st <= 0) {
+		if (st == 0)
+			wa_err("broadcast %lld: no such broadcast", id);
+		else
+			wa_err("%s", x.d.err);
+		return st == 0 ? WA_EXIT_DATA : WA_EXIT_SOFTWARE;
+	}
+	if (strcmp(x.b.status, "queued") && strcmp(x.b.status, "running") &&
+	    strcmp(x.b.status, "pending")) {
+		rc = !strcmp(x.b.status, "paused") ? WA_EXIT_UNAVAIL : WA_EXIT_OK;
+		if (rc)
+			wa_log(WA_LOG_QUIET, "[WA_BROADCAST] broadcast_id=%lld not started: "
+			    "paused (%s): resume it first", id,
+			    x.b.pause_reason ? x.b.pause_reason : "no reason given");
+		else
+			wa_log(WA_LOG_VERBOSE, "[WA_BROADCAST] broadcast_id=%lld is %s: "
+			    "nothing to export", id, x.b.status);
+		goto out;
+	}
+	rc = bc_preflight(&x.d, o->cfg, x.b.business_id, &prov, reason, sizeof reason);
+	if (rc != WA_EXIT_OK) {
+		if (rc == WA_EXIT_UNAVAIL || rc == WA_EXIT_CONFIG)
+			wa_log(WA_LOG_QUIET, "[WA_BROADCAST] broadcast_id=%lld not started: %s",
+			    id, reason);
+		else
+			wa_err("%s", reason);
+		goto out;
+	}
+	x.proto = wa_new_object();
+	wa_norm_init(&x.norm, x.b.region, NULL, 0);
+	if (bc_message(&x.b, x.proto, msg, sizeof msg) != 0) {
+		wa_err("broadcast_id=%lld: %s", id, msg);
+		rc = WA_EXIT_DATA;
+		goto out;
+	}
+	if (bc_worker(&x.d, 1) != 0 || bc_start(&x.d, id) < 0 ||
+	    bc_recover(&x.d, id, &rq, &amb) != 0) {
+		rc = -1;
+		goto out;
+	}
+	rc = export_loop(&x);
+	wa_log(WA_LOG_VERBOSE, "[WA_BROADCAST] broadcast_id=%lld exported=%lld claim=%lld",
+	    id, x.exported, x.d.key);
+out:
+	if (rc < 0) {
+		wa_err("broadcast_id=%lld: %s", id, x.d.err);
+		rc = x.d.lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
+	}
+	wa_val_free(x.proto);
+	bc_bcast_free(&x.b);
+	*o->db = x.d.conn;
+	return rc;
+}
+
+/* --- mark ----------------------------------------------------------------- */
+
+struct marker {
+	const struct wa_bcast_run_opts *o;
+	struct bc_db d;
+	long long bid;
+	struct bc_outcome outs[MARK_BATCH];
+	int nout;
+	long long keys[16];       /* claims seen (pipeline keys) */
+	int nkeys;
+	int fatal, failed_db;
+	char reason[300];
+	double last_extend;
+	long long recorded, dropped, bad;
+};
+
+static int
+mark_flush(struct marker *k)
+{
+	struct bc_counts c;
+
+	if (k->nout == 0 || k->failed_db)
+		return k->failed_db ? -1 : 0;
+	if (bc_record(&k->d, k->bid, k->outs, k->nout, &c) != 0) {
+		k->failed_db = 1;
+		return -1;
+	}
+	k->recorded += c.recorded;
+	k->dropped += k->nout - c.recorded;
+	k->nout = 0;
+	if (bc_now() - k->last_extend > k->o->lease / 3) {
+		k->last_extend = bc_now();
+		if (bc_extend(&k->d, k->bid, k->o->lease) != 0) {
+			k->failed_db = 1;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The reader flushes this stream right before a read that may block: that
+ * is when the results so far must be committed, and not before. */
+static ssize_t
+on_would_block(void *cookie, const char *buf, size_t n)
+{
+	(void)buf;
+	mark_flush(cookie);
+	return (ssize_t)n;
+}
+
+/* Switch to the claim key of this record (one pipeline has one; a file
+ * holding several runs' results may have more). */
+static int
+use_key(struct marker *k, long long key)
+{
+	int i;
+
+	if (key == k->d.key)
+		return 0;
+	if (mark_flush(k) != 0)
+		return -1;
+	k->d.key = key;
+	for (i = 0; i < k->nkeys; i++)
+		if (k->keys[i] == key)
+			return 0;
+	if (k->nkeys < (int)(sizeof k->keys / sizeof k->keys[0]))
+		k->keys[k->nkeys++] = key;
+	/* Held shared beside export: its claims are ours to finish now. */
+	k->d.shared = 1;
+	k->last_extend = 0;
+	return bc_lock(&k->d);
+}
+
+static void
+mark_log(const struct marker *k, yajl_val rec, const char *status)
+{
+	const char *jid = wa_get_str(rec, "jid");
+	char digits[64] = "";
+
+	if (wa_log_level() < WA_LOG_VERBOSE)
+		return;
+	if (!jid || !wa_jid_user(jid, digits, sizeof digits))
+		snprintf(digits, sizeof digits, "%s", wa_get_str(rec, "phone") ?
+		    wa_get_str(rec, "phone") : "?");
+	wa_log(WA_LOG_VERBOSE, "[WA_SEND] broadcast_id=%lld to=%s status=%s",
+	    k->bid, digits, status);
+}
+
+/* One result record into an outcome. 0 taken, 1 skipped (said why). */
+static int
+mark_one(struct marker *k, const struct wa_rec *rec)
+{
+	yajl_val o = rec->obj, err = wa_get(o, "error");
+	long long rid, bid, key, att = 0;
+	const char *st = wa_get_str(o, "status"), *cls = wa_get_str(err, "class");
+	struct bc_outcome *oc;
+
+	if (rec->kind == WA_REC_BAD || wa_get_int(o, "recipient_id", &rid) != 0 ||
+	    wa_get_int(o, "broadcast_id", &bid) != 0 ||
+	    wa_get_int(o, "claim", &key) != 0 || !st) {
+		wa_err("%s:%lu: not a result of wa-broadcast export (recipient_id, "
+		    "broadcast_id, claim, status)", rec->file, rec->line);
+		return 1;
+	}
+	if (bid != k->bid) {
+		wa_err("%s:%lu: broadcast_id %lld is not %lld", rec->file, rec->line,
+		    bid, k->bid);
+		return 1;
+	}
+	if (use_key(k, key) != 0)
+		return -1;
+	wa_get_int(o, "attempts", &att);
+	oc = &k->outs[k->nout];
+	memset(oc, 0, sizeof *oc);
+	oc->id = rid;
+	oc->attempts = (int)att;
+	if (!strcmp(st, "sent")) {
+		oc->end = BC_SENT;
+		snprintf(oc->message_id, sizeof oc->message_id, "%s",
+		    wa_get_str(o, "message_id") ? wa_get_str(o, "message_id") : "");
+	} else if (cls && !strcmp(cls, "fatal")) {
+		/* Not the recipient's failure: back it goes. */
+		oc->end = BC_REQUEUE;
+		if (!k->fatal)
+			snprintf(k->reason, sizeof k->reason, "%s: %s",
+			    wa_get_str(err, "code") ? wa_get_str(err, "code") : "fatal",
+			    wa_get_str(err, "message") ? wa_get_str(err, "message") : "");
+		k->fatal = 1;
+	} else {
+		oc->end = BC_FAILED;
+		snprintf(oc->code, sizeof oc->code, "%s", wa_get_str(err, "code") ?
+		    wa_get_str(err, "code") : "send_failed");
+		snprintf(oc->klass, sizeof oc->klass, "%s", cls &&
+		    (!strcmp(cls, "retryable") || !strcmp(cls, "ambiguous") ||
+		    !strcmp(cls, "permanent")) ? cls : "permanent");
+		snprintf(oc->message, sizeof oc->message, "%s",
+		    wa_get_str(err, "message") ? wa_get_str(err, "message") : "");
+	}
+	mark_log(k, o, oc->end == BC_SENT ? "sent" : oc->end == BC_FAILED ?
+	    "failed" : "not_sent");
+	if (++k->nout >= MARK_BATCH)
+		return mark_flush(k) == 0 ? 0 : -1;
+	return 0;
+}
+
+static int
+mark_read(struct marker *k, char *const *files, int nfiles, size_t maxline)
+{
+	cookie_io_functions_t io = { .write = on_would_block };
+	struct wa_reader *rd;
+	struct wa_rec rec;
+	FILE *hook;
+	int st, rc = 0;
+
+	hook = fopencookie(k, "w", io);
+	rd = hook ? wa_reader_new(files, nfiles, maxline, hook) : NULL;
+	if (!rd) {
+		if (hook)
+			fclose(hook);
+		wa_err("out of memory");
+		return WA_EXIT_SOFTWARE;
+	}
+	setvbuf(hook, NULL, _IOFBF, 4096);
+	while ((st = wa_reader_next(rd, &rec)) != 0) {
+		if (st < 0) {
+			wa_err("%s", wa_reader_error(rd));
+			rc = WA_EXIT_IO;
+			continue;
+		}
+		st = mark_one(k, &rec);
+		wa_rec_free(&rec);
+		if (st < 0)
+			break;
+		if (st > 0)
+			k->bad++;
+		else
+			fputc('.', hook); /* something to commit before blocking */
+		if (k->failed_db)
+			break;
+	}
+	wa_reader_free(rd);
+	fclose(hook);
+	if (mark_flush(k) != 0 || k->failed_db) {
+		wa_err("broadcast_id=%lld: recording results: %s", k->bid, k->d.err);
+		return k->d.lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
+	}
+	return rc;
+}
+
+/* End of input: settle the claims that got no result. */
+static int
+mark_settle(struct marker *k)
+{
+	long long n;
+	int i;
+
+	for (i = 0; i < k->nkeys; i++) {
+		k->d.key = k->keys[i];
+		if (bc_leftovers(&k->d, k->bid, k->fatal, &n) != 0)
+			return -1;
+		if (n && !k->fatal)
+			wa_log(WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld %lld "
+			    "recipients handed to the sender got no result: marked "
+			    "ambiguous for review", k->bid, n);
+	}
+	if (k->fatal && bc_pause(&k->d, k->bid, k->reason) != 0)
+		return -1;
+	return 0;
+}
+
+int
+wa_bcast_mark(const struct wa_bcast_run_opts *o, long long id,
+    char *const *files, int nfiles, size_t maxline)
+{
+	struct marker *k = calloc(1, sizeof *k);
+	struct bc_bcast b;
+	char st[32] = "";
+	yajl_val rec;
+	int rc;
+
+	if (!k) {
+		wa_err("out of memory");
+		return WA_EXIT_SOFTWARE;
+	}
+	k->o = o;
+	k->d.conn = *o->db;
+	k->d.url = o->db_url;
+	k->bid = id;
+	rc = bc_load(&k->d, id, &b);
+	if (rc <= 0) {
+		if (rc == 0)
+			wa_err("broadcast %lld: no such broadcast", id);
+		else
+			wa_err("%s", k->d.err);
+		rc = rc == 0 ? WA_EXIT_DATA : k->d.lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
+		free(k);
+		return rc;
+	}
+	bc_bcast_free(&b);
+	rc = mark_read(k, files, nfiles, maxline);
+	if (rc == WA_EXIT_TEMP || rc == WA_EXIT_SOFTWARE)
+		goto out;
+	if (mark_settle(k) != 0 || (!k->fatal &&
+	    bc_finalize(&k->d, id, st, sizeof st) != 0)) {
+		wa_err("broadcast_id=%lld: %s", id, k->d.err);
+		rc = k->d.lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
+		goto out;
+	}
+	if (k->dropped)
+		wa_warn("broadcast_id=%lld: %lld results for claims no longer held "
+		    "(recorded before, or taken back): not recorded", id, k->dropped);
+	if (bc_load(&k->d, id, &b) == 1) {
+		wa_log(WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld total=%lld "
+		    "sent=%lld failed=%lld status=%s%s%s", id, b.total, b.sent,
+		    b.failed, b.status, k->fatal ? " reason=" : "",
+		    k->fatal ? k->reason : "");
+		if (rc == WA_EXIT_OK && (!strcmp(b.status, "partial") ||
+		    !strcmp(b.status, "failed")))
+			rc = WA_EXIT_FAILED;
+		bc_bcast_free(&b);
+	}
+	rec = bc_status_record(&k->d, id);
+	if (rec) {
+		if (o->emit(o->arg, rec) != 0)
+			rc = WA_EXIT_IO;
+		wa_val_free(rec);
+	}
+	if (k->fatal && rc != WA_EXIT_IO)
+		rc = WA_EXIT_UNAVAIL;
+	else if (k->bad && rc == WA_EXIT_OK)
+		rc = WA_EXIT_DATA;
+out:
+	*o->db = k->d.conn;
+	free(k);
+	return rc;
+}

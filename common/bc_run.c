@@ -1,0 +1,960 @@
+/* bc_run.c: running broadcasts through the library's send engine.
+ *
+ * One loop per broadcast, single-threaded: claim a batch of recipients,
+ * hand them to the sender (wa_send.h) a few more than it can run at once,
+ * collect the outcomes from on_result, and record them with the counters.
+ * The before_send hook (the engine calls it right before a message's first
+ * request, after its pacing slot) records the outcomes held and marks the
+ * new sends' sending_since in one statement: a send starts only after
+ * what finished before it is recorded, so however the process dies, the
+ * rows that may have gone out without a recorded outcome are at most
+ * --parallel. Memory holds at most a pool of claimed recipients, sized
+ * from --parallel and the batch, whatever the broadcast's size.
+ *
+ * Stopping. A fatal outcome stops the sender: in-flight sends finish, the
+ * rest come back not sent and go back to 'queued', the broadcast is paused
+ * with the reason. Cancel, an operator's pause and SIGTERM do the same
+ * (cancel turns the unsent into 'cancelled'). The database going away
+ * stops the sender too; what finishes meanwhile is kept in memory while
+ * the loop reconnects (with backoff, for --db-wait seconds), then recorded;
+ * after that the sends go on with a new sender. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bc_int.h"
+#include "wa_cfg.h"
+#include "wa_cli.h"
+#include "wa_norm.h"
+#include "wa_rec.h"
+#include "wa_send.h"
+
+#define POLL_S 1.0       /* look at the broadcast row (cancel, pause) */
+#define RECOVER_S 10.0   /* recover dead workers' claims */
+#define PROGRESS_S 0.25
+
+enum stop_why { GO, STOP_SIGNAL, STOP_PAUSED, STOP_CANCEL, STOP_FATAL };
+
+struct item {
+	struct wa_msg m;
+	struct bc_recip r;
+	struct run *run;
+	char key[64];     /* idempotency key: the same for every try */
+	int next;         /* free list / queue link */
+};
+
+struct run {
+	const struct wa_bcast_run_opts *o;
+	const struct wa_cfg *cfg;
+	struct bc_db *d;
+	struct bc_bcast b;
+	enum wa_provider prov;
+	struct wa_norm_opts norm;   /* for rows stored without a JID */
+	yajl_val comps, media;      /* the message's parsed parts */
+	struct wa_msg proto;        /* the message, but for jid */
+	struct wa_sender *snd;
+	struct bc_pace pace;
+
+	struct item *pool;
+	int npool, free_head, nfree;
+	int q_head, q_tail, nq;     /* claimed, not yet handed to the sender */
+	int batch;
+
+	struct bc_outcome *outs;    /* outcomes not yet recorded */
+	int nout, outcap;
+	double first_out;           /* when the oldest of them came */
+
+	struct bc_counts counts;    /* the broadcast's, as last recorded */
+	int drained;                /* nothing left to claim */
+	double next_claim, last_poll, last_recover, last_progress, t0;
+	long long done_here;        /* outcomes recorded by this worker */
+	enum stop_why stop;
+	char reason[300];
+	int db_down;                /* the connection is lost */
+	int unrecorded;             /* outcomes that found no claim */
+	int max_attempts;           /* the broadcast policy's */
+	int failed;                 /* a database error in a callback */
+};
+
+/* --- the item pool -------------------------------------------------------- */
+
+static int
+pool_init(struct run *u, int n)
+{
+	int i;
+
+	u->pool = calloc((size_t)n, sizeof *u->pool);
+	u->outs = calloc((size_t)n * 2, sizeof *u->outs);
+	if (!u->pool || !u->outs)
+		return -1;
+	u->npool = n;
+	u->outcap = n * 2;
+	for (i = 0; i < n; i++)
+		u->pool[i].next = i + 1 < n ? i + 1 : -1;
+	u->free_head = 0;
+	u->nfree = n;
+	u->q_head = u->q_tail = -1;
+	return 0;
+}
+
+static struct item *
+item_take(struct run *u)
+{
+	struct item *it;
+
+	if (u->free_head < 0)
+		return NULL;
+	it = &u->pool[u->free_head];
+	u->free_head = it->next;
+	u->nfree--;
+	return it;
+}
+
+static void
+item_put(struct run *u, struct item *it)
+{
+	it->next = u->free_head;
+	u->free_head = (int)(it - u->pool);
+	u->nfree++;
+}
+
+static void
+queue_push(struct run *u, struct item *it)
+{
+	int i = (int)(it - u->pool);
+
+	it->next = -1;
+	if (u->q_tail >= 0)
+		u->pool[u->q_tail].next = i;
+	else
+		u->q_head = i;
+	u->q_tail = i;
+	u->nq++;
+}
+
+static struct item *
+queue_pop(struct run *u)
+{
+	struct item *it;
+
+	if (u->q_head < 0)
+		return NULL;
+	it = &u->pool[u->q_head];
+	u->q_head = it->next;
+	if (u->q_head < 0)
+		u->q_tail = -1;
+	u->nq--;
+	return it;
+}
+
+/* --- outcomes ------------------------------------------------------------- */
+
+static void
+progress(struct run *u, int force)
+{
+	struct wa_bcast_progress p;
+	double now = bc_now(), el = now - u->t0;
+	long long left;
+
+	if (!u->o->progress || (!force && now - u->last_progress < PROGRESS_S))
+		return;
+	u->last_progress = now;
+	memset(&p, 0, sizeof p);
+	p.broadcast_id = u->b.id;
+	p.total = u->counts.total;
+	p.sent = u->counts.sent;
+	p.failed = u->counts.failed;
+	p.cancelled = u->counts.cancelled;
+	p.processed = u->counts.processed;
+	p.rate = el > 0.5 ? u->done_here / el : 0;
+	left = p.total - p.processed;
+	p.eta = p.rate > 0 ? left / p.rate : -1;
+	u->o->progress(u->o->arg, &p);
+}
+
+/* A log line, with the progress bar out of its way. */
+#define LOGLINE(u, need, ...) do { \
+	if (wa_log_level() >= (need)) { \
+		if ((u)->o->progress) \
+			(u)->o->progress((u)->o->arg, NULL); \
+		wa_log((need), __VA_ARGS__); \
+	} \
+} while (0)
+
+/* Record the outcomes held, and mark the n sends in mark[] as going out
+ * (mark may be NULL), in one statement. Returns how many of mark remain
+ * ours, or -1; on a lost connection, 0 with db_down set (the outcomes
+ * stay held). */
+static int
+settle(struct run *u, long long *mark, int nmark)
+{
+	int n = u->nout, kept;
+
+	if (u->db_down)
+		return mark ? -1 : 0;
+	if (n == 0 && !mark)
+		return 0;
+	kept = bc_record_mark(u->d, u->b.id, u->outs, n, mark, nmark, &u->counts);
+	if (kept < 0) {
+		if (u->d->lost) {
+			u->db_down = 1;
+			return mark ? -1 : 0;
+		}
+		return -1;
+	}
+	if (n == 0)
+		return kept;
+	if (u->counts.recorded < n) {
+		/* Claims taken back while we were away: their outcome can no
+		 * longer be recorded here (they are marked for review). */
+		u->unrecorded += n - (int)u->counts.recorded;
+		LOGLINE(u, WA_LOG_NORMAL, "%s: warning: broadcast_id=%lld: %lld "
+		    "outcomes arrived for claims no longer held: not recorded",
+		    wa_progname(), u->b.id, n - u->counts.recorded);
+	}
+	u->done_here += u->counts.recorded;
+	u->nout = 0;
+	progress(u, 0);
+	return kept;
+}
+
+static int
+flush(struct run *u)
+{
+	return settle(u, NULL, 0) < 0 ? -1 : 0;
+}
+
+static struct bc_outcome *
+outcome_new(struct run *u, long long id, enum bc_end end, int attempts)
+{
+	struct bc_outcome *oc;
+
+	/* Room was made when the item was claimed (claim_more): it cannot
+	 * overflow unless an item is reported twice, which the engine never
+	 * does. */
+	if (u->nout == 0)
+		u->first_out = bc_now();
+	oc = &u->outs[u->nout < u->outcap ? u->nout++ : u->outcap - 1];
+	memset(oc, 0, sizeof *oc);
+	oc->id = id;
+	oc->end = end;
+	oc->attempts = attempts;
+	return oc;
+}
+
+static void
+log_send(struct run *u, const struct item *it, const char *status,
+    const struct wa_result *r)
+{
+	char digits[64];
+
+	if (wa_log_level() < WA_LOG_VERBOSE)
+		return;
+	if (!wa_jid_user(it->r.jid, digits, sizeof digits))
+		snprintf(digits, sizeof digits, "%s", it->r.phone);
+	if (r && r->status == WA_FAILED)
+		LOGLINE(u, WA_LOG_VERBOSE, "[WA_SEND] broadcast_id=%lld to=%s "
+		    "status=%s error=%s attempts=%d", u->b.id, digits, status,
+		    r->error.code ? r->error.code : "send_failed", r->attempts);
+	else
+		LOGLINE(u, WA_LOG_VERBOSE, "[WA_SEND] broadcast_id=%lld to=%s "
+		    "status=%s", u->b.id, digits, status);
+}
+
+static void
+copy_error(struct bc_outcome *oc, const struct wa_error *e)
+{
+	snprintf(oc->code, sizeof oc->code, "%s", e->code ? e->code : "send_failed");
+	/* A failure always has a class; "none" would break the column's check. */
+	snprintf(oc->klass, sizeof oc->klass, "%s", e->cls == WA_CLASS_NONE ?
+	    "permanent" : wa_class_name(e->cls));
+	snprintf(oc->message, sizeof oc->message, "%s", e->message);
+}
+
+/* The sender's final word on one message. */
+static void
+on_result(void *ctx, struct wa_msg *m, const struct wa_result *r)
+{
+	struct run *u = ctx;
+	struct item *it = m->udata;
+	struct bc_outcome *oc;
+
+	if (r->status == WA_SENT) {
+		oc = outcome_new(u, it->r.id, BC_SENT, r->attempts);
+		snprintf(oc->message_id, sizeof oc->message_id, "%s",
+		    r->message_id ? r->message_id : "");
+		log_send(u, it, "sent", r);
+	} else if (r->status == WA_FAILED && r->error.cls == WA_CLASS_FATAL) {
+		/* Nobody's fault but the account's: the recipient goes back,
+		 * the broadcast pauses with the reason. */
+		oc = outcome_new(u, it->r.id, BC_REQUEUE, r->attempts);
+		if (u->stop == GO || u->stop == STOP_SIGNAL) {
+			u->stop = STOP_FATAL;
+			snprintf(u->reason, sizeof u->reason, "%s: %s",
+			    r->error.code ? r->error.code : "fatal", r->error.message);
+			bc_utf8_fix(u->reason); /* the message may be cut mid-character */
+		}
+		log_send(u, it, "not_sent", NULL);
+	} else if (r->status == WA_FAILED) {
+		oc = outcome_new(u, it->r.id, BC_FAILED, r->attempts);
+		copy_error(oc, &r->error);
+		log_send(u, it, "failed", r);
+	} else {
+		/* Not sent (again): certainly did not go out. */
+		oc = outcome_new(u, it->r.id, u->stop == STOP_CANCEL ? BC_CANCELLED :
+		    BC_REQUEUE, r->attempts);
+		if (oc->end == BC_REQUEUE && r->attempts > 0)
+			oc->retry_in = 1.0;
+	}
+	item_put(u, it);
+}
+
+/* Right before the first request of these messages: record what has
+ * finished and that these are going out, in one statement. Recording
+ * first keeps the sends that may have gone out without a recorded outcome
+ * at most --parallel, whenever the process dies. Any failure keeps these
+ * from going (the sender stops). */
+static int
+before_send(void *ctx, struct wa_msg *const *msgs, int n)
+{
+	struct run *u = ctx;
+	long long ids[256];
+	int i, k, done = 0;
+
+	while (done < n) {
+		k = n - done > 256 ? 256 : n - done;
+		for (i = 0; i < k; i++)
+			ids[i] = ((struct item *)msgs[done + i]->udata)->r.id;
+		i = settle(u, ids, k);
+		if (i < 0) {
+			if (!u->db_down)
+				u->failed = 1; /* reported by the loop */
+			return -1;
+		}
+		if (i != k)
+			return -1; /* some claim is no longer ours: send none */
+		done += k;
+	}
+	return 0;
+}
+
+/* Pacing from the shared slot row. */
+static int
+acquire(void *ctx, int want, double *wait_s)
+{
+	struct run *u = ctx;
+	double when, now;
+	int got = 0;
+
+	*wait_s = 0.05;
+	while (got < want) {
+		if (u->db_down || bc_pace_next(u->d, &u->pace, &when) != 0) {
+			if (u->d->lost)
+				u->db_down = 1;
+			*wait_s = 0.2;
+			return got;
+		}
+		now = bc_now();
+		if (when > now) {
+			/* Not yet: keep it for the next call. */
+			u->pace.pos--;
+			*wait_s = when - now;
+			break;
+		}
+		got++;
+	}
+	return got;
+}
+
+/* --- the message -------------------------------------------------------- */
+
+static int
+build_proto(struct run *u, char *err, size_t len)
+{
+	struct wa_msg *m = &u->proto;
+	yajl_val v;
+
+	memset(m, 0, sizeof *m);
+	m->provider = u->prov;
+	m->business_id = u->b.business_id;
+	m->context = WA_CTX_BROADCAST;
+	if (u->b.template_name) {
+		m->kind = WA_MSG_TEMPLATE;
+		m->tpl.name = u->b.template_name;
+		m->tpl.language = u->b.language ? u->b.language : "en";
+		if (u->b.params) {
+			u->comps = wa_json_parse(u->b.params, err, len);
+			if (!u->comps || !YAJL_IS_ARRAY(u->comps)) {
+				snprintf(err, len, "stored template parameters are not a JSON array");
+				return -1;
+			}
+			m->tpl.components = u->comps;
+		}
+		return 0;
+	}
+	if (u->b.media) {
+		v = u->media = wa_json_parse(u->b.media, err, len);
+		if (!v || !YAJL_IS_OBJECT(v) || !wa_get_str(v, "type")) {
+			snprintf(err, len, "stored media is not an object with a type");
+			return -1;
+		}
+		m->kind = WA_MSG_MEDIA;
+		m->media.type = wa_get_str(v, "type");
+		m->media.url = wa_get_str(v, "url");
+		m->media.path = wa_get_str(v, "path");
+		m->media.caption = wa_get_str(v, "caption");
+		if (!m->media.caption)
+			m->media.caption = u->b.text;
+		m->media.filename = wa_get_str(v, "filename");
+		m->media.mimetype = wa_get_str(v, "mimetype");
+		return 0;
+	}
+	if (!u->b.text || !*u->b.text) {
+		snprintf(err, len, "the broadcast has no message (text, template or media)");
+		return -1;
+	}
+	m->kind = WA_MSG_TEXT;
+	m->text = u->b.text;
+	return 0;
+}
+
+/* A row stored without a JID (the old system's) is normalized here, the
+ * way create does it. 0, or -1 when its number is no number. */
+static int
+fill_jid(struct run *u, struct item *it, struct bc_outcome *fail)
+{
+	struct wa_addr a;
+	const char *code;
+	char msg[200];
+
+	if (it->r.jid[0])
+		return 0;
+	if (wa_norm_text(&u->norm, it->r.phone, &a, &code, msg, sizeof msg) != 0) {
+		memset(fail, 0, sizeof *fail);
+		snprintf(fail->code, sizeof fail->code, "%s", code);
+		snprintf(fail->klass, sizeof fail->klass, "permanent");
+		snprintf(fail->message, sizeof fail->message, "%s", msg);
+		return -1;
+	}
+	snprintf(it->r.jid, sizeof it->r.jid, "%s", a.jid);
+	return 0;
+}
+
+/* --- claiming and handing over ------------------------------------------- */
+
+static int
+claim_more(struct run *u)
+{
+	struct bc_recip *rs;
+	struct bc_outcome bad, *oc;
+	struct item *it;
+	int want, n, i;
+
+	if (u->drained || bc_now() < u->next_claim)
+		return 0;
+	/* Every item claimed must find room for its outcome. */
+	if (u->outcap - u->nout - (u->npool - u->nfree) < u->batch / 2 && flush(u) != 0)
+		return -1;
+	want = u->outcap - u->nout - (u->npool - u->nfree);
+	if (want > u->nfree)
+		want = u->nfree;
+	if (want > u->batch)
+		want = u->batch;
+	if (want <= 0)
+		return 0;
+	/* Claim only when a fair batch fits, not one by one. */
+	if (want < u->batch / 2 && u->nq + wa_sender_pending(u->snd) > 0)
+		return 0;
+	rs = calloc((size_t)want, sizeof *rs);
+	if (!rs)
+		return -1;
+	n = bc_claim(u->d, u->b.id, want, u->o->lease, 0, rs);
+	if (n < 0) {
+		free(rs);
+		if (u->d->lost) {
+			u->db_down = 1;
+			return 0;
+		}
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		it = item_take(u);
+		memset(it, 0, sizeof *it);
+		it->r = rs[i];
+		it->run = u;
+		if (fill_jid(u, it, &bad) != 0) {
+			oc = outcome_new(u, it->r.id, BC_FAILED, 0);
+			memcpy(oc->code, bad.code, sizeof oc->code);
+			memcpy(oc->klass, bad.klass, sizeof oc->klass);
+			memcpy(oc->message, bad.message, sizeof oc->message);
+			item_put(u, it);
+			continue;
+		}
+		queue_push(u, it);
+	}
+	free(rs);
+	if (n == 0) {
+		u->next_claim = bc_now() + 0.25;
+		return 1; /* nothing claimable now */
+	}
+	return 0;
+}
+
+/* The context whose policy allows what is left of this recipient's
+ * attempts (see new_sender). */
+static enum wa_context
+policy_for(const struct run *u, const struct item *it)
+{
+	int used = it->r.attempts;
+
+	return used <= 0 ? WA_CTX_BROADCAST : used == 1 ? WA_CTX_LEAD : WA_CTX_CHAT;
+}
+
+/* Keep the sender fed: at most `parallel` waiting to start, so a stop
+ * leaves few claims to give back and pacing is granted send by send. */
+static void
+feed(struct run *u)
+{
+	struct bc_outcome *oc;
+	struct item *it;
+
+	while (u->nq > 0 && wa_sender_queued(u->snd) < u->o->parallel &&
+	    !wa_sender_stopped(u->snd)) {
+		it = queue_pop(u);
+		if (it->r.attempts >= u->max_attempts) {
+			/* Its attempts are spent (handed back after the last
+			 * one): it failed, retryably, as the policy ends. */
+			oc = outcome_new(u, it->r.id, BC_FAILED, 0);
+			snprintf(oc->code, sizeof oc->code, "attempts_exhausted");
+			snprintf(oc->klass, sizeof oc->klass, "retryable");
+			snprintf(oc->message, sizeof oc->message, "no attempt left "
+			    "of %d; retry --failed sends it again", u->max_attempts);
+			item_put(u, it);
+			continue;
+		}
+		it->m = u->proto;
+		it->m.jid = it->r.jid;
+		it->m.context = policy_for(u, it);
+		bc_idem_key(it->key, sizeof it->key, u->b.id, it->r.id);
+		it->m.idempotency_key = it->key;
+		it->m.udata = it;
+		if (wa_sender_submit(u->snd, &it->m) != 0) {
+			/* Stopped (or out of memory): back to our queue. */
+			queue_push(u, it);
+			break;
+		}
+	}
+}
+
+/* What is left to claim: 1 nothing (drained), 0 some later (next_claim
+ * set), -1 error. */
+static int
+look_ahead(struct run *u)
+{
+	long long n;
+	double wait;
+
+	if (bc_queued_later(u->d, u->b.id, &n, &wait) != 0)
+		return -1;
+	if (n == 0)
+		return 1;
+	u->next_claim = bc_now() + wait;
+	return 0;
+}
+
+static int
+recover(struct run *u)
+{
+	long long rq, amb;
+
+	u->last_recover = bc_now();
+	if (bc_recover(u->d, u->b.id, &rq, &amb) != 0)
+		return -1;
+	if (rq || amb)
+		LOGLINE(u, WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld recovered "
+		    "claims of stopped workers: %lld queued again, %lld in flight "
+		    "marked ambiguous for review", u->b.id, rq, amb);
+	return 0;
+}
+
+/* Cancel requested or paused by someone else? */
+static int
+poll_row(struct run *u)
+{
+	static const char sql[] =
+	    "SELECT status, coalesce(cancel_requested, false)"
+	    " FROM whatsapp_broadcasts WHERE id = $1";
+	char k[32];
+	const char *v[1] = { bc_ll(k, sizeof k, u->b.id) };
+	PGresult *r;
+
+	u->last_poll = bc_now();
+	r = bc_qp(u->d, sql, 1, v);
+	if (!r)
+		return -1;
+	if (PQntuples(r) == 1) {
+		if (PQgetvalue(r, 0, 1)[0] == 't')
+			u->stop = STOP_CANCEL;
+		else if (!strcmp(PQgetvalue(r, 0, 0), "paused") && u->stop == GO)
+			u->stop = STOP_PAUSED;
+	}
+	PQclear(r);
+	return 0;
+}
+
+/* --- the loop ------------------------------------------------------------- */
+
+/* The engine picks a message's retry policy by its context. A recipient
+ * handed back while it waited for a retry (a stop, a fatal outcome) has
+ * used some of its attempts; it must not get a fresh three. This sender
+ * sees only broadcast messages, so the two person contexts carry the
+ * broadcast policy with one and two attempts used up, and such a
+ * recipient is sent under the one that matches (see policy_for). */
+static int
+new_sender(struct run *u)
+{
+	struct wa_sender_opts so;
+	char err[256];
+	int used;
+
+	wa_sender_opts_init(&so, u->cfg);
+	for (used = 1; used <= 2; used++) {
+		so.policy[used == 1 ? WA_CTX_LEAD : WA_CTX_CHAT] =
+		    so.policy[WA_CTX_BROADCAST];
+		so.policy[used == 1 ? WA_CTX_LEAD : WA_CTX_CHAT].max_attempts =
+		    so.policy[WA_CTX_BROADCAST].max_attempts - used;
+	}
+	so.parallel = u->o->parallel;
+	so.on_result = on_result;
+	so.before_send = before_send;
+	so.ctx = u;
+	if (u->o->rate > 0) {
+		so.pacer.acquire = acquire;
+		so.pacer.ctx = u;
+	}
+	u->max_attempts = so.policy[WA_CTX_BROADCAST].max_attempts;
+	u->snd = wa_sender_new(&so, err, sizeof err);
+	if (!u->snd) {
+		wa_err("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+idle_step(void *arg, int ms)
+{
+	struct run *u = arg;
+
+	if (u->snd && wa_sender_pending(u->snd) > 0)
+		wa_sender_step(u->snd, ms);
+	else
+		bc_sleep_ms(ms);
+}
+
+/* After a reconnection: the claims still waiting in our queue may have
+ * been taken back while our lock was gone (the session died with the
+ * server). Keep those still ours; forget the others, someone else has
+ * them now. */
+static int
+verify_queue(struct run *u)
+{
+	static const char sql[] =
+	    "SELECT id FROM whatsapp_broadcast_recipients WHERE id = ANY($1::int[])"
+	    " AND claimed_by = $2 AND status = 'processing'";
+	struct bc_buf ids = { 0 };
+	struct item *it;
+	char k[32];
+	const char *v[2];
+	PGresult *r;
+	int i, n = u->nq, j, mine;
+
+	if (n == 0)
+		return 0;
+	bc_buf_str(&ids, "{");
+	for (i = u->q_head; i >= 0; i = u->pool[i].next)
+		bc_buf_fmt(&ids, i == u->q_head ? "%lld" : ",%lld", u->pool[i].r.id);
+	bc_buf_str(&ids, "}");
+	v[0] = ids.p;
+	v[1] = bc_ll(k, sizeof k, u->d->key);
+	r = ids.oom ? NULL : bc_q(u->d, sql, 2, v);
+	bc_buf_free(&ids);
+	if (!r)
+		return -1;
+	for (i = 0; i < n; i++) {
+		it = queue_pop(u);
+		mine = 0;
+		for (j = 0; j < PQntuples(r) && !mine; j++)
+			mine = strtoll(PQgetvalue(r, j, 0), NULL, 10) == it->r.id;
+		if (mine)
+			queue_push(u, it);
+		else
+			item_put(u, it);
+	}
+	PQclear(r);
+	return 0;
+}
+
+/* The connection is gone: let the sends in flight finish (their outcomes
+ * wait in memory), reconnect, record them, and go on with a new sender.
+ * -1 when the database stayed away, -2 on another error. */
+static int
+ride_out(struct run *u)
+{
+	LOGLINE(u, WA_LOG_NORMAL, "%s: warning: broadcast_id=%lld: database "
+	    "connection lost (%s): reconnecting for up to %.0f s", wa_progname(),
+	    u->b.id, u->d->err, u->o->db_wait);
+	wa_sender_stop(u->snd);
+	if (bc_reconnect(u->d, u->o->db_wait, u->o->stop, idle_step, u) != 0)
+		return -1;
+	while (wa_sender_pending(u->snd) > 0)
+		wa_sender_step(u->snd, 100);
+	wa_sender_free(u->snd);
+	u->snd = NULL;
+	u->db_down = 0;
+	bc_pace_drop(&u->pace);
+	LOGLINE(u, WA_LOG_NORMAL, "%s: broadcast_id=%lld: database back, going on",
+	    wa_progname(), u->b.id);
+	if (flush(u) != 0 || verify_queue(u) != 0)
+		return u->d->lost ? -1 : -2;
+	return new_sender(u) == 0 ? 0 : -2;
+}
+
+/* Give up for good: say what could not be recorded. The next run marks
+ * those rows for review (their send may have gone out); these lines tell
+ * the reviewer what became of them. Sends that did not start need no word:
+ * they go back to the queue. */
+static void
+report_lost(struct run *u)
+{
+	const struct bc_outcome *oc;
+	int i;
+
+	for (i = 0; i < u->nout; i++) {
+		oc = &u->outs[i];
+		if (oc->end != BC_SENT && oc->end != BC_FAILED)
+			continue;
+		LOGLINE(u, WA_LOG_QUIET, "%s: error: broadcast_id=%lld recipient_id=%lld "
+		    "status=%s%s%s%s%s not recorded (database unavailable)",
+		    wa_progname(), u->b.id, oc->id, oc->end == BC_SENT ? "sent" : "failed",
+		    oc->message_id[0] ? " message_id=" : "", oc->message_id,
+		    oc->code[0] ? " error=" : "", oc->code);
+	}
+}
+
+static int
+step_once(struct run *u)
+{
+	double now = bc_now();
+	int st;
+
+	if (u->o->stop && *u->o->stop && u->stop == GO)
+		u->stop = STOP_SIGNAL;
+	if (u->stop == GO && now - u->last_poll >= POLL_S && poll_row(u) != 0)
+		return u->d->lost ? (u->db_down = 1, 0) : -1;
+	if (u->stop == GO && now - u->last_recover >= RECOVER_S && recover(u) != 0)
+		return u->d->lost ? (u->db_down = 1, 0) : -1;
+	if (u->stop != GO && !wa_sender_stopped(u->snd))
+		wa_sender_stop(u->snd);
+	if (u->stop == GO && !u->db_down) {
+		st = claim_more(u);
+		if (st < 0)
+			return -1;
+		if (st == 1 && u->nq == 0 && wa_sender_pending(u->snd) == 0) {
+			/* Nothing to claim and nothing in hand: anything dead to
+			 * take over, anything waiting for its retry time? */
+			if (recover(u) != 0 || (st = look_ahead(u)) < 0)
+				return u->d->lost ? (u->db_down = 1, 0) : -1;
+			u->drained = st == 1;
+		}
+	}
+	if (u->stop == GO)
+		feed(u);
+	if (wa_sender_pending(u->snd) > 0 || u->nq > 0)
+		wa_sender_step(u->snd, 100);
+	else if (u->stop == GO && !u->drained)
+		bc_sleep_ms(u->next_claim > now ? (int)((u->next_claim - now) * 1000) + 1 : 20);
+	/* Outcomes are recorded before the next sends start (before_send);
+	 * here when none is about to start, or they have waited 50 ms. */
+	if (u->nout && (u->stop != GO || (wa_sender_queued(u->snd) == 0 && u->nq == 0) ||
+	    bc_now() - u->first_out >= 0.05 || u->nout >= u->outcap / 2))
+		if (flush(u) != 0)
+			return -1;
+	progress(u, 0);
+	return 0;
+}
+
+/* Everything in hand is settled: the loop may end. */
+static int
+settled(struct run *u)
+{
+	return wa_sender_pending(u->snd) == 0 && u->nout == 0 &&
+	    (u->stop != GO || (u->drained && u->nq == 0));
+}
+
+/* Claims never handed over go back (or are cancelled). */
+static int
+hand_back(struct run *u)
+{
+	struct item *it;
+	long long n;
+
+	for (it = queue_pop(u); it; it = queue_pop(u))
+		item_put(u, it);
+	if (u->stop == STOP_CANCEL)
+		return bc_cancel_rows(u->d, u->b.id, &n);
+	return bc_giveback(u->d, u->b.id, &n);
+}
+
+static int
+loop(struct run *u)
+{
+	int rc;
+
+	for (;;) {
+		if (u->db_down) {
+			rc = ride_out(u);
+			if (rc == -1) {
+				report_lost(u);
+				wa_err("broadcast_id=%lld: database unavailable for %.0f s: "
+				    "%s", u->b.id, u->o->db_wait, u->d->err);
+				return WA_EXIT_TEMP;
+			}
+			if (rc < 0)
+				return WA_EXIT_SOFTWARE;
+		}
+		if (step_once(u) != 0 || u->failed) {
+			wa_err("broadcast_id=%lld: %s", u->b.id, u->d->err);
+			return WA_EXIT_SOFTWARE;
+		}
+		if (!u->db_down && settled(u))
+			break;
+		if (!u->db_down && wa_sender_stopped(u->snd) && u->stop == GO &&
+		    wa_sender_pending(u->snd) == 0) {
+			/* Stopped by before_send (a claim lost): a fresh sender. */
+			if (flush(u) != 0)
+				return WA_EXIT_SOFTWARE;
+			wa_sender_free(u->snd);
+			u->snd = NULL;
+			if (new_sender(u) != 0)
+				return WA_EXIT_SOFTWARE;
+		}
+	}
+	if (hand_back(u) != 0) {
+		wa_err("broadcast_id=%lld: %s", u->b.id, u->d->err);
+		return u->d->lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
+	}
+	return WA_EXIT_OK;
+}
+
+/* --- one broadcast -------------------------------------------------------- */
+
+/* The end of a run: the summary line operators grep for, the record. */
+static int
+finish(struct run *u, int rc)
+{
+	char st[32] = "";
+	yajl_val rec;
+	struct bc_bcast now;
+
+	if (u->o->progress) {
+		progress(u, 1); /* the last state, then out of the way */
+		u->o->progress(u->o->arg, NULL);
+	}
+	if (rc == WA_EXIT_OK && (u->stop == GO || u->stop == STOP_CANCEL))
+		if (bc_finalize(u->d, u->b.id, st, sizeof st) != 0)
+			rc = u->d->lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
+	if (rc == WA_EXIT_OK && u->stop == STOP_FATAL) {
+		if (bc_pause(u->d, u->b.id, u->reason) != 0)
+			rc = WA_EXIT_SOFTWARE;
+	}
+	if (u->db_down || bc_load(u->d, u->b.id, &now) != 1) {
+		if (!u->db_down)
+			wa_err("broadcast_id=%lld: %s", u->b.id, u->d->err);
+		return rc ? rc : WA_EXIT_TEMP;
+	}
+	wa_log(WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld total=%lld sent=%lld "
+	    "failed=%lld status=%s%s%s", now.id, now.total, now.sent, now.failed,
+	    now.status, u->stop == STOP_FATAL ? " reason=" : "",
+	    u->stop == STOP_FATAL ? u->reason : "");
+	rec = bc_status_record(u->d, u->b.id);
+	if (rec) {
+		if (u->o->emit(u->o->arg, rec) != 0 && rc == WA_EXIT_OK)
+			rc = WA_EXIT_IO;
+		wa_val_free(rec);
+	}
+	if (rc == WA_EXIT_OK) {
+		if (u->stop == STOP_FATAL)
+			rc = WA_EXIT_UNAVAIL;
+		else if (u->stop == STOP_SIGNAL)
+			rc = WA_EXIT_TEMP;
+		else if (!strcmp(now.status, "partial") || !strcmp(now.status, "failed"))
+			rc = WA_EXIT_FAILED;
+	}
+	bc_bcast_free(&now);
+	return rc;
+}
+
+static void
+run_free(struct run *u)
+{
+	if (u->snd)
+		wa_sender_free(u->snd);
+	wa_val_free(u->comps);
+	wa_val_free(u->media);
+	free(u->pool);
+	free(u->outs);
+	bc_bcast_free(&u->b);
+}
+
+int
+bc_run_one(struct bc_db *d, const struct wa_bcast_run_opts *o,
+    struct bc_bcast *b, int provider, const char *pace_sender)
+{
+	struct run u;
+	char err[256];
+	int rc, st;
+
+	memset(&u, 0, sizeof u);
+	u.o = o;
+	u.cfg = o->cfg;
+	u.d = d;
+	u.b = *b;                    /* takes over b's strings */
+	memset(b, 0, sizeof *b);
+	u.prov = (enum wa_provider)provider;
+	u.batch = o->batch > 0 ? o->batch : (o->parallel * 2 < 32 ? 32 : o->parallel * 2);
+	if (u.batch > 1000)
+		u.batch = 1000;
+	u.t0 = bc_now();
+	bc_pace_init(&u.pace, o->rate, pace_sender);
+	wa_norm_init(&u.norm, u.b.region, NULL, 0);
+	if (build_proto(&u, err, sizeof err) != 0) {
+		wa_err("broadcast_id=%lld: %s", u.b.id, err);
+		run_free(&u);
+		return WA_EXIT_DATA;
+	}
+	if (pool_init(&u, u.batch + 2 * o->parallel) != 0 || new_sender(&u) != 0) {
+		wa_err("out of memory");
+		run_free(&u);
+		return WA_EXIT_SOFTWARE;
+	}
+	st = bc_start(d, u.b.id);
+	if (st < 0 || recover(&u) != 0) {
+		wa_err("broadcast_id=%lld: %s", u.b.id, d->err);
+		run_free(&u);
+		return d->lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
+	}
+	u.counts.total = u.b.total;
+	u.counts.sent = u.b.sent;
+	u.counts.failed = u.b.failed;
+	u.counts.cancelled = u.b.cancelled;
+	u.counts.processed = u.b.processed;
+	if (poll_row(&u) != 0) {
+		run_free(&u);
+		return WA_EXIT_TEMP;
+	}
+	rc = loop(&u);
+	rc = finish(&u, rc);
+	run_free(&u);
+	return rc;
+}

@@ -1,0 +1,491 @@
+/* bc_store.c: creating a broadcast: the row, then its recipients streamed
+ * in from records, all in one transaction.
+ *
+ * Recipients go in batches through one INSERT ... SELECT FROM
+ * json_to_recordset(...) ON CONFLICT (broadcast_id, phone) DO NOTHING per
+ * batch: the database drops a number already stored for this broadcast
+ * (in this batch or an earlier one), and the difference between rows sent
+ * and rows inserted is the duplicate count. Memory holds one batch, however
+ * long the list. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bc_int.h"
+#include "wa_cli.h"
+#include "wa_norm.h"
+#include "wa_rec.h"
+
+#define BATCH 2000
+
+struct store {
+	struct bc_db *d;
+	long long bid, business_id;
+	struct bc_buf rows;  /* the JSON array being built */
+	int nrows;
+	long long seq;       /* input order, kept in recipient ids */
+	long long total, invalid, dups;
+};
+
+static int
+flush_rows(struct store *s)
+{
+	static const char sql[] =
+	    "WITH x AS (SELECT * FROM json_to_recordset($3::json)"
+	    "  AS x(n bigint, p text, j text, l bigint, c text, m text)),"
+	    " ins AS (INSERT INTO whatsapp_broadcast_recipients"
+	    "  (broadcast_id, business_id, phone, jid, lead_id, status,"
+	    "   error_code, error_class, error_message, attempts)"
+	    "  SELECT $1, $2, p, j, l,"
+	    "   CASE WHEN c IS NULL THEN 'queued' ELSE 'failed' END,"
+	    "   c, CASE WHEN c IS NULL THEN NULL ELSE 'permanent' END, m, 0"
+	    "  FROM x ORDER BY n"
+	    "  ON CONFLICT (broadcast_id, phone) DO NOTHING RETURNING status)"
+	    " SELECT count(*), count(*) FILTER (WHERE status = 'failed') FROM ins";
+	char b1[32], b2[32];
+	const char *v[3];
+	PGresult *r;
+	long long ins, bad;
+
+	if (s->nrows == 0)
+		return 0;
+	bc_buf_str(&s->rows, "]");
+	if (s->rows.oom) {
+		snprintf(s->d->err, sizeof s->d->err, "out of memory");
+		return -1;
+	}
+	v[0] = bc_ll(b1, sizeof b1, s->bid);
+	v[1] = bc_ll(b2, sizeof b2, s->business_id);
+	v[2] = s->rows.p;
+	r = bc_q(s->d, sql, 3, v);
+	if (!r)
+		return -1;
+	ins = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	bad = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+	PQclear(r);
+	s->total += ins;
+	s->invalid += bad;
+	s->dups += s->nrows - ins;
+	bc_buf_reset(&s->rows);
+	s->nrows = 0;
+	return 0;
+}
+
+/* Queue one row: phone is the key (E.164, or the address as given when it
+ * is not valid), code NULL for a good number. */
+static int
+add_row(struct store *s, const char *phone, const char *jid, yajl_val lead,
+    const char *code, const char *msg)
+{
+	long long lid;
+
+	bc_buf_str(&s->rows, s->nrows ? "," : "[");
+	bc_buf_fmt(&s->rows, "{\"n\":%lld,\"p\":", ++s->seq);
+	bc_buf_json(&s->rows, phone);
+	if (jid) {
+		bc_buf_str(&s->rows, ",\"j\":");
+		bc_buf_json(&s->rows, jid);
+	}
+	/* lead_id is an INTEGER: a value that does not fit is not a lead. */
+	if (lead && YAJL_IS_INTEGER(lead)) {
+		lid = YAJL_GET_INTEGER(lead);
+		if (lid > 0 && lid <= 2147483647)
+			bc_buf_fmt(&s->rows, ",\"l\":%lld", lid);
+	}
+	if (code) {
+		bc_buf_str(&s->rows, ",\"c\":");
+		bc_buf_json(&s->rows, code);
+		bc_buf_str(&s->rows, ",\"m\":");
+		bc_buf_json(&s->rows, msg ? msg : "");
+	}
+	bc_buf_str(&s->rows, "}");
+	if (++s->nrows >= BATCH)
+		return flush_rows(s);
+	return 0;
+}
+
+/* The key of a recipient that has no usable number: the address as given,
+ * or where the record was when it had none. Cut to the phone column's 32. */
+static void
+bad_key(const struct wa_rec *rec, const struct wa_addr *a, char *key,
+    size_t len)
+{
+	if (a && a->input[0])
+		snprintf(key, len, "%s", a->input);
+	else
+		snprintf(key, len, "%.20s:%lu", rec->file ? rec->file : "-",
+		    rec->line);
+	bc_utf8_cut(key, 32);
+}
+
+static int
+add_record(struct store *s, const struct wa_norm_opts *no, struct wa_rec *rec)
+{
+	struct wa_addr a;
+	yajl_val e;
+	char key[160];
+	const char *code, *msg, *k;
+
+	memset(&a, 0, sizeof a);
+	if (rec->kind == WA_REC_BAD) {
+		wa_warn("%s:%lu: %s: %s", rec->file, rec->line, rec->errcode,
+		    rec->errmsg);
+		bad_key(rec, NULL, key, sizeof key);
+		return add_row(s, key, NULL, NULL, rec->errcode, rec->errmsg);
+	}
+	if (wa_norm_record(no, rec->obj, &a) != 0) {
+		e = wa_get(rec->obj, "error");
+		code = wa_get_str(e, "code");
+		msg = wa_get_str(e, "message");
+		wa_warn("%s:%lu: %s: %s%s%s", rec->file, rec->line, code,
+		    a.input[0] ? a.input : "", a.input[0] ? ": " : "", msg);
+		bad_key(rec, &a, key, sizeof key);
+		return add_row(s, key, NULL, NULL, code ? code : "invalid_phone", msg);
+	}
+	/* An @lid address has no phone number: the JID is its key. */
+	k = a.kind == WA_ADDR_LID ? a.jid : a.phone;
+	if (strlen(k) > 32) {
+		wa_warn("%s:%lu: invalid_phone: %s: longer than 32 characters",
+		    rec->file, rec->line, k);
+		snprintf(key, sizeof key, "%s", k);
+		bc_utf8_cut(key, 32);
+		return add_row(s, key, NULL, NULL, "invalid_phone",
+		    "address longer than 32 characters");
+	}
+	return add_row(s, k, a.jid, wa_get(rec->obj, "lead_id"), NULL, NULL);
+}
+
+/* Components from --params: an array of strings becomes the body's text
+ * parameters; an array of objects is taken as the components. */
+static char *
+template_components(const char *params, char *err, size_t len)
+{
+	yajl_val v, comps, body, plist, p;
+	char *out = NULL;
+	size_t i;
+
+	v = wa_json_parse(params, err, len);
+	if (!v || !YAJL_IS_ARRAY(v)) {
+		if (v || !err[0])
+			snprintf(err, len, "--params: not a JSON array");
+		wa_val_free(v);
+		return NULL;
+	}
+	if (v->u.array.len == 0 || !YAJL_IS_STRING(v->u.array.values[0])) {
+		out = wa_json_dump(v, NULL);
+		wa_val_free(v);
+		return out;
+	}
+	comps = wa_new_array();
+	body = wa_new_object();
+	plist = wa_new_array();
+	wa_set_str(body, "type", "body");
+	for (i = 0; i < v->u.array.len; i++) {
+		if (!YAJL_IS_STRING(v->u.array.values[i])) {
+			snprintf(err, len, "--params: mixes strings and other values");
+			goto done;
+		}
+		p = wa_new_object();
+		wa_set_str(p, "type", "text");
+		wa_set_str(p, "text", YAJL_GET_STRING(v->u.array.values[i]));
+		wa_array_push(plist, p);
+	}
+	wa_set(body, "parameters", plist);
+	plist = NULL;
+	wa_array_push(comps, body);
+	body = NULL;
+	out = wa_json_dump(comps, NULL);
+done:
+	wa_val_free(plist);
+	wa_val_free(body);
+	wa_val_free(comps);
+	wa_val_free(v);
+	return out;
+}
+
+static int
+check_media(const char *media, char *err, size_t len)
+{
+	yajl_val v = wa_json_parse(media, err, len);
+	const char *t;
+	int ok;
+
+	t = v && YAJL_IS_OBJECT(v) ? wa_get_str(v, "type") : NULL;
+	ok = t && (!strcmp(t, "image") || !strcmp(t, "video") ||
+	    !strcmp(t, "audio") || !strcmp(t, "document")) &&
+	    (wa_get_str(v, "url") || wa_get_str(v, "path"));
+	if (!ok)
+		snprintf(err, len, "--media: want a JSON object with type (image, "
+		    "video, audio, document) and url or path");
+	wa_val_free(v);
+	return ok ? 0 : -1;
+}
+
+/* The business must exist: its provider is recorded on the broadcast. */
+static int
+business_provider(struct bc_db *d, long long id, char *prov, size_t len)
+{
+	char k[32];
+	const char *v[1] = { bc_ll(k, sizeof k, id) };
+	PGresult *r = bc_q(d, "SELECT coalesce(whatsapp_provider, 'baileys')"
+	    " FROM business WHERE id = $1", 1, v);
+
+	if (!r)
+		return -1;
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		return 0;
+	}
+	snprintf(prov, len, "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return 1;
+}
+
+/* A broadcast created before with the same idempotency key (the column is
+ * unique over every business): 1 found (*id, its business), 0 none, -1. */
+static int
+existing(struct bc_db *d, const char *key, long long *id, long long *business)
+{
+	const char *v[1] = { key };
+	PGresult *r;
+	int found;
+
+	r = bc_q(d, "SELECT id, business_id FROM whatsapp_broadcasts"
+	    " WHERE idempotency_key = $1", 1, v);
+	if (!r)
+		return -1;
+	found = PQntuples(r) == 1;
+	if (found) {
+		*id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		*business = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+	}
+	PQclear(r);
+	return found;
+}
+
+static long long
+insert_broadcast(struct bc_db *d, const struct wa_bcast_new *n,
+    const char *prov, const char *comps, const char *region)
+{
+	static const char sql[] =
+	    "INSERT INTO whatsapp_broadcasts (business_id, name, provider,"
+	    " message_type, message_text, template_name, template_language,"
+	    " template_params, media, region, idempotency_key, status,"
+	    " total_recipients, sent_count, failed_count, cancelled_count,"
+	    " processed_count, last_processed_recipient_id, cancel_requested,"
+	    " created_at)"
+	    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11,"
+	    " 'queued', 0, 0, 0, 0, 0, 0, false, now()) RETURNING id";
+	char k[32];
+	const char *type = n->template_name ? "template" : n->media ? "media" : "text";
+	const char *v[11] = { bc_ll(k, sizeof k, n->business_id), n->name, prov,
+		type, n->text, n->template_name,
+		n->template_name ? n->language : NULL, comps, n->media,
+		region[0] ? region : NULL, n->idempotency_key };
+	PGresult *r = bc_q(d, sql, 11, v);
+	long long id;
+
+	if (!r)
+		return -1;
+	id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return id;
+}
+
+static int
+set_counts(struct store *s)
+{
+	static const char sql[] =
+	    "UPDATE whatsapp_broadcasts SET total_recipients = $2,"
+	    " failed_count = $3, processed_count = $3 WHERE id = $1";
+	char b1[32], b2[32], b3[32];
+	const char *v[3] = { bc_ll(b1, sizeof b1, s->bid),
+		bc_ll(b2, sizeof b2, s->total), bc_ll(b3, sizeof b3, s->invalid) };
+
+	return bc_cmd(s->d, sql, 3, v);
+}
+
+static yajl_val
+created_record(long long id, long long total, long long invalid, long long dups)
+{
+	yajl_val o = wa_new_object();
+
+	wa_set_int(o, "broadcast_id", id);
+	wa_set_int(o, "total", total);
+	wa_set_int(o, "invalid", invalid);
+	wa_set_int(o, "duplicates", dups);
+	return o;
+}
+
+/* Stream every record of the input into the broadcast. */
+static int
+read_recipients(struct store *s, const struct wa_bcast_new *n,
+    const struct wa_norm_opts *no)
+{
+	struct wa_reader *rd;
+	struct wa_rec rec;
+	int st, rc = 0;
+
+	rd = wa_reader_new(n->files, n->nfiles, n->maxline, NULL);
+	if (!rd) {
+		wa_err("out of memory");
+		return WA_EXIT_SOFTWARE;
+	}
+	while ((st = wa_reader_next(rd, &rec)) != 0) {
+		if (st < 0) {
+			/* All or nothing: a list read in part is no list. */
+			wa_err("%s", wa_reader_error(rd));
+			rc = WA_EXIT_IO;
+			break;
+		}
+		st = add_record(s, no, &rec);
+		wa_rec_free(&rec);
+		if (st != 0) {
+			wa_err("storing recipients: %s", s->d->err);
+			rc = s->d->lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
+			break;
+		}
+	}
+	wa_reader_free(rd);
+	if (rc == 0 && flush_rows(s) != 0) {
+		wa_err("storing recipients: %s", s->d->err);
+		rc = s->d->lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
+	}
+	return rc;
+}
+
+/* A text option fits its column: valid UTF-8, at most max characters
+ * (0: any length). */
+static int
+check_text(const char *opt, const char *v, size_t max, char *err, size_t len)
+{
+	if (!v || bc_utf8_ok(v, max))
+		return 0;
+	if (!bc_utf8_ok(v, 0))
+		snprintf(err, len, "%s: not UTF-8 text", opt);
+	else
+		snprintf(err, len, "%s: longer than %zu characters", opt, max);
+	return -1;
+}
+
+static int
+check_message(const struct wa_bcast_new *n, char **comps, char *err, size_t len)
+{
+	int kinds = !!n->text + !!n->template_name + !!n->media;
+
+	*comps = NULL;
+	if (check_text("--text", n->text, 0, err, len) ||
+	    check_text("--name", n->name, 255, err, len) ||
+	    check_text("--template", n->template_name, 255, err, len) ||
+	    check_text("--language", n->language, 16, err, len) ||
+	    check_text("--idempotency-key", n->idempotency_key, 255, err, len))
+		return -1;
+	if (kinds != 1) {
+		snprintf(err, len, "give one message: --text, --template or --media");
+		return -1;
+	}
+	if (n->text && !*n->text) {
+		snprintf(err, len, "--text: empty message");
+		return -1;
+	}
+	if (n->template_name && (!n->language || !*n->language)) {
+		snprintf(err, len, "--template needs --language");
+		return -1;
+	}
+	if (!n->template_name && (n->language || n->params)) {
+		snprintf(err, len, "--language and --params go with --template");
+		return -1;
+	}
+	if (n->media && check_media(n->media, err, len) != 0)
+		return -1;
+	if (n->params) {
+		*comps = template_components(n->params, err, len);
+		if (!*comps)
+			return -1;
+	}
+	return 0;
+}
+
+int
+wa_bcast_create(PGconn *db, const struct wa_bcast_new *n, yajl_val *out)
+{
+	struct bc_db d = { .conn = db };
+	struct store s = { .d = &d, .business_id = n->business_id };
+	struct wa_norm_opts no;
+	char err[256], prov[32];
+	char *comps = NULL;
+	long long old = 0, obiz = 0;
+	int rc, found;
+
+	*out = NULL;
+	if (check_message(n, &comps, err, sizeof err) != 0)
+		return wa_usage_error("%s", err);
+	if (wa_norm_init(&no, n->region, n->field, 0) != 0) {
+		free(comps);
+		return n->region ? wa_usage_error("--region: unknown region code '%s'",
+		    n->region) : (wa_err("WA_DEFAULT_REGION: unknown region code"),
+		    WA_EXIT_CONFIG);
+	}
+	found = business_provider(&d, n->business_id, prov, sizeof prov);
+	if (found <= 0) {
+		free(comps);
+		if (found < 0)
+			wa_err("%s", d.err);
+		else
+			wa_err("business %lld: no such business", n->business_id);
+		return found < 0 ? (d.lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE)
+		    : WA_EXIT_DATA;
+	}
+	if (n->idempotency_key) {
+		found = existing(&d, n->idempotency_key, &old, &obiz);
+		if (found != 0) {
+			free(comps);
+			if (found < 0) {
+				wa_err("%s", d.err);
+				return d.lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
+			}
+			if (obiz != n->business_id) {
+				wa_err("--idempotency-key: already used by broadcast %lld "
+				    "of business %lld", old, obiz);
+				return WA_EXIT_DATA;
+			}
+			/* Created before (a retried cron job): store nothing. */
+			wa_log(WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld exists "
+			    "with this idempotency key: nothing created", old);
+			*out = wa_new_object();
+			wa_set_int(*out, "broadcast_id", old);
+			wa_set_bool(*out, "existing", 1);
+			return WA_EXIT_OK;
+		}
+	}
+	if (bc_cmd(&d, "BEGIN", 0, NULL) != 0) {
+		free(comps);
+		wa_err("%s", d.err);
+		return WA_EXIT_UNAVAIL;
+	}
+	s.bid = insert_broadcast(&d, n, prov, comps, no.region);
+	free(comps);
+	if (s.bid < 0) {
+		wa_err("creating the broadcast: %s", d.err);
+		rc = d.lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
+		goto fail;
+	}
+	rc = read_recipients(&s, n, &no);
+	if (rc != 0)
+		goto fail;
+	if (set_counts(&s) != 0 || bc_cmd(&d, "COMMIT", 0, NULL) != 0) {
+		wa_err("creating the broadcast: %s", d.err);
+		rc = d.lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
+		goto fail;
+	}
+	bc_buf_free(&s.rows);
+	wa_log(WA_LOG_VERBOSE, "[WA_BROADCAST] broadcast_id=%lld created total=%lld "
+	    "invalid=%lld duplicates=%lld", s.bid, s.total, s.invalid, s.dups);
+	*out = created_record(s.bid, s.total, s.invalid, s.dups);
+	return s.invalid ? WA_EXIT_FAILED : WA_EXIT_OK;
+fail:
+	bc_buf_free(&s.rows);
+	if (!d.lost)
+		bc_cmd(&d, "ROLLBACK", 0, NULL);
+	return rc;
+}

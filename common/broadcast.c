@@ -1,0 +1,500 @@
+/* broadcast.c: what every broadcast module needs: a string buffer, the
+ * database connection with its worker lock and reconnection, and the
+ * broadcast row with its message. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bc_int.h"
+#include "wa_cli.h"
+#include "wa_db.h"
+#include "wa_rec.h"
+
+/* --- string buffer ------------------------------------------------------ */
+
+void
+bc_buf_add(struct bc_buf *b, const char *s, size_t n)
+{
+	size_t cap;
+	char *np;
+
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		np = realloc(b->p, cap);
+		if (!np) {
+			b->oom = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void
+bc_buf_str(struct bc_buf *b, const char *s)
+{
+	bc_buf_add(b, s, strlen(s));
+}
+
+void
+bc_buf_fmt(struct bc_buf *b, const char *fmt, ...)
+{
+	char tmp[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	bc_buf_add(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+size_t
+bc_utf8_seq(const unsigned char *p)
+{
+	size_t len, k;
+	unsigned c = p[0];
+
+	len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 :
+	    (c & 0xF8) == 0xF0 ? 4 : 0;
+	if (c == 0 || (len > 1 && (c == 0xC0 || c == 0xC1 || c > 0xF4)))
+		return 0;
+	for (k = 1; len && k < len; k++)
+		if ((p[k] & 0xC0) != 0x80)
+			return 0;
+	/* overlong three-byte forms and surrogates; beyond U+10FFFF */
+	if (len == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F)))
+		return 0;
+	if (len == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] > 0x8F)))
+		return 0;
+	return len;
+}
+
+int
+bc_utf8_ok(const char *s, size_t maxchars)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n, chars = 0;
+
+	while (*p) {
+		n = bc_utf8_seq(p);
+		if (!n)
+			return 0;
+		p += n;
+		chars++;
+	}
+	return maxchars == 0 || chars <= maxchars;
+}
+
+void
+bc_utf8_fix(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	size_t n;
+
+	while (*p) {
+		n = bc_utf8_seq(p);
+		if (n) {
+			p += n;
+			continue;
+		}
+		*p++ = '?';
+	}
+}
+
+void
+bc_utf8_cut(char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n <= max)
+		return;
+	/* Back off to the start of a character. */
+	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+		max--;
+	s[max] = '\0';
+}
+
+void
+bc_buf_json(struct bc_buf *b, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char esc[8];
+	size_t n;
+
+	bc_buf_add(b, "\"", 1);
+	while (*p) {
+		n = bc_utf8_seq(p);
+		if (*p == '"' || *p == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)*p;
+			bc_buf_add(b, esc, 2);
+			p++;
+		} else if (*p < 0x20) {
+			snprintf(esc, sizeof esc, "\\u%04x", *p);
+			bc_buf_add(b, esc, 6);
+			p++;
+		} else if (n) {
+			bc_buf_add(b, (const char *)p, n);
+			p += n;
+		} else {
+			/* Not UTF-8 (a message cut mid-character): the
+			 * database takes valid text only. */
+			bc_buf_add(b, "\xEF\xBF\xBD", 3);
+			p++;
+		}
+	}
+	bc_buf_add(b, "\"", 1);
+}
+
+void
+bc_buf_reset(struct bc_buf *b)
+{
+	b->len = 0;
+	b->oom = 0;
+	if (b->p)
+		b->p[0] = '\0';
+}
+
+void
+bc_buf_free(struct bc_buf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof *b);
+}
+
+/* --- small things --------------------------------------------------------- */
+
+double
+bc_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void
+bc_idem_key(char *buf, size_t len, long long bid, long long rid)
+{
+	/* UUID-shaped, as the Baileys service expects: the broadcast id and
+	 * the recipient's row id, so every try of a recipient, in any run or
+	 * pipeline, carries the same key. */
+	snprintf(buf, len, "%08llx-0000-4000-8000-%012llx",
+	    (unsigned long long)bid & 0xffffffffULL,
+	    (unsigned long long)rid & 0xffffffffffffULL);
+}
+
+void
+bc_sleep_ms(int ms)
+{
+	struct timespec ts;
+
+	if (ms <= 0)
+		return;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	nanosleep(&ts, NULL);
+}
+
+const char *
+bc_ll(char *buf, size_t len, long long v)
+{
+	snprintf(buf, len, "%lld", v);
+	return buf;
+}
+
+/* --- the connection ------------------------------------------------------- */
+
+static int
+conn_bad(PGconn *c)
+{
+	return !c || PQstatus(c) != CONNECTION_OK;
+}
+
+/* Sort out a result: keep it when it succeeded, else say why (and whether
+ * the server went away) and drop it. */
+static PGresult *
+check(struct bc_db *d, PGresult *res)
+{
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	const char *state, *m;
+
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+		return res;
+	state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	/* Class 08 (connection), 57P01-03 (shut down, crash, cannot connect
+	 * now): the server went away, not our statement's fault. */
+	if (conn_bad(d->conn) || (state && (strncmp(state, "08", 2) == 0 ||
+	    strncmp(state, "57P", 3) == 0)))
+		d->lost = 1;
+	wa_db_errmsg(d->conn, d->err, sizeof d->err);
+	m = res ? PQresultErrorMessage(res) : "";
+	if (m[0])
+		snprintf(d->err, sizeof d->err, "%.*s", (int)strcspn(m, "\r\n"), m);
+	if (!d->err[0])
+		snprintf(d->err, sizeof d->err, "the database gave no answer");
+	PQclear(res);
+	return NULL;
+}
+
+static int
+usable(struct bc_db *d)
+{
+	d->lost = 0;
+	d->err[0] = '\0';
+	if (conn_bad(d->conn)) {
+		d->lost = 1;
+		snprintf(d->err, sizeof d->err, "connection to the database lost");
+		return 0;
+	}
+	return 1;
+}
+
+PGresult *
+bc_q(struct bc_db *d, const char *sql, int n, const char *const *v)
+{
+	if (!usable(d))
+		return NULL;
+	return check(d, PQexecParams(d->conn, sql, n, NULL, v, NULL, NULL, 0));
+}
+
+PGresult *
+bc_qp(struct bc_db *d, const char *sql, int n, const char *const *v)
+{
+	PGresult *res;
+	char name[16];
+	int i;
+
+	if (!usable(d))
+		return NULL;
+	for (i = 0; i < d->nprep && d->prep[i] != sql; i++)
+		;
+	snprintf(name, sizeof name, "bc%d", i);
+	if (i == d->nprep) {
+		if (i == (int)(sizeof d->prep / sizeof d->prep[0]))
+			return bc_q(d, sql, n, v); /* out of room: unprepared */
+		res = check(d, PQprepare(d->conn, name, sql, n, NULL));
+		if (!res)
+			return NULL;
+		PQclear(res);
+		d->prep[d->nprep++] = sql;
+	}
+	return check(d, PQexecPrepared(d->conn, name, n, v, NULL, NULL, 0));
+}
+
+int
+bc_cmd(struct bc_db *d, const char *sql, int n, const char *const *v)
+{
+	PGresult *res = bc_q(d, sql, n, v);
+
+	if (!res)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+int
+bc_lock(struct bc_db *d)
+{
+	char k[32];
+	const char *v[1] = { bc_ll(k, sizeof k, d->key) };
+
+	if (!d->key)
+		return 0;
+	if (bc_cmd(d, d->shared ? "SELECT pg_advisory_lock_shared($1::bigint)" :
+	    "SELECT pg_advisory_lock($1::bigint)", 1, v) != 0)
+		return -1;
+	d->locked = 1;
+	return 0;
+}
+
+int
+bc_worker(struct bc_db *d, int pipeline)
+{
+	PGresult *r;
+
+	/* Keys come from a sequence, never reused: a new session can never be
+	 * taken for a dead worker whose claims are to be recovered. */
+	r = bc_q(d, "SELECT nextval('wa_worker_key_seq')", 0, NULL);
+	if (!r)
+		return -1;
+	d->key = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	if (pipeline)
+		d->key = -d->key;
+	d->shared = pipeline;
+	return bc_lock(d);
+}
+
+int
+bc_reconnect(struct bc_db *d, double wait, volatile sig_atomic_t *stop,
+    void (*idle)(void *arg, int ms), void *arg)
+{
+	double end = bc_now() + wait;
+	int delay = 100, code;
+	PGconn *c;
+
+	PQfinish(d->conn);
+	d->conn = NULL;
+	d->locked = 0;
+	d->nprep = 0; /* prepared statements die with their session */
+	for (;;) {
+		c = wa_db_connect(d->url, "wa-broadcast", d->err, sizeof d->err, &code);
+		if (c) {
+			d->conn = c;
+			if (bc_lock(d) == 0) {
+				d->lost = 0;
+				return 0;
+			}
+			PQfinish(d->conn);
+			d->conn = NULL;
+		}
+		if (bc_now() + delay / 1000.0 > end || (stop && *stop))
+			return -1;
+		if (idle)
+			idle(arg, delay);
+		else
+			bc_sleep_ms(delay);
+		delay = delay * 2 > 2000 ? 2000 : delay * 2;
+	}
+}
+
+/* --- the broadcast row ---------------------------------------------------- */
+
+static char *
+dupcol(PGresult *r, int col)
+{
+	return PQgetisnull(r, 0, col) ? NULL : strdup(PQgetvalue(r, 0, col));
+}
+
+static long long
+llcol(PGresult *r, int col)
+{
+	return PQgetisnull(r, 0, col) ? 0 : strtoll(PQgetvalue(r, 0, col), NULL, 10);
+}
+
+int
+bc_load(struct bc_db *d, long long id, struct bc_bcast *b)
+{
+	static const char sql[] =
+	    "SELECT business_id, status, name, message_type, message_text,"
+	    " template_name, template_language, template_params::text,"
+	    " media::text, region, pause_reason, coalesce(total_recipients, 0),"
+	    " coalesce(sent_count, 0), coalesce(failed_count, 0),"
+	    " coalesce(cancelled_count, 0), coalesce(processed_count, 0),"
+	    " coalesce(cancel_requested, false)"
+	    " FROM whatsapp_broadcasts WHERE id = $1";
+	char k[32];
+	const char *v[1] = { bc_ll(k, sizeof k, id) };
+	PGresult *r;
+
+	memset(b, 0, sizeof *b);
+	r = bc_q(d, sql, 1, v);
+	if (!r)
+		return -1;
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		return 0;
+	}
+	b->id = id;
+	b->business_id = llcol(r, 0);
+	snprintf(b->status, sizeof b->status, "%s", PQgetvalue(r, 0, 1));
+	b->name = dupcol(r, 2);
+	b->type = dupcol(r, 3);
+	b->text = dupcol(r, 4);
+	b->template_name = dupcol(r, 5);
+	b->language = dupcol(r, 6);
+	b->params = dupcol(r, 7);
+	b->media = dupcol(r, 8);
+	b->region = dupcol(r, 9);
+	b->pause_reason = dupcol(r, 10);
+	b->total = llcol(r, 11);
+	b->sent = llcol(r, 12);
+	b->failed = llcol(r, 13);
+	b->cancelled = llcol(r, 14);
+	b->processed = llcol(r, 15);
+	b->cancel_requested = PQgetvalue(r, 0, 16)[0] == 't';
+	PQclear(r);
+	return 1;
+}
+
+void
+bc_bcast_free(struct bc_bcast *b)
+{
+	free(b->name);
+	free(b->type);
+	free(b->text);
+	free(b->template_name);
+	free(b->language);
+	free(b->params);
+	free(b->media);
+	free(b->region);
+	free(b->pause_reason);
+	memset(b, 0, sizeof *b);
+}
+
+/* The template's components: stored as wa-send takes them. */
+static yajl_val
+template_value(const struct bc_bcast *b, char *msg, size_t len)
+{
+	yajl_val t = wa_new_object(), comp;
+
+	wa_set_str(t, "name", b->template_name);
+	wa_set_str(t, "language", b->language ? b->language : "en");
+	if (b->params) {
+		comp = wa_json_parse(b->params, msg, len);
+		if (!comp) {
+			wa_val_free(t);
+			return NULL;
+		}
+		wa_set(t, "components", comp);
+	}
+	return t;
+}
+
+int
+bc_message(const struct bc_bcast *b, yajl_val rec, char *msg, size_t len)
+{
+	yajl_val v;
+
+	msg[0] = '\0';
+	if (b->template_name) {
+		v = template_value(b, msg, len);
+		if (!v) {
+			snprintf(msg, len, "stored template parameters are not JSON");
+			return -1;
+		}
+		wa_set(rec, "template", v);
+		return 0;
+	}
+	if (b->media) {
+		v = wa_json_parse(b->media, msg, len);
+		if (!v || !YAJL_IS_OBJECT(v)) {
+			wa_val_free(v);
+			snprintf(msg, len, "stored media is not a JSON object");
+			return -1;
+		}
+		wa_set(rec, "media", v);
+		return 0;
+	}
+	if (b->text) {
+		wa_set_str(rec, "text", b->text);
+		return 0;
+	}
+	snprintf(msg, len, "the broadcast has no message (text, template or media)");
+	return -1;
+}

@@ -1,0 +1,293 @@
+/* cfg.c: settings from the environment and a KEY=VALUE config file.
+ *
+ * File format, one setting a line:
+ *     # a comment (a whole line)
+ *     KEY=VALUE              the rest of the line, spaces around it trimmed
+ *     export KEY="VALUE"     "…" with \" and \\ escapes, or '…' literally
+ * Unquoted values keep '#' and inner spaces, so a token is never cut. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "wa_cfg.h"
+#include "wa_cli.h"
+
+#define CFG_MAXFILE (1024 * 1024)
+
+static const struct {
+	const char *name, *def;
+	int secret;
+} keys[WA_CFG_NKEYS] = {
+	[WA_CFG_BAILEYS_BASE_URL] = { "BAILEYS_BASE_URL", "http://127.0.0.1:3300", 0 },
+	[WA_CFG_INTERNAL_SECRET] = { "INTERNAL_SECRET", NULL, 1 },
+	[WA_CFG_META_TOKEN] = { "META_WA_ACCESS_TOKEN", NULL, 1 },
+	[WA_CFG_META_PHONE_ID] = { "META_WA_PHONE_NUMBER_ID", NULL, 0 },
+	[WA_CFG_META_VERSION] = { "META_WA_API_VERSION", "v21.0", 0 },
+	[WA_CFG_META_BASE_URL] = { "META_WA_BASE_URL", "https://graph.facebook.com", 0 },
+	[WA_CFG_PROVIDER] = { "WA_PROVIDER", NULL, 0 },
+	[WA_CFG_DEFAULT_REGION] = { "WA_DEFAULT_REGION", NULL, 0 },
+	[WA_CFG_DATABASE_URL] = { "DATABASE_URL", NULL, 1 },
+	[WA_CFG_CONNECT_TIMEOUT] = { "WA_CONNECT_TIMEOUT", "3", 0 },
+	[WA_CFG_TIMEOUT] = { "WA_TIMEOUT", "25", 0 },
+	[WA_CFG_MEDIA_TIMEOUT] = { "WA_MEDIA_TIMEOUT", "60", 0 },
+};
+
+const char *
+wa_cfg_name(enum wa_cfg_key k)
+{
+	return keys[k].name;
+}
+
+int
+wa_cfg_is_secret(enum wa_cfg_key k)
+{
+	return keys[k].secret;
+}
+
+const char *
+wa_cfg_get(const struct wa_cfg *c, enum wa_cfg_key k)
+{
+	return c->val[k] ? c->val[k] : keys[k].def;
+}
+
+int
+wa_cfg_set(struct wa_cfg *c, enum wa_cfg_key k, const char *v)
+{
+	char *dup = NULL;
+
+	if (v && *v) {
+		dup = strdup(v);
+		if (!dup)
+			return -1;
+	}
+	if (c->val[k] && keys[k].secret)
+		explicit_bzero(c->val[k], strlen(c->val[k]));
+	free(c->val[k]);
+	c->val[k] = dup;
+	return 0;
+}
+
+void
+wa_cfg_free(struct wa_cfg *c)
+{
+	int k;
+
+	for (k = 0; k < WA_CFG_NKEYS; k++)
+		wa_cfg_set(c, (enum wa_cfg_key)k, NULL);
+}
+
+long
+wa_cfg_parse_timeout(const char *s)
+{
+	double v = wa_parse_double(s, 0.001, 86400);
+
+	return v < 0 ? -1 : (long)(v * 1000 + 0.5);
+}
+
+static int
+key_of(const char *name, size_t n)
+{
+	int k;
+
+	for (k = 0; k < WA_CFG_NKEYS; k++)
+		if (strlen(keys[k].name) == n && memcmp(keys[k].name, name, n) == 0)
+			return k;
+	return -1;
+}
+
+/* Unquote v in place. 0, or -1 when the quoting is broken. */
+static int
+unquote(char *v)
+{
+	char q = v[0], *r = v + 1, *w = v;
+
+	if (q != '"' && q != '\'')
+		return 0;
+	while (*r && *r != q) {
+		if (q == '"' && *r == '\\' && (r[1] == '"' || r[1] == '\\'))
+			r++;
+		*w++ = *r++;
+	}
+	if (*r != q)
+		return -1;
+	*w = '\0';
+	for (r++; *r == ' ' || *r == '\t'; r++)
+		;
+	return *r == '\0' || *r == '#' ? 0 : -1;
+}
+
+static char *
+trim(char *s)
+{
+	size_t n;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	n = strlen(s);
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+		s[--n] = '\0';
+	return s;
+}
+
+/* One line of the file; 0, or -1 with err set (no value in it). */
+static int
+parse_line(struct wa_cfg *c, char *line, unsigned long lineno, char *err,
+    size_t errlen)
+{
+	char *s = trim(line), *eq, *v;
+	size_t n;
+	int k;
+
+	if (*s == '\0' || *s == '#')
+		return 0;
+	if (strncmp(s, "export", 6) == 0 && (s[6] == ' ' || s[6] == '\t'))
+		s = trim(s + 6);
+	eq = strchr(s, '=');
+	if (!eq) {
+		snprintf(err, errlen, "%s:%lu: not a KEY=VALUE line", c->file, lineno);
+		return -1;
+	}
+	n = (size_t)(eq - s);
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	k = key_of(s, n);
+	if (k < 0) {
+		snprintf(err, errlen, "%s:%lu: unknown key '%.*s'", c->file, lineno,
+		    (int)(n > 64 ? 64 : n), s);
+		return -1;
+	}
+	v = trim(eq + 1);
+	if (unquote(v) != 0) {
+		snprintf(err, errlen, "%s:%lu: %s: unbalanced quotes", c->file,
+		    lineno, keys[k].name);
+		return -1;
+	}
+	if (wa_cfg_set(c, (enum wa_cfg_key)k, v) != 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Refuse what is not ours or not private, as ssh does with keys. */
+static int
+check_file(const char *path, int fd, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) != 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		return -1;
+	}
+	if (st.st_mode & 077) {
+		snprintf(err, errlen, "%s: permissions %04o are too open: group or "
+		    "others may read it; run chmod 600 '%s'", path,
+		    (unsigned)(st.st_mode & 07777), path);
+		return -1;
+	}
+	if (st.st_uid != getuid() && st.st_uid != 0) {
+		snprintf(err, errlen, "%s: owned by another user (uid %u)", path,
+		    (unsigned)st.st_uid);
+		return -1;
+	}
+	if (st.st_size > CFG_MAXFILE) {
+		snprintf(err, errlen, "%s: larger than %d bytes", path, CFG_MAXFILE);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+read_file(struct wa_cfg *c, const char *path, char *err, size_t errlen)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned long lineno = 0;
+	ssize_t n;
+	FILE *f;
+	int fd, rc = 0;
+
+	snprintf(c->file, sizeof c->file, "%s", path);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (check_file(path, fd, err, errlen) != 0) {
+		close(fd);
+		return -1;
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	while (rc == 0 && (n = getline(&line, &cap, f)) >= 0) {
+		lineno++;
+		if (n > 0 && line[n - 1] == '\n')
+			line[--n] = '\0';
+		if (strlen(line) != (size_t)n) {
+			snprintf(err, errlen, "%s:%lu: NUL byte in line", path, lineno);
+			rc = -1;
+			break;
+		}
+		rc = parse_line(c, line, lineno, err, errlen);
+	}
+	if (rc == 0 && ferror(f)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		rc = -1;
+	}
+	/* The line may have held a secret. */
+	if (line)
+		explicit_bzero(line, cap);
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+static int
+set_timeout(const struct wa_cfg *c, enum wa_cfg_key k, long *ms, char *err,
+    size_t errlen)
+{
+	*ms = wa_cfg_parse_timeout(wa_cfg_get(c, k));
+	if (*ms < 0) {
+		snprintf(err, errlen, "%s: not a number of seconds from 0.001 to 86400",
+		    keys[k].name);
+		return -1;
+	}
+	return 0;
+}
+
+int
+wa_cfg_load(struct wa_cfg *c, const char *file, char *err, size_t errlen)
+{
+	int k;
+
+	memset(c, 0, sizeof *c);
+	for (k = 0; k < WA_CFG_NKEYS; k++)
+		if (wa_cfg_set(c, (enum wa_cfg_key)k, getenv(keys[k].name)) != 0)
+			goto nomem;
+	if (!file || !*file)
+		file = getenv("WA_CONFIG");
+	if (file && *file && read_file(c, file, err, errlen) != 0)
+		goto fail;
+	if (set_timeout(c, WA_CFG_CONNECT_TIMEOUT, &c->connect_timeout_ms, err, errlen) ||
+	    set_timeout(c, WA_CFG_TIMEOUT, &c->timeout_ms, err, errlen) ||
+	    set_timeout(c, WA_CFG_MEDIA_TIMEOUT, &c->media_timeout_ms, err, errlen))
+		goto fail;
+	return WA_EXIT_OK;
+nomem:
+	snprintf(err, errlen, "out of memory");
+fail:
+	wa_cfg_free(c);
+	return WA_EXIT_CONFIG;
+}

@@ -1,0 +1,278 @@
+/* provider_meta.c: Meta's WhatsApp Cloud API (providers.md §2).
+ *
+ * POST {base}/{version}/{phone-number-id}/messages with a Bearer token.
+ * `to` is the JID's digits, never a JID; an @lid address cannot be reached
+ * through Meta at all. Media goes by link only. Errors are classified by
+ * Meta's `code` first, then by the HTTP status. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "provider.h"
+#include "wa_rec.h"
+
+static const struct meta_code {
+	long code;
+	const char *name;
+	enum wa_class cls;
+} meta_codes[] = {
+	{ 1, "temporary_error", WA_CLASS_RETRYABLE },
+	{ 2, "temporary_error", WA_CLASS_RETRYABLE },
+	{ 4, "app_rate_limit", WA_CLASS_RETRYABLE },
+	{ 80007, "rate_limit", WA_CLASS_RETRYABLE },
+	{ 130429, "throughput_limit", WA_CLASS_RETRYABLE },
+	{ 131056, "pair_rate_limit", WA_CLASS_RETRYABLE },
+	{ 131057, "account_upgrading", WA_CLASS_RETRYABLE },
+	{ 131026, "undeliverable", WA_CLASS_PERMANENT },
+	{ 131047, "window_closed", WA_CLASS_PERMANENT },
+	{ 131049, "not_delivered", WA_CLASS_PERMANENT },
+	{ 100, "bad_parameter", WA_CLASS_PERMANENT },
+	{ 131008, "bad_parameter", WA_CLASS_PERMANENT },
+	{ 131009, "bad_parameter", WA_CLASS_PERMANENT },
+	{ 190, "token_rejected", WA_CLASS_FATAL },
+	{ 10, "permission_denied", WA_CLASS_FATAL },
+	{ 131031, "account_locked", WA_CLASS_FATAL },
+	{ 368, "policy_blocked", WA_CLASS_FATAL },
+	{ 131048, "spam_rate_limit", WA_CLASS_FATAL },
+};
+
+static const struct meta_code *
+find_code(long code)
+{
+	static const struct meta_code perm = { 0, "permission_denied", WA_CLASS_FATAL };
+	size_t i;
+
+	for (i = 0; i < sizeof meta_codes / sizeof meta_codes[0]; i++)
+		if (meta_codes[i].code == code)
+			return &meta_codes[i];
+	if (code >= 200 && code <= 299)
+		return &perm;
+	return NULL;
+}
+
+/* --- requests ---------------------------------------------------------- */
+
+static void
+gen_head(yajl_gen g, const char *digits, const char *type)
+{
+	yajl_gen_map_open(g);
+	wa_gen_kv(g, "messaging_product", "whatsapp");
+	wa_gen_kv(g, "recipient_type", "individual");
+	wa_gen_kv(g, "to", digits);
+	wa_gen_kv(g, "type", type);
+	yajl_gen_string(g, (const unsigned char *)type, strlen(type));
+	yajl_gen_map_open(g);
+}
+
+static int
+check_msg(const struct wa_msg *m, struct wa_error *e)
+{
+	static const char *const types[] = { "image", "video", "audio", "document" };
+	size_t i;
+
+	switch (m->kind) {
+	case WA_MSG_TEXT:
+		if (!m->text || !*m->text)
+			wa_error_set(e, "missing_text", WA_CLASS_PERMANENT, "empty text");
+		else if (wa_utf8_len(m->text) > WA_META_TEXT_MAX)
+			wa_error_set(e, "text_too_long", WA_CLASS_PERMANENT,
+			    "text longer than Meta's %d characters", WA_META_TEXT_MAX);
+		else
+			return 0;
+		return -1;
+	case WA_MSG_TEMPLATE:
+		if (!m->tpl.name || !*m->tpl.name || !m->tpl.language || !*m->tpl.language) {
+			wa_error_set(e, "bad_template", WA_CLASS_PERMANENT,
+			    "a template needs a name and a language");
+			return -1;
+		}
+		if (m->tpl.components && !YAJL_IS_ARRAY(m->tpl.components)) {
+			wa_error_set(e, "bad_template", WA_CLASS_PERMANENT,
+			    "template components must be an array");
+			return -1;
+		}
+		return 0;
+	case WA_MSG_MEDIA:
+		for (i = 0; m->media.type && i < 4; i++)
+			if (strcmp(m->media.type, types[i]) == 0)
+				break;
+		if (!m->media.type || i == 4)
+			wa_error_set(e, "bad_media", WA_CLASS_PERMANENT,
+			    "media.type must be image, video, audio or document");
+		else if (!m->media.url)
+			wa_error_set(e, "unsupported", WA_CLASS_PERMANENT,
+			    "Meta takes media by link: give media.url, not media.path");
+		else
+			return 0;
+		return -1;
+	}
+	return -1;
+}
+
+static void
+gen_body(yajl_gen g, const struct wa_msg *m)
+{
+	switch (m->kind) {
+	case WA_MSG_TEXT:
+		wa_gen_kv(g, "body", m->text);
+		break;
+	case WA_MSG_TEMPLATE:
+		wa_gen_kv(g, "name", m->tpl.name);
+		yajl_gen_string(g, (const unsigned char *)"language", 8);
+		yajl_gen_map_open(g);
+		wa_gen_kv(g, "code", m->tpl.language);
+		yajl_gen_map_close(g);
+		if (m->tpl.components) {
+			yajl_gen_string(g, (const unsigned char *)"components", 10);
+			wa_gen_val(g, m->tpl.components);
+		}
+		break;
+	case WA_MSG_MEDIA:
+		wa_gen_kv(g, "link", m->media.url);
+		if (m->media.caption && strcmp(m->media.type, "audio") != 0)
+			wa_gen_kv(g, "caption", m->media.caption);
+		if (m->media.filename && strcmp(m->media.type, "document") == 0)
+			wa_gen_kv(g, "filename", m->media.filename);
+		break;
+	}
+}
+
+int
+wa_meta_build(struct wa_prov *pv, const struct wa_msg *m, const char *key,
+    struct wa_req *rq, struct wa_error *e)
+{
+	const char *type = m->kind == WA_MSG_TEXT ? "text" :
+	    m->kind == WA_MSG_TEMPLATE ? "template" : m->media.type;
+	char digits[32];
+	yajl_gen g;
+	int kind;
+
+	memset(rq, 0, sizeof *rq);
+	rq->url = pv->meta_url;
+	rq->headers = pv->meta_hdr;
+	kind = wa_jid_kind(m->jid, digits, sizeof digits);
+	if (kind == 2) {
+		wa_error_set(e, "unsupported_jid", WA_CLASS_PERMANENT,
+		    "Meta's API cannot send to an @lid address");
+		return -1;
+	}
+	if (kind != 1) {
+		wa_error_set(e, "invalid_jid", WA_CLASS_PERMANENT,
+		    "not a person's WhatsApp address: %.80s", m->jid ? m->jid : "(none)");
+		return -1;
+	}
+	if (pv->meta_missing) {
+		wa_error_set(e, "not_configured", WA_CLASS_FATAL,
+		    "Meta is not configured: %s is not set", pv->meta_missing);
+		return -1;
+	}
+	if (check_msg(m, e) != 0)
+		return -1;
+	g = yajl_gen_alloc(NULL);
+	if (!g)
+		goto nomem;
+	gen_head(g, digits, type);
+	gen_body(g, m);
+	yajl_gen_map_close(g);
+	yajl_gen_map_close(g);
+	rq->head = wa_gen_take(g, &rq->head_len);
+	yajl_gen_free(g);
+	rq->media = m->kind == WA_MSG_MEDIA;
+	if (rq->head)
+		return 0;
+nomem:
+	wa_error_set(e, "no_memory", WA_CLASS_FATAL, "out of memory");
+	return -1;
+}
+
+/* --- answers ----------------------------------------------------------- */
+
+static void
+by_status(long st, struct wa_error *e)
+{
+	if (st == 401)
+		wa_error_set(e, "token_rejected", WA_CLASS_FATAL, "Meta rejected the access token (HTTP 401)");
+	else if (st == 403)
+		wa_error_set(e, "permission_denied", WA_CLASS_FATAL, "Meta refused: no permission (HTTP 403)");
+	else if (st == 429)
+		wa_error_set(e, "rate_limited", WA_CLASS_RETRYABLE, "Meta asked to slow down (HTTP 429)");
+	else if (st >= 500)
+		wa_error_set(e, "server_error", WA_CLASS_RETRYABLE, "Meta failed (HTTP %ld)", st);
+	else if (st >= 400)
+		wa_error_set(e, "rejected", WA_CLASS_PERMANENT, "Meta refused the message (HTTP %ld)", st);
+	else
+		wa_error_set(e, "bad_response", WA_CLASS_AMBIGUOUS, "unexpected answer from Meta (HTTP %ld)", st);
+}
+
+static void
+classify_error(long st, yajl_val v, struct wa_error *e)
+{
+	yajl_val err = wa_get(v, "error");
+	const char *msg = wa_get_str(err, "message");
+	const char *details = wa_get_str(wa_get(err, "error_data"), "details");
+	const struct meta_code *mc = NULL;
+	long long code;
+
+	int has_code = wa_get_int(err, "code", &code) == 0;
+
+	if (has_code)
+		mc = find_code((long)code);
+	if (mc)
+		wa_error_set(e, mc->name, mc->cls, "Meta error %lld", code);
+	else
+		by_status(st, e);
+	if (has_code)
+		snprintf(e->provider_code, sizeof e->provider_code, "%lld", code);
+	if (msg)
+		snprintf(e->message, sizeof e->message, "%s%s%s", msg,
+		    details ? ": " : "", details ? details : "");
+	e->message[strcspn(e->message, "\r\n")] = '\0';
+	e->provider_code_num = e->provider_code[0] != '\0';
+	e->http_status = st;
+}
+
+int
+wa_meta_outcome(const struct wa_http_res *res, char *id, size_t idlen,
+    struct wa_error *e)
+{
+	yajl_val v = wa_json_parse(res->body, NULL, 0);
+	yajl_val msgs = wa_get(v, "messages");
+	const char *mid = NULL;
+
+	if (YAJL_IS_ARRAY(msgs) && msgs->u.array.len > 0)
+		mid = wa_get_str(msgs->u.array.values[0], "id");
+	if (res->status >= 200 && res->status < 300 && mid) {
+		snprintf(id, idlen, "%s", mid);
+		wa_val_free(v);
+		return 1;
+	}
+	if (res->status >= 200 && res->status < 300) {
+		wa_error_set(e, "bad_response", WA_CLASS_AMBIGUOUS,
+		    "Meta answered %ld without a message id", res->status);
+		e->http_status = res->status;
+	} else
+		classify_error(res->status, v, e);
+	wa_val_free(v);
+	return 0;
+}
+
+int
+wa_meta_status_req(const struct wa_cfg *cfg, char **url, struct curl_slist **hdr)
+{
+	const char *parts[] = { wa_cfg_get(cfg, WA_CFG_META_VERSION),
+		wa_cfg_get(cfg, WA_CFG_META_PHONE_ID), NULL };
+	const char *token = wa_cfg_get(cfg, WA_CFG_META_TOKEN);
+
+	if (!token || !parts[1])
+		return -1;
+	*url = wa_url_join(wa_cfg_get(cfg, WA_CFG_META_BASE_URL), parts);
+	*hdr = wa_header_add(NULL, "Authorization", "Bearer ", token);
+	if (*hdr)
+		*hdr = wa_header_add(*hdr, "Accept", "", "application/json");
+	if (!*url || !*hdr) {
+		free(*url);
+		curl_slist_free_all(*hdr);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,210 @@
+/* route.c: provider choice per business, the database asked once each. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "provider.h"
+#include "wa_cli.h"
+#include "wa_db.h"
+#include "wa_route.h"
+
+/* What a business routes to, as cached. */
+enum { R_EMPTY, R_BAILEYS, R_META, R_DEFAULT, R_UNKNOWN, R_BAD };
+
+struct slot {
+	long long id;
+	int what;
+};
+
+struct wa_router {
+	int forced;                  /* a provider, or 0 */
+	enum wa_provider deflt;      /* WA_PROVIDER, else baileys */
+	PGconn *db;                  /* NULL: no lookups */
+	struct slot *tab;            /* open addressing, power-of-2 size */
+	size_t cap, used;
+};
+
+int
+wa_router_new(struct wa_router **out, const struct wa_cfg *cfg,
+    const char *forced, char *err, size_t errlen)
+{
+	const char *env = wa_cfg_get(cfg, WA_CFG_PROVIDER);
+	const char *url = wa_cfg_get(cfg, WA_CFG_DATABASE_URL);
+	struct wa_router *r;
+	enum wa_provider p;
+	int code = 0;
+
+	*out = NULL;
+	if (forced && wa_provider_parse(forced, &p) != 0) {
+		snprintf(err, errlen, "--provider: '%.40s' is not baileys or meta", forced);
+		return WA_EXIT_USAGE;
+	}
+	r = calloc(1, sizeof *r);
+	if (!r) {
+		snprintf(err, errlen, "out of memory");
+		return WA_EXIT_SOFTWARE;
+	}
+	r->forced = forced ? (int)p : 0;
+	r->deflt = WA_PROVIDER_BAILEYS;
+	if (env && wa_provider_parse(env, &r->deflt) != 0) {
+		snprintf(err, errlen, "WA_PROVIDER: '%.40s' is not baileys or meta", env);
+		free(r);
+		return WA_EXIT_CONFIG;
+	}
+	if (!forced && (url || wa_db_configured())) {
+		r->db = wa_db_connect(url, wa_progname(), err, errlen, &code);
+		if (!r->db || wa_db_check_schema(r->db, err, errlen, &code) != 0) {
+			wa_router_free(r);
+			return code ? code : WA_EXIT_UNAVAIL;
+		}
+	}
+	*out = r;
+	return 0;
+}
+
+void
+wa_router_free(struct wa_router *r)
+{
+	if (!r)
+		return;
+	if (r->db)
+		PQfinish(r->db);
+	free(r->tab);
+	free(r);
+}
+
+int
+wa_router_uses_db(const struct wa_router *r)
+{
+	return r->db != NULL;
+}
+
+static size_t
+hash(long long id, size_t cap)
+{
+	unsigned long long h = (unsigned long long)id * 0x9E3779B97F4A7C15ULL;
+
+	return (size_t)(h >> 32) & (cap - 1);
+}
+
+static struct slot *
+find(struct wa_router *r, long long id)
+{
+	size_t i;
+
+	if (!r->cap)
+		return NULL;
+	for (i = hash(id, r->cap); r->tab[i].what != R_EMPTY; i = (i + 1) & (r->cap - 1))
+		if (r->tab[i].id == id)
+			return &r->tab[i];
+	return NULL;
+}
+
+static int
+grow(struct wa_router *r)
+{
+	struct slot *old = r->tab;
+	size_t oldcap = r->cap, i, j;
+
+	r->cap = oldcap ? oldcap * 2 : 64;
+	r->tab = calloc(r->cap, sizeof *r->tab);
+	if (!r->tab) {
+		r->tab = old;
+		r->cap = oldcap;
+		return -1;
+	}
+	for (i = 0; i < oldcap; i++) {
+		if (old[i].what == R_EMPTY)
+			continue;
+		for (j = hash(old[i].id, r->cap); r->tab[j].what != R_EMPTY; j = (j + 1) & (r->cap - 1))
+			;
+		r->tab[j] = old[i];
+	}
+	free(old);
+	return 0;
+}
+
+static void
+remember(struct wa_router *r, long long id, int what)
+{
+	size_t i;
+
+	if ((r->used + 1) * 2 > r->cap && grow(r) != 0)
+		return; /* not cached: asked again next time */
+	for (i = hash(id, r->cap); r->tab[i].what != R_EMPTY; i = (i + 1) & (r->cap - 1))
+		;
+	r->tab[i].id = id;
+	r->tab[i].what = what;
+	r->used++;
+}
+
+/* Ask the database; R_* or -1 when it failed. */
+static int
+lookup(struct wa_router *r, long long id, struct wa_error *e)
+{
+	static const char sql[] = "SELECT whatsapp_provider FROM business WHERE id = $1";
+	char idtext[32], buf[256];
+	const char *params[1] = { idtext };
+	const char *v;
+	enum wa_provider p;
+	PGresult *res;
+	int what;
+
+	snprintf(idtext, sizeof idtext, "%lld", id);
+	res = PQexecParams(r->db, sql, 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		wa_error_set(e, "database_unavailable", WA_CLASS_FATAL,
+		    "looking up business %lld: %s", id, wa_db_errmsg(r->db, buf, sizeof buf));
+		PQclear(res);
+		return -1;
+	}
+	if (PQntuples(res) == 0)
+		what = R_UNKNOWN;
+	else if (PQgetisnull(res, 0, 0) || !*(v = PQgetvalue(res, 0, 0)))
+		what = R_DEFAULT;
+	else if (wa_provider_parse(v, &p) == 0)
+		what = p == WA_PROVIDER_META ? R_META : R_BAILEYS;
+	else
+		what = R_BAD;
+	PQclear(res);
+	return what;
+}
+
+int
+wa_route(struct wa_router *r, long long business_id, enum wa_provider *p,
+    struct wa_error *e)
+{
+	struct slot *s;
+	int what;
+
+	if (r->forced) {
+		*p = (enum wa_provider)r->forced;
+		return 0;
+	}
+	if (!r->db || business_id < 0) {
+		*p = r->deflt;
+		return 0;
+	}
+	s = find(r, business_id);
+	if (s)
+		what = s->what;
+	else {
+		what = lookup(r, business_id, e);
+		if (what < 0)
+			return -2;
+		remember(r, business_id, what);
+	}
+	switch (what) {
+	case R_BAILEYS: *p = WA_PROVIDER_BAILEYS; return 0;
+	case R_META: *p = WA_PROVIDER_META; return 0;
+	case R_DEFAULT: *p = r->deflt; return 0;
+	case R_UNKNOWN:
+		wa_error_set(e, "unknown_business", WA_CLASS_PERMANENT,
+		    "no business %lld in the database", business_id);
+		return -1;
+	default:
+		wa_error_set(e, "unknown_provider", WA_CLASS_PERMANENT,
+		    "business %lld: whatsapp_provider is not baileys or meta", business_id);
+		return -1;
+	}
+}

@@ -1,0 +1,1123 @@
+/* send.c: the send engine: queue, pacing, parallel sends, one retry policy.
+ *
+ * A message (a job) is in exactly one place at a time:
+ *   immediate  its outcome is known without sending (a bad address, a dry
+ *              run): reported by the next step
+ *   pending    waiting for a free slot, in submission order
+ *   in flight  its HTTP request is running
+ *   waiting    in a timer heap until its next attempt is due
+ * and leaves through report(), which calls on_result once and frees it. */
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "provider.h"
+#include "wa_cli.h"
+#include "wa_rec.h"
+#include "wa_send.h"
+
+/* --- names ------------------------------------------------------------- */
+
+const char *
+wa_provider_name(enum wa_provider p)
+{
+	return p == WA_PROVIDER_META ? "meta" : p == WA_PROVIDER_BAILEYS ? "baileys" : "none";
+}
+
+int
+wa_provider_parse(const char *s, enum wa_provider *p)
+{
+	if (s && strcasecmp(s, "baileys") == 0)
+		*p = WA_PROVIDER_BAILEYS;
+	else if (s && strcasecmp(s, "meta") == 0)
+		*p = WA_PROVIDER_META;
+	else
+		return -1;
+	return 0;
+}
+
+static const char *const ctx_names[WA_NCTX] = { "chat", "lead", "broadcast" };
+
+const char *
+wa_context_name(enum wa_context c)
+{
+	return c < WA_NCTX ? ctx_names[c] : "chat";
+}
+
+int
+wa_context_parse(const char *s, enum wa_context *c)
+{
+	int i;
+
+	for (i = 0; s && i < WA_NCTX; i++)
+		if (strcmp(s, ctx_names[i]) == 0) {
+			*c = (enum wa_context)i;
+			return 0;
+		}
+	return -1;
+}
+
+const char *
+wa_class_name(enum wa_class c)
+{
+	static const char *const names[] = { "none", "retryable", "ambiguous",
+		"permanent", "fatal" };
+
+	return c <= WA_CLASS_FATAL ? names[c] : "none";
+}
+
+void
+wa_retry_policy_default(struct wa_retry_policy *p, enum wa_context c)
+{
+	memset(p, 0, sizeof *p);
+	if (c == WA_CTX_BROADCAST) {
+		p->max_attempts = 3;
+		p->first_delay_s = 1;
+		p->factor = 3;
+		p->max_delay_s = 30;
+		p->max_wait_s = 60;
+		p->retry_after_cap_s = 30;
+	} else { /* a person is waiting */
+		p->max_attempts = 2;
+		p->first_delay_s = 0.5;
+		p->factor = 2;
+		p->max_delay_s = 1.5;
+		p->max_wait_s = 2;
+		p->retry_after_cap_s = 2;
+	}
+}
+
+/* --- helpers shared with the providers --------------------------------- */
+
+void
+wa_error_set(struct wa_error *e, const char *code, enum wa_class cls,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	memset(e, 0, sizeof *e);
+	e->code = code;
+	e->cls = cls;
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof e->message, fmt, ap);
+	va_end(ap);
+	e->message[strcspn(e->message, "\r\n")] = '\0';
+}
+
+char *
+wa_url_join(const char *base, const char *const *parts)
+{
+	size_t n = strlen(base), len, i;
+	char *url, *p;
+
+	while (n && base[n - 1] == '/')
+		n--;
+	len = n + 1;
+	for (i = 0; parts[i]; i++)
+		len += strlen(parts[i]) + 1;
+	url = malloc(len);
+	if (!url)
+		return NULL;
+	memcpy(url, base, n);
+	p = url + n;
+	for (i = 0; parts[i]; i++) {
+		*p++ = '/';
+		memcpy(p, parts[i], strlen(parts[i]));
+		p += strlen(parts[i]);
+	}
+	*p = '\0';
+	return url;
+}
+
+struct curl_slist *
+wa_header_add(struct curl_slist *l, const char *name, const char *prefix,
+    const char *value)
+{
+	size_t n = strlen(name) + strlen(prefix) + strlen(value) + 3;
+	struct curl_slist *nl;
+	char *line = malloc(n);
+
+	if (!line) {
+		curl_slist_free_all(l);
+		return NULL;
+	}
+	snprintf(line, n, "%s: %s%s", name, prefix, value);
+	nl = curl_slist_append(l, line);
+	explicit_bzero(line, n);
+	free(line);
+	if (!nl)
+		curl_slist_free_all(l);
+	return nl;
+}
+
+char *
+wa_gen_take(yajl_gen g, size_t *len)
+{
+	const unsigned char *buf;
+	char *out;
+
+	if (yajl_gen_get_buf(g, &buf, len) != yajl_gen_status_ok)
+		return NULL;
+	out = malloc(*len + 1);
+	if (!out)
+		return NULL;
+	memcpy(out, buf, *len);
+	out[*len] = '\0';
+	return out;
+}
+
+void
+wa_gen_kv(yajl_gen g, const char *key, const char *val)
+{
+	yajl_gen_string(g, (const unsigned char *)key, strlen(key));
+	yajl_gen_string(g, (const unsigned char *)val, strlen(val));
+}
+
+int
+wa_jid_kind(const char *jid, char *digits, size_t len)
+{
+	const char *at = jid ? strchr(jid, '@') : NULL;
+	size_t n, i;
+
+	if (!at || at == jid || (size_t)(at - jid) > 24)
+		return 0;
+	n = (size_t)(at - jid);
+	for (i = 0; i < n; i++)
+		if (!isdigit((unsigned char)jid[i]))
+			return 0;
+	if (strcmp(at + 1, "lid") == 0)
+		return 2;
+	if (strcmp(at + 1, "s.whatsapp.net") != 0 && strcmp(at + 1, "c.us") != 0)
+		return 0;
+	if (digits) {
+		if (n >= len)
+			return 0;
+		memcpy(digits, jid, n);
+		digits[n] = '\0';
+	}
+	return 1;
+}
+
+size_t
+wa_utf8_len(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
+void
+wa_transport_error(const struct wa_http_res *res, struct wa_error *e)
+{
+	const char *why = res->error ? res->error : "no answer";
+
+	switch (res->code) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		wa_error_set(e, "dns_failed", WA_CLASS_RETRYABLE, "%s", why);
+		break;
+	case CURLE_COULDNT_CONNECT:
+		wa_error_set(e, "connect_failed", WA_CLASS_RETRYABLE, "%s", why);
+		break;
+	case CURLE_OPERATION_TIMEDOUT:
+		if (res->body_sent)
+			wa_error_set(e, "timeout", WA_CLASS_AMBIGUOUS,
+			    "no answer after the request was sent: %s", why);
+		else
+			wa_error_set(e, res->connected ? "timeout" : "connect_timeout",
+			    WA_CLASS_RETRYABLE, "%s", why);
+		break;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		wa_error_set(e, "tls_error", WA_CLASS_FATAL, "%s", why);
+		break;
+	case CURLE_SSL_CONNECT_ERROR:
+		wa_error_set(e, "tls_error", WA_CLASS_RETRYABLE, "%s", why);
+		break;
+	case CURLE_URL_MALFORMAT:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		wa_error_set(e, "bad_url", WA_CLASS_FATAL, "%s", why);
+		break;
+	case CURLE_OUT_OF_MEMORY:
+		wa_error_set(e, "no_memory", WA_CLASS_FATAL, "%s", why);
+		break;
+	default:
+		if (res->body_sent)
+			wa_error_set(e, "connection_lost", WA_CLASS_AMBIGUOUS,
+			    "connection lost after the request was sent: %s", why);
+		else
+			wa_error_set(e, "connection_lost", WA_CLASS_RETRYABLE, "%s", why);
+	}
+}
+
+/* --- providers' settings ----------------------------------------------- */
+
+static int
+url_ok(const char *u)
+{
+	return strncasecmp(u, "http://", 7) == 0 || strncasecmp(u, "https://", 8) == 0;
+}
+
+static int
+token_ok(const char *s, int digits_only)
+{
+	for (; *s; s++)
+		if (digits_only ? !isdigit((unsigned char)*s) :
+		    !(isalnum((unsigned char)*s) || *s == '.' || *s == '_' || *s == '-'))
+			return 0;
+	return 1;
+}
+
+/* The headers of a JSON POST, plus one credential header. */
+static struct curl_slist *
+post_headers(const char *name, const char *prefix, const char *secret)
+{
+	struct curl_slist *l, *nl;
+
+	l = wa_header_add(NULL, "Content-Type", "", "application/json");
+	if (l)
+		l = wa_header_add(l, "Accept", "", "application/json");
+	if (l && secret)
+		l = wa_header_add(l, name, prefix, secret);
+	if (!l)
+		return NULL;
+	/* No 100-continue round trip before media bodies. */
+	nl = curl_slist_append(l, "Expect:");
+	if (!nl)
+		curl_slist_free_all(l);
+	return nl;
+}
+
+static int
+prov_meta(struct wa_prov *pv, const struct wa_cfg *cfg, char *err, size_t errlen)
+{
+	const char *token = wa_cfg_get(cfg, WA_CFG_META_TOKEN);
+	const char *id = wa_cfg_get(cfg, WA_CFG_META_PHONE_ID);
+	const char *ver = wa_cfg_get(cfg, WA_CFG_META_VERSION);
+	const char *parts[] = { ver, id, "messages", NULL };
+
+	if (!token || !id) {
+		pv->meta_missing = !token ? "META_WA_ACCESS_TOKEN" : "META_WA_PHONE_NUMBER_ID";
+		return 0;
+	}
+	if (!token_ok(id, 1) || !token_ok(ver, 0) || !url_ok(wa_cfg_get(cfg, WA_CFG_META_BASE_URL))) {
+		snprintf(err, errlen, "%s", !token_ok(id, 1) ? "META_WA_PHONE_NUMBER_ID: not a number" :
+		    !token_ok(ver, 0) ? "META_WA_API_VERSION: not a version like v21.0" :
+		    "META_WA_BASE_URL: not an http:// or https:// URL");
+		return -1;
+	}
+	pv->meta_url = wa_url_join(wa_cfg_get(cfg, WA_CFG_META_BASE_URL), parts);
+	pv->meta_hdr = post_headers("Authorization", "Bearer ", token);
+	if (!pv->meta_url || !pv->meta_hdr) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+int
+wa_prov_init(struct wa_prov *pv, const struct wa_cfg *cfg, char *err, size_t errlen)
+{
+	const char *base = wa_cfg_get(cfg, WA_CFG_BAILEYS_BASE_URL);
+	const char *secret = wa_cfg_get(cfg, WA_CFG_INTERNAL_SECRET);
+	const char *parts[] = { "send", NULL };
+
+	memset(pv, 0, sizeof *pv);
+	if (!url_ok(base)) {
+		snprintf(err, errlen, "BAILEYS_BASE_URL: not an http:// or https:// URL");
+		return -1;
+	}
+	pv->baileys_url = wa_url_join(base, parts);
+	/* The service checks the secret on its session routes only, today;
+	 * sending it on /send too costs nothing. */
+	pv->baileys_hdr = post_headers("X-Internal-Secret", "", secret);
+	if (!pv->baileys_url || !pv->baileys_hdr) {
+		snprintf(err, errlen, "out of memory");
+		wa_prov_free(pv);
+		return -1;
+	}
+	if (prov_meta(pv, cfg, err, errlen) != 0) {
+		wa_prov_free(pv);
+		return -1;
+	}
+	return 0;
+}
+
+void
+wa_prov_free(struct wa_prov *pv)
+{
+	free(pv->baileys_url);
+	free(pv->meta_url);
+	curl_slist_free_all(pv->baileys_hdr);
+	curl_slist_free_all(pv->meta_hdr);
+	wa_prov_blob_drop(pv);
+	memset(pv, 0, sizeof *pv);
+}
+
+/* --- the engine -------------------------------------------------------- */
+
+struct job {
+	struct wa_sender *s;
+	struct wa_msg *m;
+	struct job *next;        /* in pending or immediate */
+	struct wa_req req;
+	struct wa_result res;    /* filled as it goes */
+	enum wa_status imm;      /* immediate: how it ends */
+	double t_first, waited, due;
+	int attempts, handed;
+	char key[40];            /* a made idempotency key */
+	char msgid[160];
+};
+
+struct fifo {
+	struct job *head, *tail;
+	int n;
+};
+
+struct wa_sender {
+	struct wa_sender_opts o;
+	struct wa_http *http;
+	struct wa_prov pv;
+	struct fifo pending, immediate;
+	struct job **heap;       /* waiting, by due time */
+	int nheap, capheap;
+	struct job **batch;      /* parallel entries, for starting */
+	struct wa_msg **batch_msgs;
+	int inflight, stopping;
+	long reported;
+	uint64_t rng;
+	double tat, interval;    /* local pacing: next free slot, spacing */
+	double pace_until;       /* the pacer said: not before */
+};
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t
+rng_next(struct wa_sender *s)
+{
+	/* xorshift64*: jitter and idempotency keys need spread, not secrecy. */
+	s->rng ^= s->rng >> 12;
+	s->rng ^= s->rng << 25;
+	s->rng ^= s->rng >> 27;
+	return s->rng * 0x2545F4914F6CDD1DULL;
+}
+
+static void
+make_key(struct wa_sender *s, char *out, size_t len)
+{
+	uint64_t a = rng_next(s), b = rng_next(s);
+
+	/* A version 4 UUID. */
+	a = (a & ~0xF000ULL) | 0x4000ULL;
+	b = (b & ~(3ULL << 62)) | (2ULL << 62);
+	snprintf(out, len, "%08llx-%04llx-%04llx-%04llx-%012llx",
+	    (unsigned long long)(a >> 32), (unsigned long long)(a >> 16 & 0xFFFF),
+	    (unsigned long long)(a & 0xFFFF), (unsigned long long)(b >> 48),
+	    (unsigned long long)(b & 0xFFFFFFFFFFFFULL));
+}
+
+static void
+fifo_push(struct fifo *q, struct job *j)
+{
+	j->next = NULL;
+	if (q->tail)
+		q->tail->next = j;
+	else
+		q->head = j;
+	q->tail = j;
+	q->n++;
+}
+
+static void
+fifo_push_front(struct fifo *q, struct job *j)
+{
+	j->next = q->head;
+	q->head = j;
+	if (!q->tail)
+		q->tail = j;
+	q->n++;
+}
+
+static struct job *
+fifo_pop(struct fifo *q)
+{
+	struct job *j = q->head;
+
+	if (!j)
+		return NULL;
+	q->head = j->next;
+	if (!q->head)
+		q->tail = NULL;
+	q->n--;
+	j->next = NULL;
+	return j;
+}
+
+/* The timer heap of waiting jobs, earliest first. */
+static int
+heap_push(struct wa_sender *s, struct job *j)
+{
+	struct job **nh, *t;
+	int i, p;
+
+	if (s->nheap == s->capheap) {
+		int cap = s->capheap ? s->capheap * 2 : 16;
+
+		nh = realloc(s->heap, (size_t)cap * sizeof *nh);
+		if (!nh)
+			return -1;
+		s->heap = nh;
+		s->capheap = cap;
+	}
+	i = s->nheap++;
+	s->heap[i] = j;
+	for (; i > 0; i = p) {
+		p = (i - 1) / 2;
+		if (s->heap[p]->due <= s->heap[i]->due)
+			break;
+		t = s->heap[p];
+		s->heap[p] = s->heap[i];
+		s->heap[i] = t;
+	}
+	return 0;
+}
+
+static struct job *
+heap_pop(struct wa_sender *s)
+{
+	struct job *top = s->heap[0], *t;
+	int i = 0, c;
+
+	s->heap[0] = s->heap[--s->nheap];
+	for (;;) {
+		c = 2 * i + 1;
+		if (c >= s->nheap)
+			break;
+		if (c + 1 < s->nheap && s->heap[c + 1]->due < s->heap[c]->due)
+			c++;
+		if (s->heap[i]->due <= s->heap[c]->due)
+			break;
+		t = s->heap[c];
+		s->heap[c] = s->heap[i];
+		s->heap[i] = t;
+		i = c;
+	}
+	return top;
+}
+
+static int
+heap_due(const struct wa_sender *s, double now, int limit)
+{
+	int i, n = 0;
+
+	for (i = 0; i < s->nheap && n < limit; i++)
+		if (s->heap[i]->due <= now)
+			n++;
+	return n;
+}
+
+/* Local pacing for --rate: one slot every 1/R s. After a late wake-up the
+ * schedule catches up (the long-run rate stays R); after idling it does
+ * not (no burst). */
+static int
+local_acquire(void *ctx, int want, double *wait_s)
+{
+	struct wa_sender *s = ctx;
+	double now = now_s();
+	int n = 0;
+
+	while (n < want && now >= s->tat) {
+		s->tat = (s->tat < now - s->interval ? now : s->tat) + s->interval;
+		n++;
+	}
+	if (n == 0)
+		*wait_s = s->tat - now;
+	return n;
+}
+
+void
+wa_sender_opts_init(struct wa_sender_opts *o, const struct wa_cfg *cfg)
+{
+	int c;
+
+	memset(o, 0, sizeof *o);
+	o->cfg = cfg;
+	o->parallel = 1;
+	for (c = 0; c < WA_NCTX; c++)
+		wa_retry_policy_default(&o->policy[c], (enum wa_context)c);
+}
+
+struct wa_sender *
+wa_sender_new(const struct wa_sender_opts *o, char *err, size_t errlen)
+{
+	struct wa_sender *s = calloc(1, sizeof *s);
+	uint64_t seed = 0;
+
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->o = *o;
+	if (s->o.parallel < 1)
+		s->o.parallel = 1;
+	if (wa_prov_init(&s->pv, o->cfg, err, errlen) != 0) {
+		free(s);
+		return NULL;
+	}
+	s->http = wa_http_new(s->o.parallel + 4);
+	s->batch = calloc((size_t)s->o.parallel, sizeof *s->batch);
+	s->batch_msgs = calloc((size_t)s->o.parallel, sizeof *s->batch_msgs);
+	if (!s->http || !s->batch || !s->batch_msgs) {
+		snprintf(err, errlen, "out of memory");
+		wa_sender_free(s);
+		return NULL;
+	}
+	if (!s->o.pacer.acquire && s->o.rate > 0) {
+		s->o.pacer.acquire = local_acquire;
+		s->o.pacer.ctx = s;
+		s->interval = 1.0 / s->o.rate;
+	}
+	if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+		seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	s->rng = seed ? seed : 0x9E3779B97F4A7C15ULL;
+	return s;
+}
+
+static void
+job_free(struct job *j)
+{
+	wa_req_free(&j->req);
+	free(j);
+}
+
+void
+wa_sender_free(struct wa_sender *s)
+{
+	struct job *j;
+
+	if (!s)
+		return;
+	wa_http_free(s->http); /* in-flight jobs are dropped with it... */
+	while ((j = fifo_pop(&s->pending)) != NULL)
+		job_free(j);
+	while ((j = fifo_pop(&s->immediate)) != NULL)
+		job_free(j);
+	while (s->nheap > 0)
+		job_free(heap_pop(s));
+	free(s->heap);
+	free(s->batch);
+	free(s->batch_msgs);
+	wa_prov_free(&s->pv);
+	free(s);
+}
+
+int wa_sender_inflight(const struct wa_sender *s) { return s->inflight; }
+int wa_sender_queued(const struct wa_sender *s) { return s->pending.n + s->immediate.n; }
+int wa_sender_waiting(const struct wa_sender *s) { return s->nheap; }
+int wa_sender_stopped(const struct wa_sender *s) { return s->stopping; }
+void wa_sender_stop(struct wa_sender *s) { s->stopping = 1; }
+void wa_sender_wakeup(struct wa_sender *s) { wa_http_wakeup(s->http); }
+
+int
+wa_sender_pending(const struct wa_sender *s)
+{
+	return s->pending.n + s->immediate.n + s->nheap + s->inflight;
+}
+
+/* The request as it would go out, secrets masked: for --dry-run. */
+static yajl_val
+dump_request(const struct job *j)
+{
+	yajl_val o = wa_new_object(), h = wa_new_object(), body;
+	const struct curl_slist *l;
+	char *text, ph[64];
+	size_t phlen = 0, n;
+
+	if (!o || !h)
+		goto fail;
+	wa_set_str(o, "method", "POST");
+	wa_set_str(o, "url", j->req.url);
+	for (l = j->req.headers; l; l = l->next) {
+		const char *colon = strchr(l->data, ':');
+		char name[64];
+
+		if (!colon || colon[1] == '\0' || (size_t)(colon - l->data) >= sizeof name)
+			continue;
+		memcpy(name, l->data, (size_t)(colon - l->data));
+		name[colon - l->data] = '\0';
+		if (strcasecmp(name, "Authorization") == 0)
+			wa_set_str(h, name, "Bearer ***");
+		else if (strcasecmp(name, "X-Internal-Secret") == 0)
+			wa_set_str(h, name, "***");
+		else
+			wa_set_str(h, name, colon + 2);
+	}
+	wa_set(o, "headers", h);
+	h = NULL;
+	if (j->req.blob)
+		phlen = (size_t)snprintf(ph, sizeof ph, "<base64 of %zu bytes>", j->req.blob->raw_len);
+	n = j->req.head_len + phlen + j->req.tail_len;
+	text = malloc(n + 1);
+	if (!text)
+		goto fail;
+	memcpy(text, j->req.head, j->req.head_len);
+	memcpy(text + j->req.head_len, ph, phlen);
+	if (j->req.tail)
+		memcpy(text + j->req.head_len + phlen, j->req.tail, j->req.tail_len);
+	text[n] = '\0';
+	body = wa_json_parse(text, NULL, 0);
+	wa_set(o, "body", body ? body : wa_new_str(text));
+	free(text);
+	return o;
+fail:
+	wa_val_free(o);
+	wa_val_free(h);
+	return NULL;
+}
+
+/* The message's final outcome: tell the caller, then forget it. */
+static void
+report(struct wa_sender *s, struct job *j, enum wa_status st)
+{
+	struct wa_result *r = &j->res;
+
+	r->status = st;
+	r->provider = j->m->provider;
+	r->message_id = st == WA_SENT ? j->msgid : NULL;
+	r->attempts = j->attempts;
+	r->handed = j->handed;
+	r->duration_ms = j->attempts ? (long)((now_s() - j->t_first) * 1000 + 0.5) : 0;
+	if (st == WA_SENT)
+		memset(&r->error, 0, sizeof r->error);
+	if (st == WA_FAILED && r->error.cls == WA_CLASS_FATAL)
+		s->stopping = 1;
+	if (st == WA_DRY_RUN)
+		r->request = dump_request(j);
+	s->reported++;
+	s->o.on_result(s->o.ctx, j->m, r);
+	wa_val_free(r->request);
+	job_free(j);
+}
+
+int
+wa_sender_submit(struct wa_sender *s, struct wa_msg *m)
+{
+	struct job *j;
+	const char *key;
+	int rc;
+
+	if (s->stopping)
+		return -1;
+	j = calloc(1, sizeof *j);
+	if (!j)
+		return -2;
+	j->s = s;
+	j->m = m;
+	key = m->idempotency_key;
+	if (!key || !*key) {
+		make_key(s, j->key, sizeof j->key);
+		key = j->key;
+	}
+	if (m->provider == WA_PROVIDER_META)
+		rc = wa_meta_build(&s->pv, m, key, &j->req, &j->res.error);
+	else if (m->provider == WA_PROVIDER_BAILEYS)
+		rc = wa_baileys_build(&s->pv, m, key, &j->req, &j->res.error);
+	else {
+		wa_error_set(&j->res.error, "unknown_provider", WA_CLASS_PERMANENT,
+		    "no provider chosen for this message");
+		rc = -1;
+	}
+	j->imm = rc != 0 ? WA_FAILED : WA_DRY_RUN;
+	fifo_push(rc != 0 || s->o.dry_run ? &s->immediate : &s->pending, j);
+	return 0;
+}
+
+/* How long until the next attempt of j, or -1: no further attempt. */
+static double
+retry_delay(struct wa_sender *s, struct job *j, long retry_after)
+{
+	const struct wa_retry_policy *p = &s->o.policy[j->m->context < WA_NCTX ? j->m->context : 0];
+	struct wa_error *e = &j->res.error;
+	double d;
+
+	if (!(e->cls == WA_CLASS_RETRYABLE ||
+	    (e->cls == WA_CLASS_AMBIGUOUS && p->retry_ambiguous)))
+		return -1;
+	if (j->attempts >= p->max_attempts)
+		return -1;
+	d = p->first_delay_s * pow(p->factor, j->attempts - 1);
+	if (d > p->max_delay_s)
+		d = p->max_delay_s;
+	d *= 0.8 + 0.4 * (double)(rng_next(s) >> 11) / 9007199254740992.0;
+	if (retry_after > 0) {
+		if (retry_after > p->retry_after_cap_s) {
+			size_t n = strlen(e->message);
+
+			snprintf(e->message + n, sizeof e->message - n,
+			    " (Retry-After %ld s: longer than this context waits)", retry_after);
+			return -1;
+		}
+		if (d < retry_after)
+			d = (double)retry_after;
+	}
+	if (j->waited + d > p->max_wait_s + 1e-9)
+		return -1;
+	return d;
+}
+
+static void
+log_attempt(const struct job *j, const struct wa_http_res *res)
+{
+	if (wa_log_level() < WA_LOG_DEBUG)
+		return;
+	wa_log(WA_LOG_DEBUG, "[WA_SEND] attempt=%d to=%s provider=%s http=%ld outcome=%s code=%s elapsed_ms=%ld",
+	    j->attempts, j->m->jid, wa_provider_name(j->m->provider), res->status,
+	    j->res.error.code ? wa_class_name(j->res.error.cls) : "sent",
+	    j->res.error.code ? j->res.error.code : "-", res->elapsed_ms);
+}
+
+/* An attempt is over: sent, retried later, or failed for good. */
+static void
+on_http(void *ctx, const struct wa_http_res *res)
+{
+	struct job *j = ctx;
+	struct wa_sender *s = j->s;
+	int sent = 0;
+	double d;
+
+	s->inflight--;
+	if (res->body_sent)
+		j->handed = 1;
+	memset(&j->res.error, 0, sizeof j->res.error);
+	if (res->code != CURLE_OK)
+		wa_transport_error(res, &j->res.error);
+	else if (j->m->provider == WA_PROVIDER_META)
+		sent = wa_meta_outcome(res, j->msgid, sizeof j->msgid, &j->res.error);
+	else
+		sent = wa_baileys_outcome(res, j->msgid, sizeof j->msgid, &j->res.error);
+	log_attempt(j, res);
+	if (sent) {
+		report(s, j, WA_SENT);
+		return;
+	}
+	d = retry_delay(s, j, res->retry_after_s);
+	if (d >= 0) {
+		j->waited += d;
+		j->due = now_s() + d;
+		if (heap_push(s, j) == 0)
+			return;
+	}
+	report(s, j, WA_FAILED);
+}
+
+static void
+start_job(struct wa_sender *s, struct job *j)
+{
+	struct wa_http_req rq;
+
+	memset(&rq, 0, sizeof rq);
+	rq.post = 1;
+	rq.url = j->req.url;
+	rq.headers = j->req.headers;
+	rq.body[0] = j->req.head;
+	rq.body_len[0] = j->req.head_len;
+	if (j->req.blob) {
+		rq.body[1] = j->req.blob->b64;
+		rq.body_len[1] = j->req.blob->b64_len;
+	}
+	rq.body[2] = j->req.tail;
+	rq.body_len[2] = j->req.tail_len;
+	rq.connect_timeout_ms = s->o.cfg->connect_timeout_ms;
+	rq.timeout_ms = j->req.media ? s->o.cfg->media_timeout_ms : s->o.cfg->timeout_ms;
+	if (j->attempts == 0)
+		j->t_first = now_s();
+	if (wa_http_start(s->http, &rq, on_http, j) != 0) {
+		wa_error_set(&j->res.error, "no_memory", WA_CLASS_FATAL,
+		    "cannot start an HTTP request");
+		j->imm = WA_FAILED;
+		fifo_push(&s->immediate, j);
+		return;
+	}
+	j->attempts++;
+	s->inflight++;
+}
+
+/* Take up to n startable jobs, retries that are due first. */
+static int
+take_batch(struct wa_sender *s, int n, double now, int *nfirst)
+{
+	int k = 0;
+
+	*nfirst = 0;
+	while (k < n && s->nheap > 0 && s->heap[0]->due <= now)
+		s->batch[k++] = heap_pop(s);
+	while (k < n && s->pending.n > 0) {
+		s->batch[k] = fifo_pop(&s->pending);
+		s->batch_msgs[(*nfirst)++] = s->batch[k]->m;
+		k++;
+	}
+	return k;
+}
+
+/* Start what the slots, the pacer and the before_send hook allow. */
+static void
+start_ready(struct wa_sender *s)
+{
+	double now = now_s(), wait = 0;
+	int want, k, i, nfirst;
+
+	while (!s->stopping && s->inflight < s->o.parallel) {
+		want = s->o.parallel - s->inflight;
+		k = heap_due(s, now, want);
+		want = k + (s->pending.n < want - k ? s->pending.n : want - k);
+		if (want == 0)
+			return;
+		if (s->o.pacer.acquire) {
+			want = s->o.pacer.acquire(s->o.pacer.ctx, want, &wait);
+			if (want <= 0) {
+				s->pace_until = now + (wait > 0 ? wait : 0.001);
+				return;
+			}
+		}
+		k = take_batch(s, want, now, &nfirst);
+		if (nfirst > 0 && s->o.before_send &&
+		    s->o.before_send(s->o.ctx, s->batch_msgs, nfirst) != 0) {
+			/* Refused: nothing of this batch starts; the first sends
+			 * go back to the queue's head, in order. */
+			for (i = k - 1; i >= k - nfirst; i--)
+				fifo_push_front(&s->pending, s->batch[i]);
+			for (i = 0; i < k - nfirst; i++)
+				heap_push(s, s->batch[i]);
+			s->stopping = 1;
+			return;
+		}
+		for (i = 0; i < k; i++)
+			start_job(s, s->batch[i]);
+	}
+}
+
+static void
+report_immediate(struct wa_sender *s)
+{
+	struct job *j;
+
+	while ((j = fifo_pop(&s->immediate)) != NULL)
+		report(s, j, j->imm);
+}
+
+/* Stopped: what has not started will not; say so. */
+static void
+drain(struct wa_sender *s)
+{
+	struct job *j;
+
+	report_immediate(s);
+	while ((j = fifo_pop(&s->pending)) != NULL)
+		report(s, j, WA_NOT_SENT);
+	while (s->nheap > 0) {
+		j = heap_pop(s);
+		report(s, j, j->res.error.cls == WA_CLASS_AMBIGUOUS ? WA_FAILED : WA_NOT_SENT);
+	}
+}
+
+/* How long the next wait may last, in ms. */
+static int
+wait_ms(struct wa_sender *s, int timeout_ms)
+{
+	double now = now_s(), until = -1;
+	long ms;
+
+	if (s->immediate.n > 0 || (s->stopping && (s->pending.n || s->nheap)))
+		return 0;
+	if (s->inflight < s->o.parallel) {
+		if (s->pending.n > 0 || heap_due(s, now, 1) > 0)
+			until = s->pace_until > now ? s->pace_until : now;
+		else if (s->nheap > 0)
+			until = s->heap[0]->due;
+	}
+	if (until < 0)
+		return timeout_ms;
+	ms = (long)ceil((until - now) * 1000);
+	if (ms < 0)
+		ms = 0;
+	return ms < timeout_ms ? (int)ms : timeout_ms;
+}
+
+int
+wa_sender_step(struct wa_sender *s, int timeout_ms)
+{
+	long before = s->reported;
+	int wait;
+
+	report_immediate(s);
+	if (s->stopping)
+		drain(s);
+	else
+		start_ready(s);
+	report_immediate(s);
+	wait = s->reported != before ? 0 : wait_ms(s, timeout_ms < 0 ? 0 : timeout_ms);
+	if (wa_http_run(s->http, wait) < 0)
+		return -1;
+	if (s->stopping)
+		drain(s);
+	return (int)(s->reported - before);
+}
+
+/* --- pre-flight -------------------------------------------------------- */
+
+struct fetch {
+	int done;
+	CURLcode code;
+	long status;
+	char *body;
+	char error[CURL_ERROR_SIZE];
+};
+
+static void
+on_fetch(void *ctx, const struct wa_http_res *res)
+{
+	struct fetch *f = ctx;
+
+	f->done = 1;
+	f->code = res->code;
+	f->status = res->status;
+	f->body = strdup(res->body);
+	snprintf(f->error, sizeof f->error, "%s", res->error ? res->error : "");
+}
+
+/* One GET, waited for. 0, or -1 when it could not even start. */
+static int
+fetch(const struct wa_cfg *cfg, const char *url, const struct curl_slist *hdr,
+    struct fetch *f)
+{
+	struct wa_http *h = wa_http_new(1);
+	struct wa_http_req rq;
+
+	memset(f, 0, sizeof *f);
+	memset(&rq, 0, sizeof rq);
+	rq.url = url;
+	rq.headers = hdr;
+	rq.connect_timeout_ms = cfg->connect_timeout_ms;
+	rq.timeout_ms = cfg->timeout_ms;
+	if (!h || wa_http_start(h, &rq, on_fetch, f) != 0) {
+		wa_http_free(h);
+		return -1;
+	}
+	while (!f->done)
+		if (wa_http_run(h, 1000) < 0)
+			break;
+	wa_http_free(h);
+	return f->done ? 0 : -1;
+}
+
+static int
+ready_baileys(const struct fetch *f, struct wa_ready *out)
+{
+	yajl_val v = out->info;
+	const char *state = wa_get_str(v, "sessionState");
+
+	if (f->status == 401 || f->status == 403) {
+		snprintf(out->reason, sizeof out->reason,
+		    "Baileys rejected INTERNAL_SECRET (HTTP %ld)", f->status);
+		return WA_EXIT_UNAVAIL;
+	}
+	if (f->status != 200 || !YAJL_IS_OBJECT(v)) {
+		snprintf(out->reason, sizeof out->reason,
+		    "unexpected answer from Baileys (HTTP %ld)", f->status);
+		return WA_EXIT_UNAVAIL;
+	}
+	out->ready = YAJL_IS_TRUE(wa_get(v, "connected")) &&
+	    YAJL_IS_TRUE(wa_get(v, "authPaired")) && YAJL_IS_TRUE(wa_get(v, "canSend"));
+	if (out->ready)
+		snprintf(out->reason, sizeof out->reason, "connected");
+	else
+		snprintf(out->reason, sizeof out->reason, "not connected (sessionState=%s)%s",
+		    state ? state : "unknown",
+		    YAJL_IS_TRUE(wa_get(v, "hasQR")) || (state && strcmp(state, "waiting_qr") == 0) ?
+		    ": scan the QR code" : "");
+	return out->ready ? WA_EXIT_OK : WA_EXIT_UNAVAIL;
+}
+
+static int
+ready_meta(const struct fetch *f, struct wa_ready *out)
+{
+	yajl_val v = out->info, err = wa_get(v, "error");
+	const char *name = wa_get_str(v, "verified_name");
+	long long code = 0;
+
+	if (f->status == 200 && YAJL_IS_OBJECT(v) && !err) {
+		out->ready = 1;
+		snprintf(out->reason, sizeof out->reason, "%s",
+		    name ? name : wa_get_str(v, "display_phone_number") ?
+		    wa_get_str(v, "display_phone_number") : "ok");
+		return WA_EXIT_OK;
+	}
+	wa_get_int(err, "code", &code);
+	snprintf(out->reason, sizeof out->reason, "Meta refused (HTTP %ld, code %lld): %s",
+	    f->status, code, wa_get_str(err, "message") ? wa_get_str(err, "message") : "no message");
+	out->reason[strcspn(out->reason, "\r\n")] = '\0';
+	return WA_EXIT_UNAVAIL;
+}
+
+int
+wa_check_ready(const struct wa_cfg *cfg, enum wa_provider p, long long business_id,
+    struct wa_ready *out)
+{
+	struct curl_slist *hdr = NULL;
+	struct fetch f;
+	char *url = NULL;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	if (p == WA_PROVIDER_BAILEYS && business_id < 0) {
+		snprintf(out->reason, sizeof out->reason, "Baileys needs a business: give --business");
+		return WA_EXIT_CONFIG;
+	}
+	if (p == WA_PROVIDER_META && (!wa_cfg_get(cfg, WA_CFG_META_TOKEN) ||
+	    !wa_cfg_get(cfg, WA_CFG_META_PHONE_ID))) {
+		snprintf(out->reason, sizeof out->reason, "%s is not set",
+		    !wa_cfg_get(cfg, WA_CFG_META_TOKEN) ? "META_WA_ACCESS_TOKEN" : "META_WA_PHONE_NUMBER_ID");
+		return WA_EXIT_CONFIG;
+	}
+	rc = p == WA_PROVIDER_META ? wa_meta_status_req(cfg, &url, &hdr) :
+	    wa_baileys_status_req(cfg, business_id, &url, &hdr);
+	if (rc != 0 || fetch(cfg, url, hdr, &f) != 0) {
+		free(url);
+		curl_slist_free_all(hdr);
+		snprintf(out->reason, sizeof out->reason, "out of memory");
+		return WA_EXIT_SOFTWARE;
+	}
+	free(url);
+	curl_slist_free_all(hdr);
+	if (f.code != CURLE_OK) {
+		snprintf(out->reason, sizeof out->reason, "%s unreachable: %.200s",
+		    p == WA_PROVIDER_META ? "Meta" : "Baileys", f.error);
+		rc = WA_EXIT_UNAVAIL;
+	} else {
+		out->info = wa_json_parse(f.body ? f.body : "", NULL, 0);
+		rc = p == WA_PROVIDER_META ? ready_meta(&f, out) : ready_baileys(&f, out);
+	}
+	free(f.body);
+	return rc;
+}

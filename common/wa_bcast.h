@@ -1,0 +1,125 @@
+/* wa_bcast.h: broadcasts stored in PostgreSQL.
+ *
+ * A broadcast is one message to a list of recipients, in the tables
+ * whatsapp_broadcasts and whatsapp_broadcast_recipients. These functions
+ * create one, run it through the library's send engine (the one send path
+ * wa-send uses), feed it through a pipeline (export / mark), and control it
+ * (cancel, pause, resume, retry, status, list).
+ *
+ * Every function returns a WA_EXIT_* code and never writes to stdout:
+ * records go to the caller through a callback, diagnostics to stderr
+ * through wa_err / wa_warn / wa_log.
+ *
+ * Claims. A worker claims queued recipients (status 'processing',
+ * claimed_by = its worker key) and holds a session advisory lock on that
+ * key while it lives. A claim whose key no session holds is dead and is
+ * recovered by the next worker at once: back to 'queued' if its send had
+ * not started (sending_since NULL), else 'failed' with error_class
+ * 'ambiguous' and error_code 'interrupted', for review, never resent
+ * except by an explicit retry --ambiguous. Pipeline claims (export / mark)
+ * use negative keys and also live until claimed_until (the lease), because
+ * export exits before mark has recorded its results. */
+#ifndef WA_BCAST_H
+#define WA_BCAST_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <libpq-fe.h>
+#include <yajl/yajl_tree.h>
+
+/* Called with each record the caller should write (a status record, an
+ * exported recipient); a non-zero return stops the operation (stdout
+ * failed) and the function returns WA_EXIT_IO. */
+typedef int (*wa_bcast_emit_fn)(void *arg, yajl_val rec);
+
+/* Live counts for a progress bar; rate in recipients per second. */
+struct wa_bcast_progress {
+	long long broadcast_id;
+	long long total, sent, failed, cancelled, processed;
+	double rate, eta;  /* eta in seconds; < 0 unknown */
+};
+/* Draw (p) or clear (p == NULL, before a log line) the progress bar. */
+typedef void (*wa_bcast_progress_fn)(void *arg, const struct wa_bcast_progress *p);
+
+/* --- create (bc_store.c) --------------------------------------------- */
+struct wa_bcast_new {
+	long long business_id;
+	const char *name;
+	const char *text;          /* one of text, template, media */
+	const char *template_name;
+	const char *language;
+	const char *params;        /* JSON: array of strings or of components */
+	const char *media;         /* JSON object: type, url|path, caption, ... */
+	const char *region;        /* national numbers; NULL: WA_DEFAULT_REGION */
+	const char *field;         /* take the number from this field */
+	const char *idempotency_key;
+	char *const *files;
+	int nfiles;
+	size_t maxline;
+};
+
+/* Read the recipients, store the broadcast ('queued') and its recipients in
+ * one transaction. *out gets {"broadcast_id","total","invalid","duplicates"}
+ * (caller frees with wa_val_free), or {"broadcast_id","existing":true} when
+ * the idempotency key was used before (nothing stored). WA_EXIT_FAILED
+ * when some recipient was invalid (stored failed). */
+int wa_bcast_create(PGconn *db, const struct wa_bcast_new *n, yajl_val *out);
+
+/* --- run, export, mark (bc_work.c, bc_run.c, bc_pipe.c) ---------------- */
+struct wa_cfg;
+
+struct wa_bcast_run_opts {
+	const struct wa_cfg *cfg;  /* providers' settings (wa_cfg_load) */
+	PGconn **db;               /* connected, schema checked; replaced on
+	                              reconnect, the caller finishes it */
+	const char *db_url;        /* for reconnecting; NULL: DATABASE_URL / PG* */
+	long long *ids;            /* broadcasts to run; NULL with all */
+	int nids;
+	int all;                   /* every queued or running broadcast */
+	int parallel;              /* sends in flight */
+	double rate;               /* per business sender; 0 unlimited */
+	int batch;                 /* recipients per claim; 0 automatic */
+	double db_wait;            /* seconds to keep reconnecting */
+	double lease;              /* pipeline claim lease, seconds */
+	int window;                /* export: results outstanding at most */
+	volatile sig_atomic_t *stop; /* set by SIGINT / SIGTERM */
+	wa_bcast_emit_fn emit;
+	wa_bcast_progress_fn progress; /* NULL: no bar */
+	void *arg;
+};
+
+/* Run broadcasts until done, paused, cancelled, stopped or the database is
+ * lost for good. One status record per broadcast through emit. The worst
+ * of: WA_EXIT_OK, WA_EXIT_FAILED (partial or failed), WA_EXIT_UNAVAIL (not
+ * started, paused, or a fatal outcome paused it), WA_EXIT_TEMP (*stop set,
+ * or the database stayed away past db_wait). */
+int wa_bcast_run(const struct wa_bcast_run_opts *o);
+
+/* Claim the pending recipients of one broadcast and hand each to emit as a
+ * record for wa-send (recipient_id, broadcast_id, business_id, jid, the
+ * message, claim). */
+int wa_bcast_export(const struct wa_bcast_run_opts *o, long long id);
+
+/* Record wa-send's results from files (standard input when none). */
+int wa_bcast_mark(const struct wa_bcast_run_opts *o, long long id,
+    char *const *files, int nfiles, size_t maxline);
+
+/* --- control (bc_ctl.c) ------------------------------------------------ */
+int wa_bcast_cancel(PGconn *db, long long id, yajl_val *out);
+int wa_bcast_pause(PGconn *db, long long id, const char *reason, yajl_val *out);
+int wa_bcast_resume(PGconn *db, long long id, yajl_val *out);
+/* Re-queue failed (non-ambiguous) and/or ambiguous recipients. */
+int wa_bcast_retry(PGconn *db, long long id, int failed, int ambiguous,
+    yajl_val *out);
+/* A status record per broadcast (ids, or every one when nids == 0). */
+int wa_bcast_status(PGconn *db, const long long *ids, int nids,
+    wa_bcast_emit_fn emit, void *arg);
+/* One record per broadcast, of one business when business_id > 0. */
+int wa_bcast_list(PGconn *db, long long business_id, wa_bcast_emit_fn emit,
+    void *arg);
+
+/* Render records as an aligned table (for a terminal): the named fields as
+ * columns. Returns a malloc'd string, or NULL when out of memory. */
+char *wa_bcast_table(yajl_val *recs, size_t n, const char *const *cols);
+
+#endif

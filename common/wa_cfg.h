@@ -1,0 +1,59 @@
+/* wa_cfg.h: the settings every program reads, from the environment and an
+ * optional KEY=VALUE config file.
+ *
+ * Precedence: a config file (--config FILE, else $WA_CONFIG) overrides the
+ * environment, key by key; an empty value counts as unset. The file must not
+ * be readable or writable by group or others (ssh's rule for keys), since it
+ * normally holds INTERNAL_SECRET or META_WA_ACCESS_TOKEN. Error messages
+ * name the file, line and key, never a value. */
+#ifndef WA_CFG_H
+#define WA_CFG_H
+
+#include <stddef.h>
+
+enum wa_cfg_key {
+	WA_CFG_BAILEYS_BASE_URL,   /* default http://127.0.0.1:3300 */
+	WA_CFG_INTERNAL_SECRET,    /* secret */
+	WA_CFG_META_TOKEN,         /* META_WA_ACCESS_TOKEN, secret */
+	WA_CFG_META_PHONE_ID,      /* META_WA_PHONE_NUMBER_ID */
+	WA_CFG_META_VERSION,       /* META_WA_API_VERSION, default v21.0 */
+	WA_CFG_META_BASE_URL,      /* default https://graph.facebook.com */
+	WA_CFG_PROVIDER,           /* WA_PROVIDER: baileys or meta */
+	WA_CFG_DEFAULT_REGION,     /* WA_DEFAULT_REGION */
+	WA_CFG_DATABASE_URL,       /* secret (may hold a password) */
+	WA_CFG_CONNECT_TIMEOUT,    /* WA_CONNECT_TIMEOUT, seconds, default 3 */
+	WA_CFG_TIMEOUT,            /* WA_TIMEOUT, seconds, default 25 */
+	WA_CFG_MEDIA_TIMEOUT,      /* WA_MEDIA_TIMEOUT, seconds, default 60 */
+	WA_CFG_NKEYS
+};
+
+struct wa_cfg {
+	char *val[WA_CFG_NKEYS]; /* as set (NULL: unset); see wa_cfg_get */
+	char file[512];          /* the config file read, "" if none */
+	/* The timeouts, checked and in milliseconds. */
+	long connect_timeout_ms, timeout_ms, media_timeout_ms;
+};
+
+/* Fill c from the environment, then from file (NULL: $WA_CONFIG, if set).
+ * Returns 0, or WA_EXIT_CONFIG with a one-line reason in err (a file that is
+ * missing, unreadable, loosely permitted, malformed, or a bad timeout). */
+int wa_cfg_load(struct wa_cfg *c, const char *file, char *err, size_t errlen);
+
+/* The value of k, or its default, or NULL when unset without a default. */
+const char *wa_cfg_get(const struct wa_cfg *c, enum wa_cfg_key k);
+
+/* Set k (from a command-line option); NULL unsets. 0, or -1 (no memory). */
+int wa_cfg_set(struct wa_cfg *c, enum wa_cfg_key k, const char *v);
+
+/* The variable name of k: "META_WA_ACCESS_TOKEN". */
+const char *wa_cfg_name(enum wa_cfg_key k);
+
+/* 1 when k holds a secret that must never be printed. */
+int wa_cfg_is_secret(enum wa_cfg_key k);
+
+/* Parse a timeout in seconds ("2.5") into milliseconds; -1 if bad. */
+long wa_cfg_parse_timeout(const char *s);
+
+void wa_cfg_free(struct wa_cfg *c);
+
+#endif

@@ -1,0 +1,36 @@
+/* wa_route.h: which provider sends a business's messages.
+ *
+ * In order: the --provider option; else, when a database is configured
+ * (DATABASE_URL, or libpq's PG* variables) and the message has a business,
+ * that business's business.whatsapp_provider, looked up once per business
+ * per run; else WA_PROVIDER; else baileys. */
+#ifndef WA_ROUTE_H
+#define WA_ROUTE_H
+
+#include <stddef.h>
+
+#include "wa_cfg.h"
+#include "wa_send.h"
+
+struct wa_router;
+
+/* forced: the --provider value, or NULL. Connects to the database (and
+ * checks its schema) when it will be used. Returns 0, or an exit code with
+ * a one-line reason in err: WA_EXIT_USAGE for a bad forced name,
+ * WA_EXIT_CONFIG for a bad WA_PROVIDER or an old schema, WA_EXIT_UNAVAIL
+ * or WA_EXIT_TEMP when the database cannot be reached. */
+int wa_router_new(struct wa_router **out, const struct wa_cfg *cfg,
+    const char *forced, char *err, size_t errlen);
+
+/* The provider for business_id (< 0: none). 0 with *p set; -1 with e set
+ * for this message (unknown_business, unknown_provider: permanent); -2
+ * when the database failed (database_unavailable: fatal). */
+int wa_route(struct wa_router *r, long long business_id, enum wa_provider *p,
+    struct wa_error *e);
+
+/* 1 when businesses are looked up in the database. */
+int wa_router_uses_db(const struct wa_router *r);
+
+void wa_router_free(struct wa_router *r);
+
+#endif

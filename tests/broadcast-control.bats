@@ -1,0 +1,221 @@
+#!/usr/bin/env bats
+# An operator's hands on a broadcast: cancel in each state, pause and
+# resume, a fatal outcome mid-run, retry of failed and ambiguous
+# recipients, status and list.
+
+setup_file() {
+	load lib/common
+	load lib/pg
+	load lib/provider
+	load lib/bcast
+	bc_setup_file
+}
+
+teardown_file() {
+	load lib/common
+	load lib/pg
+	load lib/provider
+	load lib/bcast
+	bc_teardown_file
+}
+
+setup() {
+	load lib/common
+	load lib/pg
+	load lib/provider
+	load lib/bcast
+	bc_setup
+}
+
+teardown() {
+	load lib/provider
+	canary_check
+}
+
+@test "cancel a queued broadcast: every recipient cancelled and counted, nothing sent" {
+	bc_new 5
+	wb cancel "$BID"
+	assert_success
+	assert_equal "$(jq -r '.status + " " + (.cancelled|tostring)' <<<"$output")" "cancelled 5"
+	assert_equal "$(bc_state "$BID")" "0 0 0 0 5"
+	bc_consistent "$BID"
+	wb run "$BID"
+	assert_success
+	assert_equal "$(provider_stats sends)" 0
+	# Cancelling twice is no error; retrying a cancelled one is refused.
+	wb cancel "$BID"
+	assert_success
+	wb retry "$BID"
+	assert_equal "$status" 65
+}
+
+@test "cancel a running broadcast: noticed within a second, sends in flight finish, the rest cancelled" {
+	bc_new 40
+	provider_control '{"latency_ms":150}'
+	bc_bg run run --parallel 2 "$BID"
+	bc_wait_sql "SELECT count(*) >= 4 FROM whatsapp_broadcast_recipients WHERE broadcast_id = $BID AND status = 'sent'" t
+	wb cancel "$BID"
+	assert_success
+	t0=$(date +%s%N)
+	bc_bg_wait "$BG_PID" 10
+	t1=$(date +%s%N)
+	assert_equal "$BG_RC" 0
+	[ $(( (t1 - t0) / 1000000 )) -lt 2500 ] || fail "run took $(( (t1 - t0) / 1000000 )) ms to stop"
+	assert_equal "$(bc_col "$BID" status)" cancelled
+	read -r q p s f c <<<"$(bc_state "$BID")"
+	assert_equal "$q $p $f" "0 0 0"
+	assert_equal $((s + c)) 40
+	[ "$c" -gt 0 ]
+	# Nothing went out that is not recorded as sent, nobody twice.
+	assert_equal "$(provider_stats delivered) $(provider_stats duplicates)" "$s 0"
+	bc_consistent "$BID"
+	grep -q "status=cancelled" "$BATS_TEST_TMPDIR/run.err"
+}
+
+@test "cancel a paused broadcast; a finished one cannot be cancelled" {
+	bc_new 3
+	wb pause "$BID"
+	assert_success
+	wb cancel "$BID"
+	assert_success
+	assert_equal "$(bc_col "$BID" status) $(bc_state "$BID")" "cancelled 0 0 0 0 3"
+	bc_new 2
+	wb run "$BID"
+	wb cancel "$BID"
+	assert_equal "$status" 65
+	[[ "$stderr" == *"is completed: nothing left to cancel"* ]]
+}
+
+@test "pause a running broadcast, resume it, run it again: each recipient exactly once" {
+	bc_new 40
+	provider_control '{"latency_ms":100}'
+	bc_bg run run --parallel 2 "$BID"
+	bc_wait_sql "SELECT count(*) >= 4 FROM whatsapp_broadcast_recipients WHERE broadcast_id = $BID AND status = 'sent'" t
+	wb pause --reason "wrong link in the text" "$BID"
+	assert_success
+	bc_bg_wait "$BG_PID" 10
+	assert_equal "$BG_RC" 0
+	grep -q "status=paused" "$BATS_TEST_TMPDIR/run.err"
+	assert_equal "$(bc_col "$BID" "status || ': ' || pause_reason")" "paused: wrong link in the text"
+	read -r q p s f c <<<"$(bc_state "$BID")"
+	assert_equal "$p $f $c" "0 0 0"
+	[ "$q" -gt 0 ]
+	# Paused: run does not start it.
+	wb run "$BID"
+	assert_equal "$status" 69
+	[[ "$stderr" == *"not started: paused (wrong link in the text)"* ]]
+	wb resume "$BID"
+	assert_success
+	assert_equal "$(bc_col "$BID" "status || coalesce(pause_reason, '')")" queued
+	provider_control '{}'
+	wb run --parallel 4 "$BID"
+	assert_success
+	assert_equal "$(bc_state "$BID")" "0 0 40 0 0"
+	assert_equal "$(provider_stats delivered) $(provider_stats duplicates)" "40 0"
+	bc_consistent "$BID"
+}
+
+@test "fatal mid-run (Meta token rejected): paused with the reason, nobody failed, exit 69; resume carries on" {
+	PROVIDER_KIND=meta bc_new 12
+	provider_control '{"after":5,"after_fault":"token_rejected"}'
+	wb run --parallel 1 "$BID"
+	assert_equal "$status" 69
+	assert_equal "$(bc_col "$BID" status)" paused
+	[[ "$(bc_col "$BID" pause_reason)" == *"190"* || "$(bc_col "$BID" pause_reason)" == *"token"* ]] ||
+		fail "pause reason: $(bc_col "$BID" pause_reason)"
+	[[ "$stderr" == *"status=paused"* ]]
+	assert_equal "$(bc_state "$BID")" "7 0 5 0 0"
+	assert_equal "$(psql_q "SELECT count(*) FROM whatsapp_broadcast_recipients WHERE claimed_by IS NOT NULL OR sending_since IS NOT NULL")" 0
+	bc_consistent "$BID"
+	provider_control '{}'
+	wb resume "$BID"
+	wb run --parallel 3 "$BID"
+	assert_success
+	assert_equal "$(bc_state "$BID")" "0 0 12 0 0"
+	assert_equal "$(provider_stats delivered) $(provider_stats duplicates)" "12 0"
+	bc_consistent "$BID"
+}
+
+@test "fatal mid-run (Baileys asks for a QR scan): paused, the claims given back" {
+	bc_new 10
+	provider_control '{"after":3,"after_fault":"not_connected"}'
+	wb run --parallel 2 "$BID"
+	assert_equal "$status" 69
+	assert_equal "$(bc_col "$BID" status)" paused
+	read -r q p s f c <<<"$(bc_state "$BID")"
+	assert_equal "$p $f $c $((q + s))" "0 0 0 10"
+	assert_equal "$s" 3
+	provider_control '{}'
+	wa-broadcast resume "$BID" >/dev/null
+	wb run "$BID"
+	assert_success
+	assert_equal "$(bc_sent "$BID") $(provider_stats duplicates)" "10 0"
+}
+
+@test "retry: failed recipients again on demand; ambiguous ones only with --ambiguous" {
+	bc_new 4
+	provider_control '{"rules":[{"to":"972500000001","fault":"http_429","times":3},{"to":"972500000002","fault":"baileys_500","times":1}]}'
+	wb run --parallel 4 "$BID"
+	assert_equal "$status" 1
+	assert_equal "$(bc_col "$BID" status)" partial
+	wb retry "$BID"
+	assert_success
+	assert_equal "$(jq .requeued <<<"$output")" 1
+	assert_equal "$(psql_q "SELECT phone FROM whatsapp_broadcast_recipients WHERE status = 'queued'")" "+972500000001"
+	bc_consistent "$BID"
+	wb run "$BID"
+	assert_equal "$status" 1
+	assert_equal "$(provider_count 972500000001) $(provider_count 972500000002)" "4 1"
+	assert_equal "$(psql_q "SELECT phone || ' ' || error_class FROM whatsapp_broadcast_recipients WHERE status = 'failed'")" "+972500000002 ambiguous"
+	wb retry --ambiguous "$BID"
+	assert_success
+	wb run "$BID"
+	assert_success
+	assert_equal "$(bc_col "$BID" status) $(bc_state "$BID")" "completed 0 0 4 0 0"
+	assert_equal "$(provider_count 972500000002)" 2
+	bc_consistent "$BID"
+}
+
+@test "status: a record per broadcast with the counts per state, rate and ETA; list" {
+	bc_new 3
+	b1=$BID
+	biz1=$BIZ
+	bc_new 2
+	b2=$BID
+	wa-broadcast run "$b1" >/dev/null 2>&1
+	wb status "$b1" "$b2"
+	assert_success
+	assert_equal "$(wc -l <<<"$output")" 2
+	assert_equal "$(head -1 <<<"$output" | jq -c '[.broadcast_id, .status, .total, .sent, .queued, .processing, .failed, .ambiguous, .cancelled, .processed, (.rate >= 0), .eta_seconds]')" \
+		"[$b1,\"completed\",3,3,0,0,0,0,0,3,true,0]"
+	assert_equal "$(tail -1 <<<"$output" | jq -c '[.status, .queued, .eta_seconds]')" '["queued",2,null]'
+	wb status --all
+	assert_equal "$(wc -l <<<"$output")" 2
+	wb status 999
+	assert_equal "$status" 65
+	wb list --business "$biz1"
+	assert_success
+	assert_equal "$(jq -c '[.broadcast_id, .status, .total, .sent]' <<<"$output")" "[$b1,\"completed\",3,3]"
+	wb list
+	assert_equal "$(wc -l <<<"$output")" 2
+}
+
+@test "status and list: an aligned table on a terminal" {
+	bc_new 2
+	run script -qec "wa-broadcast status $BID" /dev/null
+	assert_success
+	assert_line --regexp '^broadcast_id +business_id +status +total +queued'
+	assert_line --regexp "^ +$BID +$BIZ +queued +2 +2 "
+	run script -qec "wa-broadcast list" /dev/null
+	assert_line --regexp '^broadcast_id +business_id +status +total'
+}
+
+@test "run --progress: a progress bar on stderr; none when stderr is not a terminal" {
+	bc_new 30
+	wb run --progress "$BID"
+	assert_success
+	[[ "$stderr" == *"sent 30 failed 0 / 30"* ]] || fail "no bar: $stderr"
+	bc_new 3
+	wb run "$BID"
+	[[ "$stderr" != *"ETA"* ]]
+}

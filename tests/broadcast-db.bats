@@ -1,0 +1,110 @@
+#!/usr/bin/env bats
+# The database going away under a running broadcast: reconnect with
+# backoff, record what finished meanwhile, go on; or, when it stays away,
+# exit 75 having lost nothing, and the next run finishes the job.
+
+setup_file() {
+	load lib/common
+	load lib/pg
+	load lib/provider
+	load lib/bcast
+	bc_setup_file
+}
+
+teardown_file() {
+	load lib/common
+	load lib/pg
+	load lib/provider
+	load lib/bcast
+	# A test that failed half-way may have left the server down.
+	pg_up >/dev/null 2>&1 || true
+	bc_teardown_file
+}
+
+setup() {
+	load lib/common
+	load lib/pg
+	load lib/provider
+	load lib/bcast
+	bc_setup
+}
+
+teardown() {
+	load lib/provider
+	canary_check
+}
+
+@test "PostgreSQL restarted mid-run: the run reconnects and finishes, each recipient once" {
+	bc_new 300
+	provider_control '{"latency_ms":40}'
+	bc_bg run run --parallel 8 "$BID"
+	provider_wait_count 40
+	pg_restart
+	bc_bg_wait "$BG_PID" 60
+	assert_equal "$BG_RC" 0
+	grep -q "database connection lost" "$BATS_TEST_TMPDIR/run.err"
+	grep -q "database back, going on" "$BATS_TEST_TMPDIR/run.err"
+	grep -q "total=300 sent=300 failed=0 status=completed" "$BATS_TEST_TMPDIR/run.err"
+	assert_equal "$(bc_state "$BID")" "0 0 300 0 0"
+	assert_equal "$(provider_stats delivered) $(provider_stats duplicates)" "300 0"
+	bc_consistent "$BID"
+}
+
+@test "the database stays away past --db-wait: exit 75, nothing lost; the next run finishes" {
+	bc_new 200
+	provider_control '{"latency_ms":40}'
+	bc_bg run run --parallel 8 --db-wait 2 "$BID"
+	provider_wait_count 40
+	t0=$(date +%s)
+	pg_down
+	bc_bg_wait "$BG_PID" 30
+	t1=$(date +%s)
+	pg_up
+	assert_equal "$BG_RC" 75
+	[ $((t1 - t0)) -le 10 ] || fail "gave up after $((t1 - t0)) s with --db-wait 2"
+	grep -q "database unavailable for 2 s" "$BATS_TEST_TMPDIR/run.err"
+	# What it could not record, it said (message ids for the reviewer).
+	lost=$(grep -c "not recorded (database unavailable)" "$BATS_TEST_TMPDIR/run.err" || true)
+	[ "$lost" -le 8 ] || fail "$lost outcomes unrecorded with 8 in flight"
+	provider_control '{}'
+	wb run --parallel 8 "$BID"
+	read -r q p s f c <<<"$(bc_state "$BID")"
+	assert_equal "$q $p $c $((s + f))" "0 0 0 200"
+	# Nobody twice; only sends in flight when it went away are for review.
+	assert_equal "$(provider_stats duplicates)" 0
+	d=$(provider_stats delivered)
+	[ "$d" -ge "$s" ] && [ "$d" -le $((s + f)) ] || fail "delivered $d, sent $s, for review $f"
+	[ "$f" -le 8 ] || fail "$f for review, more than 8 in flight"
+	assert_equal "$(psql_q "SELECT count(*) FROM whatsapp_broadcast_recipients WHERE status = 'failed' AND error_class = 'ambiguous'")" "$f"
+	bc_consistent "$BID"
+}
+
+@test "two workers through a restart: nobody twice, counters add up" {
+	bc_new 400
+	provider_control '{"latency_ms":30}'
+	bc_bg a run --parallel 8 "$BID"
+	pa=$BG_PID
+	bc_bg b run --parallel 8 "$BID"
+	provider_wait_count 60
+	pg_restart
+	bc_bg_wait "$pa" 60
+	ra=$BG_RC
+	bc_bg_wait "$BG_PID" 60
+	assert_equal "$ra $BG_RC" "0 0"
+	wb run "$BID"
+	read -r q p s f c <<<"$(bc_state "$BID")"
+	assert_equal "$q $p $c $((s + f))" "0 0 0 400"
+	assert_equal "$(provider_stats duplicates)" 0
+	[ "$f" -le 16 ] || fail "$f for review"
+	bc_consistent "$BID"
+}
+
+@test "no database at start: a clear error, exit 69, nothing sent" {
+	bc_new 3
+	pg_down
+	wb run "$BID"
+	pg_up
+	assert_equal "$status" 69
+	[[ "$stderr" == *"wa-broadcast: error: "*"connect"* ]] || fail "$stderr"
+	assert_equal "$(provider_stats sends)" 0
+}

@@ -1,0 +1,194 @@
+#!/usr/bin/env bats
+# wa-send: error classes, the one retry policy, fatal stop, --parallel and
+# --rate, each counted and timed at the test provider (its request log:
+# "t" is when a request arrived, in ms; "attempt" counts per recipient).
+
+setup_file() { load lib/common; load lib/provider; provider_setup_file; }
+teardown_file() { load lib/common; load lib/provider; provider_teardown_file; }
+setup() { load lib/common; load lib/provider; provider_setup; }
+teardown() { canary_check; }
+
+IL=972501234567
+
+# fault PROVIDER FAULT CODE CLASS HTTP ATTEMPTS [wa-send options]: every send
+# gets FAULT; the record must fail with CODE/CLASS/HTTP after ATTEMPTS
+# sends, counted at the provider.
+fault() {
+	local prov=$1 f=$2 code=$3 class=$4 http=$5 n=$6 want=1
+	shift 6
+	provider_reset >/dev/null
+	: >"$PROVIDER_LOG"
+	provider_control "{\"retry_after\":0,\"rules\":[{\"to\":\"*\",\"fault\":\"$f\"}]}"
+	send_run --provider "$prov" --business 1 --to +972501234567 --text hi "$@"
+	[ "$class" = fatal ] && want=69
+	[ "$status" -eq "$want" ] || fail "$prov $f: exit $status, not $want: $stderr"
+	got=$(jq -r '[.status, .error.code, .error.class, (.error.http_status|tostring), (.attempts|tostring)] | join(" ")' <<<"$output")
+	assert_equal "$prov $f: $got" "$prov $f: failed $code $class $http $n"
+	assert_equal "$prov $f: sends $(provider_count)" "$prov $f: sends $n"
+}
+
+@test "baileys: every error class, attempts counted at the provider (chat)" {
+	fault baileys http_400 bad_request permanent 400 1
+	fault baileys http_429 rate_limited retryable 429 2
+	fault baileys baileys_500 send_failed ambiguous 500 1
+	assert_equal "$(jq -r .error.provider_code <<<"$output")" send_failed
+	fault baileys http_500 server_error ambiguous 500 1
+	fault baileys not_connected not_connected fatal 503 1
+	fault baileys token_rejected unauthorized fatal 401 1
+}
+
+@test "meta: every code of the table in its class, attempts counted (chat)" {
+	fault meta meta:131026 undeliverable permanent 400 1
+	assert_equal "$(jq -c '.error | [.provider_code, .message]' <<<"$output")" '[131026,"Message undeliverable: Injected fault"]'
+	fault meta meta:131047 window_closed permanent 400 1
+	fault meta meta:131049 not_delivered permanent 400 1
+	fault meta meta:100 bad_parameter permanent 400 1
+	fault meta meta:131008 bad_parameter permanent 400 1
+	fault meta meta:131009 bad_parameter permanent 400 1
+	fault meta meta:1 temporary_error retryable 400 2
+	fault meta http_500 temporary_error retryable 500 2
+	fault meta meta:4 app_rate_limit retryable 429 2
+	fault meta meta:80007 rate_limit retryable 429 2
+	fault meta meta:130429 throughput_limit retryable 429 2
+	fault meta meta:131056 pair_rate_limit retryable 400 2
+	fault meta meta:131057 account_upgrading retryable 400 2
+	fault meta meta:190 token_rejected fatal 401 1
+	fault meta meta:10 permission_denied fatal 403 1
+	fault meta meta:200 permission_denied fatal 403 1
+	fault meta meta:131031 account_locked fatal 400 1
+	fault meta meta:368 policy_blocked fatal 400 1
+	fault meta meta:131048 spam_rate_limit fatal 400 1
+}
+
+@test "transport: no answer after the request was written is ambiguous, never resent" {
+	fault baileys timeout timeout ambiguous null 1 --timeout 0.4
+	fault baileys drop connection_lost ambiguous null 1
+	fault meta timeout timeout ambiguous null 1 --timeout 0.4
+	fault meta drop connection_lost ambiguous null 1
+}
+
+@test "a connection dropped on a reused keep-alive connection is not resent behind our back" {
+	provider_control "{\"rules\":[{\"to\":\"$IL\",\"fault\":\"drop\"}]}"
+	send_run --business 1 --text hi <<'EOF'
+{"to":"+972521234567"}
+{"to":"+972501234567"}
+EOF
+	assert_failure 1
+	assert_equal "$(jq -r '.status + " " + (.error.class // "")' <<<"$output" | paste -sd,)" "sent ,failed ambiguous"
+	[ "$(provider_count $IL)" -eq 1 ]
+}
+
+@test "connection refused is retryable: both chat attempts, no provider reached" {
+	BAILEYS_BASE_URL=http://127.0.0.1:$(closed_port) send_run --business 1 --to +972501234567 --text hi
+	assert_failure 1
+	assert_equal "$(jq -r '[.error.code, .error.class, (.attempts|tostring)] | join(" ")' <<<"$output")" \
+		"connect_failed retryable 2"
+}
+
+@test "--retry-ambiguous retries what may have gone out; --retries N sets the attempts" {
+	fault baileys baileys_500 send_failed ambiguous 500 2 --retry-ambiguous
+	fault baileys http_429 rate_limited retryable 429 1 --retries 0
+	fault baileys http_429 rate_limited retryable 429 3 --retries 2
+	fault meta meta:131026 undeliverable permanent 400 1 --retries 3
+}
+
+@test "broadcast: 3 attempts, about 1 s then 3 s apart" {
+	fault baileys http_429 rate_limited retryable 429 3 --context broadcast
+	t=($(provider_sends | jq -r .t))
+	gap1=$((t[1] - t[0])) gap2=$((t[2] - t[1]))
+	[ "$gap1" -ge 780 ] && [ "$gap1" -le 1500 ] || fail "first wait ${gap1} ms"
+	[ "$gap2" -ge 2380 ] && [ "$gap2" -le 4000 ] || fail "second wait ${gap2} ms"
+	# lead waits like chat: 2 attempts
+	fault meta meta:130429 throughput_limit retryable 429 2 --context lead
+}
+
+@test "Retry-After is honoured, and one beyond what the context waits is not waited for" {
+	provider_control "{\"retry_after\":2,\"rules\":[{\"to\":\"$IL\",\"fault\":\"http_429\",\"times\":1}]}"
+	send_run --business 1 --to +972501234567 --text hi
+	assert_success
+	assert_equal "$(jq -r .attempts <<<"$output")" 2
+	t=($(provider_sends | jq -r .t))
+	[ $((t[1] - t[0])) -ge 2000 ] || fail "waited $((t[1] - t[0])) ms, Retry-After said 2 s"
+	provider_control "{\"retry_after\":5,\"rules\":[{\"to\":\"$IL\",\"fault\":\"meta:130429\"}]}"
+	: >"$PROVIDER_LOG"
+	send_run --provider meta --to +972501234567 --text hi
+	assert_failure 1
+	assert_equal "$(jq -r '.error.class + " " + (.attempts|tostring)' <<<"$output")" "retryable 1"
+	[[ "$(jq -r .error.message <<<"$output")" == *"Retry-After 5 s"* ]]
+	[ "$(provider_count)" -eq 1 ]
+}
+
+@test "while one message waits to retry, the others go on" {
+	provider_control "{\"retry_after\":0,\"rules\":[{\"to\":\"$IL\",\"fault\":\"http_429\",\"times\":1}]}"
+	send_run --business 1 --context broadcast --parallel 2 --text hi <<'EOF'
+{"to":"+972501234567"}
+{"to":"+972521234501"}
+{"to":"+972521234502"}
+{"to":"+972521234503"}
+{"to":"+972521234504"}
+EOF
+	assert_success
+	# the waiting one finishes last, and its retry came after all the others
+	assert_equal "$(tail -1 <<<"$output" | jq -r '.jid + " " + (.attempts|tostring)')" "$IL@s.whatsapp.net 2"
+	retry=$(provider_sends $IL | jq -r 'select(.attempt == 2) | .t')
+	others=$(provider_sends | jq -r "select(.to_digits != \"$IL\") | .t" | sort -n | tail -1)
+	[ "$others" -lt "$retry" ]
+	[ "$(provider_count)" -eq 6 ]
+}
+
+@test "fatal: the record is written, nothing more is sent, exit 69" {
+	provider_control '{"after":3,"after_fault":"not_connected"}'
+	for i in $(seq 10 29); do echo "{\"to\":\"+9725212345$i\"}"; done >"$BATS_TEST_TMPDIR/in"
+	send_run --business 1 --text hi "$BATS_TEST_TMPDIR/in"
+	assert_failure 69
+	assert_equal "$(jq -r '.status + ":" + (.error.class // "")' <<<"$output" | paste -sd,)" \
+		"sent:,sent:,sent:,failed:fatal"
+	[ "$(provider_count)" -eq 4 ]
+	[[ "$stderr" == *"wa-send: error: stopping: not_connected: nothing more will be sent"* ]]
+}
+
+@test "fatal with --parallel: only the sends already in flight finish, each is written" {
+	provider_control '{"latency_ms":50,"after":6,"after_fault":"token_rejected"}'
+	for i in $(seq 10 49); do echo "{\"to\":\"+9725212345$i\"}"; done >"$BATS_TEST_TMPDIR/in"
+	send_run --provider meta --parallel 4 --text hi "$BATS_TEST_TMPDIR/in"
+	assert_failure 69
+	sends=$(provider_count)
+	[ "$sends" -ge 7 ] && [ "$sends" -le 10 ] || fail "$sends sends"
+	# one record per send that was made, none for the records not reached
+	[ "$(wc -l <<<"$output")" -eq "$sends" ]
+	[ "$(jq -r 'select(.error.class == "fatal") | .jid' <<<"$output" | wc -l)" -ge 1 ]
+}
+
+@test "--parallel N: N sends really in flight at once, results keep their fields" {
+	provider_control '{"latency_ms":200}'
+	for i in $(seq 10 19); do echo "{\"to\":\"+9725212345$i\",\"n\":$i}"; done >"$BATS_TEST_TMPDIR/in"
+	send_run --business 1 --parallel 10 --text hi "$BATS_TEST_TMPDIR/in"
+	assert_success
+	t=$(provider_sends | jq -r .t | sort -n)
+	spread=$(( $(tail -1 <<<"$t") - $(head -1 <<<"$t") ))
+	# all ten arrived before the first could be answered
+	[ "$spread" -lt 200 ] || fail "requests spread over $spread ms"
+	assert_equal "$(jq -r '"\(.n) \(.jid)"' <<<"$output" | sort)" \
+		"$(seq 10 19 | awk '{print $1 " 9725212345" $1 "@s.whatsapp.net"}')"
+	# one POST per message, and no status request before them
+	[ "$(jq -c 'select(.api != "control")' "$PROVIDER_LOG" | wc -l)" -eq 10 ]
+	# --parallel 1: one after the other, in input order
+	: >"$PROVIDER_LOG"
+	send_run --business 1 --text hi "$BATS_TEST_TMPDIR/in"
+	assert_success
+	t=($(provider_sends | jq -r .t))
+	for i in 1 2 3; do [ $((t[i] - t[i - 1])) -ge 200 ] || fail "sequential sends overlapped"; done
+	assert_equal "$(jq -r .n <<<"$output" | paste -sd,)" "$(seq 10 19 | paste -sd,)"
+}
+
+@test "--rate R: sends at least 1/R s apart, as the provider saw them" {
+	for i in $(seq 10 15); do echo "{\"to\":\"+9725212345$i\"}"; done >"$BATS_TEST_TMPDIR/in"
+	send_run --business 1 --parallel 4 --rate 5 --text hi "$BATS_TEST_TMPDIR/in"
+	assert_success
+	t=($(provider_sends | jq -r .t | sort -n))
+	[ "${#t[@]}" -eq 6 ]
+	for i in 1 2 3 4 5; do
+		[ $((t[i] - t[i - 1])) -ge 170 ] || fail "gap $((t[i] - t[i - 1])) ms at $i"
+	done
+	[ $((t[5] - t[0])) -ge 950 ]
+}
