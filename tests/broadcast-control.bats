@@ -3,34 +3,15 @@
 # resume, a fatal outcome mid-run, retry of failed and ambiguous
 # recipients, status and list.
 
-setup_file() {
-	load lib/common
-	load lib/pg
-	load lib/provider
-	load lib/bcast
-	bc_setup_file
-}
+load lib/common
+load lib/pg
+load lib/provider
+load lib/bcast
 
-teardown_file() {
-	load lib/common
-	load lib/pg
-	load lib/provider
-	load lib/bcast
-	bc_teardown_file
-}
-
-setup() {
-	load lib/common
-	load lib/pg
-	load lib/provider
-	load lib/bcast
-	bc_setup
-}
-
-teardown() {
-	load lib/provider
-	canary_check
-}
+setup_file() { bc_setup_file; }
+teardown_file() { bc_teardown_file; }
+setup() { bc_setup; }
+teardown() { canary_check; }
 
 @test "cancel a queued broadcast: every recipient cancelled and counted, nothing sent" {
 	bc_new 5

@@ -2,34 +2,15 @@
 # wa-broadcast create: recipients in, normalized as wa-normalize does,
 # invalid and duplicate ones counted, everything in one transaction.
 
-setup_file() {
-	load lib/common
-	load lib/pg
-	load lib/provider
-	load lib/bcast
-	bc_setup_file
-}
+load lib/common
+load lib/pg
+load lib/provider
+load lib/bcast
 
-teardown_file() {
-	load lib/common
-	load lib/pg
-	load lib/provider
-	load lib/bcast
-	bc_teardown_file
-}
-
-setup() {
-	load lib/common
-	load lib/pg
-	load lib/provider
-	load lib/bcast
-	bc_setup
-}
-
-teardown() {
-	load lib/provider
-	canary_check
-}
+setup_file() { bc_setup_file; }
+teardown_file() { bc_teardown_file; }
+setup() { bc_setup; }
+teardown() { canary_check; }
 
 @test "create: stores a queued broadcast and prints its record" {
 	biz=$(bc_business)

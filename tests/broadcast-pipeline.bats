@@ -3,34 +3,15 @@
 # wa-broadcast mark ID, with the same rows and counters as run; its
 # claims, leases and window; a fatal outcome and a dying sender in it.
 
-setup_file() {
-	load lib/common
-	load lib/pg
-	load lib/provider
-	load lib/bcast
-	bc_setup_file
-}
+load lib/common
+load lib/pg
+load lib/provider
+load lib/bcast
 
-teardown_file() {
-	load lib/common
-	load lib/pg
-	load lib/provider
-	load lib/bcast
-	bc_teardown_file
-}
-
-setup() {
-	load lib/common
-	load lib/pg
-	load lib/provider
-	load lib/bcast
-	bc_setup
-}
-
-teardown() {
-	load lib/provider
-	canary_check
-}
+setup_file() { bc_setup_file; }
+teardown_file() { bc_teardown_file; }
+setup() { bc_setup; }
+teardown() { canary_check; }
 
 # The pipeline on broadcast $1, wa-send with the remaining arguments;
 # status is mark's, $stderr everything the three said.

@@ -3,34 +3,15 @@
 # pre-flight, routing, the one retry policy, continue on error, counters,
 # the cursor, --rate.
 
-setup_file() {
-	load lib/common
-	load lib/pg
-	load lib/provider
-	load lib/bcast
-	bc_setup_file
-}
+load lib/common
+load lib/pg
+load lib/provider
+load lib/bcast
 
-teardown_file() {
-	load lib/common
-	load lib/pg
-	load lib/provider
-	load lib/bcast
-	bc_teardown_file
-}
-
-setup() {
-	load lib/common
-	load lib/pg
-	load lib/provider
-	load lib/bcast
-	bc_setup
-}
-
-teardown() {
-	load lib/provider
-	canary_check
-}
+setup_file() { bc_setup_file; }
+teardown_file() { bc_teardown_file; }
+setup() { bc_setup; }
+teardown() { canary_check; }
 
 @test "run: every recipient sent once, counters and cursor right, summary line and record" {
 	bc_new 25

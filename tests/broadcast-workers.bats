@@ -3,34 +3,15 @@
 # nobody sent twice, the in-flight sends of a killed worker left for
 # review, --rate shared through PostgreSQL.
 
-setup_file() {
-	load lib/common
-	load lib/pg
-	load lib/provider
-	load lib/bcast
-	bc_setup_file
-}
+load lib/common
+load lib/pg
+load lib/provider
+load lib/bcast
 
-teardown_file() {
-	load lib/common
-	load lib/pg
-	load lib/provider
-	load lib/bcast
-	bc_teardown_file
-}
-
-setup() {
-	load lib/common
-	load lib/pg
-	load lib/provider
-	load lib/bcast
-	bc_setup
-}
-
-teardown() {
-	load lib/provider
-	canary_check
-}
+setup_file() { bc_setup_file; }
+teardown_file() { bc_teardown_file; }
+setup() { bc_setup; }
+teardown() { canary_check; }
 
 @test "three workers on one broadcast share it: nobody twice, nobody lost" {
 	bc_new 600

@@ -1,9 +1,8 @@
 # Helpers for the wa-broadcast tests (owner: broadcast).
 #
-#   setup_file()    { load lib/common; load lib/pg; load lib/provider; load lib/bcast; bc_setup_file; }
-#   teardown_file() { load lib/common; load lib/pg; load lib/provider; load lib/bcast; bc_teardown_file; }
-#   setup()         { load lib/common; load lib/pg; load lib/provider; load lib/bcast; bc_setup; }
-#   teardown()      { load lib/provider; canary_check; }
+#   load lib/common; load lib/pg; load lib/provider; load lib/bcast  (at the top)
+#   setup_file() { bc_setup_file; }   teardown_file() { bc_teardown_file; }
+#   setup() { bc_setup; }             teardown() { canary_check; }
 #
 # One PostgreSQL cluster and one test provider per file. The migrations go
 # once into a template database; each test gets a fresh database made from
