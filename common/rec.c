@@ -279,7 +279,7 @@ bad(struct wa_rec *rec, const char *code, const char *msg, const char *raw,
 static int
 classify(struct wa_reader *r, struct wa_rec *rec)
 {
-	char err[256];
+	char err[sizeof rec->errmsg];
 	const char *s = r->line;
 	size_t n = r->llen, lead = strspn(s, " \t"), end = n;
 	yajl_val v;
