@@ -5,9 +5,20 @@ setup_file() {
 	load lib/common
 	export DEST="$BATS_FILE_TMPDIR/dest"
 	make -s -C "$WA_ROOT" B="${WA_BIN%/bin}" install DESTDIR="$DEST" PREFIX=/usr >/dev/null
+	load lib/pg
+	pg_setup_file
 }
 
-setup() { load lib/common; }
+teardown_file() {
+	load lib/common
+	load lib/pg
+	pg_teardown_file
+}
+
+setup() {
+	load lib/common
+	load lib/pg
+}
 
 @test "install puts binaries, man pages and migrations under DESTDIR/PREFIX" {
 	for p in $(wa_programs); do
@@ -37,6 +48,22 @@ setup() { load lib/common; }
 		assert_success
 		[ "${#lines[@]}" -gt 10 ] || fail "$m rendered to almost nothing"
 	done
+}
+
+@test "the installed wa-migrate applies the installed migrations to a real database" {
+	# Run from outside the source tree, so nothing there is found by accident.
+	cd "$BATS_TEST_TMPDIR"
+	url=$(pg_new_db)
+	run_split "$DEST/usr/bin/wa-migrate" --db "$url" --dir "$DEST/usr/share/wa/migrations" up
+	assert_success
+	n=$(ls "$WA_ROOT"/migrations/*.sql | wc -l)
+	assert_equal "$(psql_q 'SELECT count(*) FROM schema_migrations' "$url")" "$n"
+	run_split "$DEST/usr/bin/wa-migrate" --db "$url" --dir "$DEST/usr/share/wa/migrations" status
+	assert_success
+	assert_equal "$(grep -c '"state":"applied"' <<<"$output")" "$n"
+	# The installed wa-broadcast accepts the schema the installed migrations made.
+	run_split env DATABASE_URL="$url" "$DEST/usr/bin/wa-broadcast" list
+	assert_success
 }
 
 @test "uninstall removes everything install put there" {
