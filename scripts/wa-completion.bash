@@ -16,8 +16,12 @@ _wa_complete() {
 
 	help=$("$cmd" --help 2>/dev/null) || return
 	opts=$(grep -oE -- '(^|[ ,])--[a-z][a-z0-9-]*' <<<"$help" | tr -d ' ,' | sort -u)
-	# Subcommands: "Usage: wa-x WORD ..." and indented "  wa-x WORD ..." lines.
-	subs=$(sed -nE "s/^(Usage: +| +)${cmd##*/} ([a-z]+)( .*)?$/\2/p" <<<"$help" | sort -u)
+	# Subcommands: the word after the program in "Usage:", "or:" and indented
+	# synopsis lines, and the first word of each line under "Commands:".
+	subs=$( {
+		sed -nE "s/^(Usage: +| +or: +| +)${cmd##*/}( \[OPTION\]\.\.\.)? \[?([a-z]+)\]?( .*)?$/\3/p" <<<"$help"
+		awk '/^Commands:/ { c = 1; next } c && /^$/ { c = 0 } c && /^  [a-z]/ { print $1 }' <<<"$help"
+	} | sort -u)
 
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W "$opts" -- "$cur"))

@@ -1,0 +1,52 @@
+#!/usr/bin/env bats
+# Bash completion (scripts/wa-completion.bash) offers each program's
+# subcommands and options, as its --help lists them.
+
+setup() {
+	load lib/common
+	source "$WA_ROOT/scripts/wa-completion.bash"
+}
+
+# complete WORDS...: COMPREPLY for the last word, one a line, sorted.
+complete_words() {
+	COMP_WORDS=("$@")
+	COMP_CWORD=$(($# - 1))
+	COMPREPLY=()
+	cd "$BATS_TEST_TMPDIR"
+	_wa_complete
+	printf '%s\n' "${COMPREPLY[@]}" | sort
+}
+
+@test "completion: subcommands of wa-broadcast, wa-migrate and wa-send" {
+	run complete_words wa-broadcast ''
+	for c in create run export mark status list cancel pause resume retry; do
+		assert_line "$c"
+	done
+	run complete_words wa-broadcast re
+	assert_output "$(printf '%s\n' resume retry)"
+	run complete_words wa-migrate ''
+	for c in up status baseline; do assert_line "$c"; done
+	run complete_words wa-send st
+	assert_output status
+}
+
+@test "completion: options come from --help, values for --provider and --context" {
+	run complete_words wa-send --para
+	assert_equal "$output" --parallel
+	run complete_words wa-broadcast --no-
+	assert_equal "$output" --no-progress
+	run complete_words wa-normalize --reg
+	assert_equal "$output" --region
+	run complete_words wa-send --provider ''
+	assert_output "$(printf '%s\n' baileys meta)"
+	run complete_words wa-send --context b
+	assert_output broadcast
+}
+
+@test "completion: every program is registered" {
+	for p in $(wa_programs); do
+		run complete -p "$p"
+		assert_success
+		assert_output --partial '_wa_complete'
+	done
+}
