@@ -85,6 +85,33 @@ EOF
 		"connect_failed retryable 2"
 }
 
+@test "a connect that never completes: connect_timeout after the set seconds, retryable, for both providers" {
+	"$WA_TESTS/blackhole" >"$BATS_TEST_TMPDIR/bh.port" &
+	bh=$!
+	for i in $(seq 1 100); do
+		[ -s "$BATS_TEST_TMPDIR/bh.port" ] && break
+		kill -0 "$bh" 2>/dev/null || break
+		sleep 0.05
+	done
+	url=http://127.0.0.1:$(cat "$BATS_TEST_TMPDIR/bh.port")
+	# The environment sets it for Baileys, the option for Meta; either way
+	# libcurl gives up after about 1 s, not the default 3 s.
+	BAILEYS_BASE_URL=$url WA_CONNECT_TIMEOUT=1 send_run --provider baileys --business 1 --to +972501234567 --text hi
+	assert_failure 1
+	assert_equal "$(jq -r '[.error.code, .error.class, (.attempts|tostring)] | join(" ")' <<<"$output")" \
+		"connect_timeout retryable 2"
+	[[ "$(jq -r .error.message <<<"$output")" =~ after\ 1[0-9]{3}\ ms ]] || fail "not 1 s: $output"
+	META_WA_BASE_URL=$url send_run --provider meta --connect-timeout 1 --to +972501234567 --text hi
+	kill "$bh"
+	wait "$bh" || true
+	assert_failure 1
+	assert_equal "$(jq -r '[.error.code, .error.class, (.attempts|tostring)] | join(" ")' <<<"$output")" \
+		"connect_timeout retryable 2"
+	[[ "$(jq -r .error.message <<<"$output")" =~ after\ 1[0-9]{3}\ ms ]] || fail "not 1 s: $output"
+	# Nothing reached the provider.
+	[ "$(provider_count)" -eq 0 ]
+}
+
 @test "--retry-ambiguous retries what may have gone out; --retries N sets the attempts" {
 	fault baileys baileys_500 send_failed ambiguous 500 2 --retry-ambiguous
 	fault baileys http_429 rate_limited retryable 429 1 --retries 0
