@@ -112,6 +112,35 @@ EOF
 	[ "$(provider_count)" -eq 0 ]
 }
 
+@test "no secret in the process list while a send is in flight" {
+	"$WA_TESTS/blackhole" >"$BATS_TEST_TMPDIR/bh.port" &
+	bh=$!
+	for i in $(seq 1 100); do
+		[ -s "$BATS_TEST_TMPDIR/bh.port" ] && break
+		sleep 0.05
+	done
+	url=http://127.0.0.1:$(cat "$BATS_TEST_TMPDIR/bh.port")
+	for prov in baileys meta; do
+		BAILEYS_BASE_URL=$url META_WA_BASE_URL=$url wa-send --provider $prov --business 1 \
+			--connect-timeout 5 --to +972501234567 --text hi >/dev/null 2>&1 &
+		pid=$!
+		# Once exec'd it sits in its connect for 5 s: look at it then.
+		for i in $(seq 1 100); do
+			ps -ww -o args= -p "$pid" >"$BATS_TEST_TMPDIR/ps" || true
+			grep -q "^wa-send " "$BATS_TEST_TMPDIR/ps" && break
+			sleep 0.05
+		done
+		ps -eww -o args= >>"$BATS_TEST_TMPDIR/ps"
+		kill "$pid"
+		wait "$pid" || true
+		grep -q "wa-send --provider $prov" "$BATS_TEST_TMPDIR/ps" || fail "ps did not see wa-send"
+		! grep -qF -e "$CANARY_SECRET" -e "$CANARY_TOKEN" "$BATS_TEST_TMPDIR/ps" ||
+			fail "a secret in ps: $(grep -F -e "$CANARY_SECRET" -e "$CANARY_TOKEN" "$BATS_TEST_TMPDIR/ps")"
+	done
+	kill "$bh"
+	wait "$bh" || true
+}
+
 @test "--retry-ambiguous retries what may have gone out; --retries N sets the attempts" {
 	fault baileys baileys_500 send_failed ambiguous 500 2 --retry-ambiguous
 	fault baileys http_429 rate_limited retryable 429 1 --retries 0
