@@ -27,6 +27,21 @@ fault() {
 	assert_equal "$prov $f: sends $(provider_count)" "$prov $f: sends $n"
 }
 
+# blackhole_start: a loopback port whose connects never complete
+# (tests/tools/blackhole); its pid in bh, its URL in url.
+blackhole_start() {
+	local i
+	"$WA_TESTS/blackhole" >"$BATS_TEST_TMPDIR/bh.port" &
+	bh=$!
+	for i in $(seq 1 100); do
+		[ -s "$BATS_TEST_TMPDIR/bh.port" ] && break
+		kill -0 "$bh" 2>/dev/null || break
+		sleep 0.05
+	done
+	[ -s "$BATS_TEST_TMPDIR/bh.port" ] || fail "blackhole did not start"
+	url=http://127.0.0.1:$(cat "$BATS_TEST_TMPDIR/bh.port")
+}
+
 @test "baileys: every error class, attempts counted at the provider (chat)" {
 	fault baileys http_400 bad_request permanent 400 1
 	fault baileys http_429 rate_limited retryable 429 2
@@ -86,14 +101,7 @@ EOF
 }
 
 @test "a connect that never completes: connect_timeout after the set seconds, retryable, for both providers" {
-	"$WA_TESTS/blackhole" >"$BATS_TEST_TMPDIR/bh.port" &
-	bh=$!
-	for i in $(seq 1 100); do
-		[ -s "$BATS_TEST_TMPDIR/bh.port" ] && break
-		kill -0 "$bh" 2>/dev/null || break
-		sleep 0.05
-	done
-	url=http://127.0.0.1:$(cat "$BATS_TEST_TMPDIR/bh.port")
+	blackhole_start
 	# The environment sets it for Baileys, the option for Meta; either way
 	# libcurl gives up after about 1 s, not the default 3 s.
 	BAILEYS_BASE_URL=$url WA_CONNECT_TIMEOUT=1 send_run --provider baileys --business 1 --to +972501234567 --text hi
@@ -113,13 +121,7 @@ EOF
 }
 
 @test "no secret in the process list while a send is in flight" {
-	"$WA_TESTS/blackhole" >"$BATS_TEST_TMPDIR/bh.port" &
-	bh=$!
-	for i in $(seq 1 100); do
-		[ -s "$BATS_TEST_TMPDIR/bh.port" ] && break
-		sleep 0.05
-	done
-	url=http://127.0.0.1:$(cat "$BATS_TEST_TMPDIR/bh.port")
+	blackhole_start
 	for prov in baileys meta; do
 		BAILEYS_BASE_URL=$url META_WA_BASE_URL=$url wa-send --provider $prov --business 1 \
 			--connect-timeout 5 --to +972501234567 --text hi >/dev/null 2>&1 &
