@@ -321,12 +321,6 @@ struct wa_writer {
 	yajl_gen g;
 };
 
-static void
-print_cb(void *ctx, const char *s, size_t n)
-{
-	fwrite(s, 1, n, (FILE *)ctx);
-}
-
 struct wa_writer *
 wa_writer_new(FILE *out)
 {
@@ -340,23 +334,31 @@ wa_writer_new(FILE *out)
 		free(w);
 		return NULL;
 	}
-	yajl_gen_config(w->g, yajl_gen_print_callback, print_cb, (void *)out);
 	return w;
 }
 
+/* The record is generated into yajl's buffer and written with one fwrite:
+ * a print callback would cost a stdio call per token. */
 int
 wa_writer_put(struct wa_writer *w, yajl_val obj)
 {
 	yajl_gen_status st = wa_gen_val(w->g, obj);
+	const unsigned char *buf;
+	size_t n;
+	int rc = 0;
 
-	yajl_gen_reset(w->g, NULL);
+	if (st == yajl_gen_status_ok)
+		st = yajl_gen_get_buf(w->g, &buf, &n);
 	if (st != yajl_gen_status_ok) {
 		errno = EINVAL;
-		return -1;
+		rc = -1;
+	} else if (fwrite(buf, 1, n, w->out) != n || putc('\n', w->out) == EOF ||
+	    ferror(w->out)) {
+		rc = -1;
 	}
-	if (putc('\n', w->out) == EOF || ferror(w->out))
-		return -1;
-	return 0;
+	yajl_gen_clear(w->g);
+	yajl_gen_reset(w->g, NULL);
+	return rc;
 }
 
 void
