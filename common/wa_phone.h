@@ -81,6 +81,11 @@ const char *wa_phone_prefix_pattern(int cc);
 /* How many wa_phone_parse calls of the calling thread took the fast path. */
 unsigned long wa_phone_fast_count(void);
 
+/* How "+"-and-digits numbers of calling code cc are read: 0 always by
+ * Parse; 1 by the fast path, with region and validity asked of
+ * PhoneNumberUtil; 2 by the fast path entirely. */
+int wa_phone_fast_level(int cc);
+
 #ifdef __cplusplus
 }
 #endif

@@ -20,6 +20,12 @@ setup() {
 	# ...and so is every region's example mobile number, as E.164
 	read -r a b < <(sed -n 's/^phone-diff: mobile examples: \([0-9]*\) of \([0-9]*\) fast-path$/\1 \2/p' <<<"$output")
 	(( b > 200 && a == b ))
+	# ...with region and validity worked out by the shim for every calling
+	# code, over many valid and many invalid numbers
+	read -r own all < <(sed -n 's/^phone-diff: calling codes validated by the shim: \([0-9]*\) of \([0-9]*\)$/\1 \2/p' <<<"$output")
+	(( all > 200 && own == all ))
+	read -r v nv < <(sed -n 's/^phone-diff: fast-path answers: \([0-9]*\) valid, \([0-9]*\) not valid$/\1 \2/p' <<<"$output")
+	(( v > 10000 && nv > 10000 ))
 }
 
 @test "the shim is safe to call from many threads at once" {

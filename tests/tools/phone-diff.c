@@ -18,7 +18,9 @@
  * WA_PHONE_FAST_OFF, ..): return value, e164, region, valid, possible and
  * the reason must all be the same. Prints
  * "phone-diff: N inputs, M fast-path, K mismatches" and
- * "phone-diff: mobile examples: A of B fast-path"; exits 0 when K is 0,
+ * "phone-diff: mobile examples: A of B fast-path", how many fast-path
+ * answers were valid and not, and how many calling codes the shim validates
+ * without PhoneNumberUtil (naming the others); exits 0 when K is 0,
  * else shows the first 20 mismatches and exits 1. Deterministic. */
 #include <inttypes.h>
 #include <pthread.h>
@@ -31,7 +33,7 @@
 
 #define MAXIN 64 /* longest input generated, with its NUL */
 
-static unsigned long ninputs, nfast, nmismatch;
+static unsigned long ninputs, nfast, nmismatch, nfastvalid, nfastinvalid;
 
 /* xorshift64*: deterministic, good enough for test inputs. */
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
@@ -81,7 +83,13 @@ check(const char *s, const char *region)
 	memset(&a, 0, sizeof a);
 	memset(&b, 0, sizeof b);
 	ra = wa_phone_parse(s, strlen(s), region, 0, &a, wa, sizeof wa);
-	nfast += wa_phone_fast_count() - before;
+	if (wa_phone_fast_count() > before) {
+		nfast++;
+		if (ra == 0 && a.valid)
+			nfastvalid++;
+		else if (ra == 0)
+			nfastinvalid++;
+	}
 	rb = wa_phone_parse(s, strlen(s), region, WA_PHONE_FAST_OFF, &b, wb,
 	    sizeof wb);
 	ninputs++;
@@ -454,7 +462,7 @@ differential(void)
 {
 	const char *const *regions;
 	const int *codes;
-	size_t nregions, ncodes, i, cclen, len;
+	size_t nregions, ncodes, i, cclen, len, own = 0;
 	unsigned long mob = 0, mobfast = 0, before;
 	char e164[24], buf[MAXIN];
 	static unsigned char prefixed[1000];
@@ -523,6 +531,17 @@ differential(void)
 	printf("phone-diff: %lu inputs, %lu fast-path, %lu mismatches\n",
 	    ninputs, nfast, nmismatch);
 	printf("phone-diff: mobile examples: %lu of %lu fast-path\n", mobfast, mob);
+	printf("phone-diff: fast-path answers: %lu valid, %lu not valid\n",
+	    nfastvalid, nfastinvalid);
+	codes = wa_phone_calling_codes(&ncodes);
+	for (i = 0; i < ncodes; i++)
+		if (wa_phone_fast_level(codes[i]) == 2)
+			own++;
+		else
+			printf("phone-diff: calling code %d: validity asked of libphonenumber\n",
+			    codes[i]);
+	printf("phone-diff: calling codes validated by the shim: %zu of %zu\n",
+	    own, ncodes);
 	return nmismatch ? 1 : 0;
 }
 
