@@ -939,6 +939,39 @@ bool FastParse(const Tables &t, const char *s, size_t n, wa_phone *out)
 	return true;
 }
 
+// "+" then digits written with the separators people use: spaces, hyphens,
+// dots and parentheses, as in "+972 (50) 123-4567". Parse reads such text
+// exactly as the "+" and its digits alone: ExtractPossibleNumber keeps it
+// whole (it starts with "+" and has no "/" or "x" to begin a second
+// number), it is a viable number (VALID_PHONE_NUMBER allows any mix of
+// these with 3 or more digits), no extension pattern can match without a
+// letter, "#", "," or ";", and after the "+" the text is normalized to its
+// digits before anything else reads it. So it goes to the fast path as
+// "+" and digits; past Parse's 250-character limit it does not.
+bool FastParseFormatted(const Tables &t, const char *s, size_t n, wa_phone *out)
+{
+	char buf[1 + 3 + kMaxNsn + 1];
+	size_t k = 0;
+
+	if (n < 2 || n > 250 || s[0] != '+')
+		return false;
+	buf[k++] = '+';
+	for (size_t i = 1; i < n; i++) {
+		char c = s[i];
+		if (c >= '0' && c <= '9') {
+			if (k == sizeof buf - 1)
+				return false;
+			buf[k++] = c;
+		} else if (c != ' ' && c != '-' && c != '.' && c != '(' && c != ')') {
+			return false;
+		}
+	}
+	if (k == n)
+		return false;  // nothing to strip: FastParse already said no
+	buf[k] = '\0';
+	return FastParse(t, buf, k, out);
+}
+
 // Does the number text begin (as Parse reads it) with a plus sign?
 bool StartsWithPlus(const char *s, size_t n)
 {
@@ -1054,7 +1087,8 @@ int wa_phone_parse(const char *text, size_t n, const char *region, int flags,
 			return -1;
 		}
 		const Tables &t = GetTables();
-		if (!(flags & WA_PHONE_FAST_OFF) && FastParse(t, text, n, out)) {
+		if (!(flags & WA_PHONE_FAST_OFF) && (FastParse(t, text, n, out) ||
+		    FastParseFormatted(t, text, n, out))) {
 			SetWhy(why, whylen, "");
 			return 0;
 		}

@@ -50,12 +50,25 @@ setup() {
 }
 
 @test "a national prefix after the country code goes to Parse, which drops it" {
-	run "$diff" +9720501234567 +112015550123 '+972 50-123-4567'
+	run "$diff" +9720501234567 +112015550123 '+972 (0)50-123-4567'
 	assert_success
 	assert_output - <<-'EOF'
 	+9720501234567: +972501234567 IL valid=1 possible=1 (parse)
 	+112015550123: +12015550123 US valid=1 possible=1 (parse)
-	+972 50-123-4567: +972501234567 IL valid=1 possible=1 (parse)
+	+972 (0)50-123-4567: +972501234567 IL valid=1 possible=1 (parse)
+	EOF
+}
+
+@test "separators in a + number take the fast path; an extension or letters do not" {
+	run "$diff" '+972 50-123-4567' '+1 (201) 555.0123' '+1 201 555 0123 x12' \
+		'+1 201 555 0123#' '+1-800-FLOWERS'
+	assert_success
+	assert_output - <<-'EOF'
+	+972 50-123-4567: +972501234567 IL valid=1 possible=1 (fast)
+	+1 (201) 555.0123: +12015550123 US valid=1 possible=1 (fast)
+	+1 201 555 0123 x12: +12015550123 US valid=1 possible=1 (parse)
+	+1 201 555 0123#: +1201555 - valid=0 possible=0 (parse)
+	+1-800-FLOWERS: +18003569377 US valid=1 possible=1 (parse)
 	EOF
 }
 

@@ -14,7 +14,8 @@
  * zeros, digits dropped, added or changed), strings that match each calling
  * code's national prefix pattern followed by every length of digits, random
  * digits after every calling code and "+" with 1 to 20 random digits,
- * compare wa_phone_parse(.., 0, ..) with wa_phone_parse(..,
+ * each "+" input also written with separators (spaces, hyphens, dots,
+ * parentheses, and now and then a character Parse treats otherwise), compare wa_phone_parse(.., 0, ..) with wa_phone_parse(..,
  * WA_PHONE_FAST_OFF, ..): return value, e164, region, valid, possible and
  * the reason must all be the same. Prints
  * "phone-diff: N inputs, M fast-path, K mismatches" and
@@ -73,7 +74,7 @@ show(const char *tag, int rc, const struct wa_phone *p, const char *why)
 
 /* Compare the two paths on one input, read in region (NULL: none). */
 static void
-check(const char *s, const char *region)
+compare(const char *s, const char *region)
 {
 	struct wa_phone a, b;
 	char wa[128], wb[128];
@@ -100,6 +101,46 @@ check(const char *s, const char *region)
 		show("fast", ra, &a, wa);
 		show("parse", rb, &b, wb);
 	}
+}
+
+/* s, and for a "+" number the same digits written with separators as
+ * people do ("+972 (50) 123-4567", "+1.201.555.0123", odd ones too). */
+static void
+formatted(const char *s, const char *region)
+{
+	static const char seps[] = " -.()";
+	char buf[MAXIN * 3];
+	size_t i, k = 0;
+
+	if (s[0] != '+')
+		return;
+	buf[k++] = '+';
+	for (i = 1; s[i] && k + 4 < sizeof buf; i++) {
+		switch (rnd(6)) {
+		case 0: buf[k++] = seps[rnd(5)]; break;
+		case 1: buf[k++] = seps[rnd(5)]; buf[k++] = seps[rnd(5)]; break;
+		case 2:
+			/* now and then what Parse reads otherwise: an extension,
+			 * a second number, letters */
+			if (rnd(20) == 0)
+				buf[k++] = "x#,;/a~*"[rnd(8)];
+			break;
+		default: break;
+		}
+		buf[k++] = s[i];
+	}
+	if (rnd(8) == 0)
+		buf[k++] = seps[rnd(5)];
+	buf[k] = '\0';
+	if (k != i)
+		compare(buf, region);
+}
+
+static void
+check(const char *s, const char *region)
+{
+	compare(s, region);
+	formatted(s, region);
 }
 
 /* "+" cc rest, read with no region. */
@@ -489,9 +530,10 @@ differential(void)
 			}
 			if (t == WA_PHONE_MOBILE) {
 				before = wa_phone_fast_count();
-				check(e164, NULL);
+				compare(e164, NULL);
 				mob++;
 				mobfast += wa_phone_fast_count() - before;
+				formatted(e164, NULL);
 			}
 			variants(cc, e164 + 1 + cclen, regions[i]);
 			if (!prefixed[cc]) {
