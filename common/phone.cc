@@ -144,7 +144,9 @@ class Pattern {
 	// kids_, and nothing of the parse kept (there are thousands of these).
 	struct Flat {
 		uint8_t kind;
+		uint8_t nullable;   // can match the empty string
 		uint16_t set;
+		uint16_t begin;     // digits a non-empty match can begin with
 		int16_t min, max;
 		uint32_t first, n;  // children: kids_[first .. first + n)
 	};
@@ -155,11 +157,19 @@ class Pattern {
 		kids_.clear();
 		if (ok_)
 			for (const Node &n : nodes_) {
-				flat_.push_back(Flat{(uint8_t)n.kind, (uint16_t)n.set,
-				    (int16_t)n.min, (int16_t)n.max,
+				flat_.push_back(Flat{(uint8_t)n.kind, 0, (uint16_t)n.set,
+				    0, (int16_t)n.min, (int16_t)n.max,
 				    (uint32_t)kids_.size(), (uint32_t)n.kids.size()});
 				kids_.insert(kids_.end(), n.kids.begin(), n.kids.end());
 			}
+		// Each node's first digits, so Eval drops at once the start
+		// positions it cannot match from (most branches of the long
+		// alternations in the metadata).
+		for (size_t i = 0; i < flat_.size(); i++) {
+			bool e;
+			flat_[i].begin = (uint16_t)FirstOf((int)i, &e);
+			flat_[i].nullable = e;
+		}
 		flat_.shrink_to_fit();
 		kids_.shrink_to_fit();
 		std::vector<Node>().swap(nodes_);
@@ -329,6 +339,17 @@ class Pattern {
 	{
 		const Flat &n = flat_[id];
 		uint32_t r = 0;
+		if (!n.nullable) {
+			for (uint32_t m = s & ((1u << len) - 1); m; m &= m - 1) {
+				int i = __builtin_ctz(m);
+				if (n.begin >> (d[i] - '0') & 1)
+					r |= 1u << i;
+			}
+			if (!r)
+				return 0;
+			s = r;
+			r = 0;
+		}
 		switch ((Kind)n.kind) {
 		case kClass:
 			for (uint32_t m = s & ((1u << len) - 1); m; m &= m - 1) {
