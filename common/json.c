@@ -64,13 +64,20 @@ wa_new_str(const char *s)
 yajl_val
 wa_new_int(long long i)
 {
-	char buf[32];
+	char buf[24], *p = buf + sizeof buf;
+	unsigned long long u = i < 0 ? 0ULL - (unsigned long long)i : (unsigned long long)i;
 	yajl_val v = node(yajl_t_number);
 
 	if (!v)
 		return NULL;
-	snprintf(buf, sizeof buf, "%lld", i);
-	v->u.number.r = strdup(buf);
+	/* By hand: several per record, and printf's machinery is most of it. */
+	*--p = '\0';
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (i < 0)
+		*--p = '-';
+	v->u.number.r = strdup(p);
 	if (!v->u.number.r) {
 		free(v);
 		return NULL;

@@ -428,13 +428,25 @@ make_key(struct wa_sender *s, char *out, size_t len)
 {
 	uint64_t a = rng_next(s), b = rng_next(s);
 
-	/* A version 4 UUID. */
+	static const char hex[] = "0123456789abcdef";
+	char *p = out;
+	int i;
+
+	if (len < 37) {
+		if (len)
+			out[0] = '\0';
+		return;
+	}
+	/* A version 4 UUID, 8-4-4-4-12, written by hand: one per message. */
 	a = (a & ~0xF000ULL) | 0x4000ULL;
 	b = (b & ~(3ULL << 62)) | (2ULL << 62);
-	snprintf(out, len, "%08llx-%04llx-%04llx-%04llx-%012llx",
-	    (unsigned long long)(a >> 32), (unsigned long long)(a >> 16 & 0xFFFF),
-	    (unsigned long long)(a & 0xFFFF), (unsigned long long)(b >> 48),
-	    (unsigned long long)(b & 0xFFFFFFFFFFFFULL));
+	for (i = 0; i < 32; i++) {
+		uint64_t w = i < 16 ? a : b;
+		if (i == 8 || i == 12 || i == 16 || i == 20)
+			*p++ = '-';
+		*p++ = hex[w >> (60 - 4 * (i % 16)) & 0xF];
+	}
+	*p = '\0';
 }
 
 static void

@@ -205,6 +205,9 @@ EOF
 	assert_success
 	assert_equal "$(jq -c '.request | del(.body.idempotencyKey)' <<<"$output")" \
 		"{\"method\":\"POST\",\"url\":\"$PROVIDER_URL/send\",\"headers\":{\"Content-Type\":\"application/json\",\"Accept\":\"application/json\",\"X-Internal-Secret\":\"***\"},\"body\":{\"to\":\"972501234567@s.whatsapp.net\",\"type\":\"text\",\"text\":\"hi\",\"tenantId\":\"business_3\"}}"
+	# the key made for a message without one is a version 4 UUID
+	assert_regex "$(jq -r .request.body.idempotencyKey <<<"$output")" \
+		'^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$'
 	send_run --dry-run --provider meta --to +972501234567 --text hi
 	assert_success
 	assert_equal "$(jq -r '.request.headers.Authorization' <<<"$output")" "Bearer ***"
