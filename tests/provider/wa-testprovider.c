@@ -1280,7 +1280,10 @@ static bool apply_fault(struct ctx *x, struct fault f, bool meta)
 		return true;
 	case F_BAILEYS_500:
 		if (meta) {
-			reply_meta_error(x, 500, 1, "Send outcome unknown");
+			/* Meta's code 1 is "not accepted, retry later"
+			 * (providers.md §2): nothing went out. */
+			reply_meta_error(x, 500, 1, "An unknown error occurred");
+			return true;
 		} else {
 			yajl_gen g = gen_new();
 			yajl_gen_map_open(g);
