@@ -104,17 +104,31 @@ $(B)/common/db.o: override CPPFLAGS += -DWA_SCHEMA_VERSION=$(SCHEMA_VERSION)
 deps:
 	@scripts/install-deps
 
-# The suite runs twice: on the normal build, then with every program built
-# under AddressSanitizer + UndefinedBehaviorSanitizer (any report fails it).
+# The suite runs twice: on the normal build (with the long tests), then
+# with every program built under AddressSanitizer + UndefinedBehaviorSanitizer
+# (any report fails it).
 check: deps
 	@$(MAKE) --no-print-directory WERROR=-Werror all
 	@$(MAKE) --no-print-directory lint-man
 	@$(MAKE) --no-print-directory test
+	@$(MAKE) --no-print-directory check-long
 	@$(MAKE) --no-print-directory check-asan
 
 ASAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all
 check-asan:
 	@$(MAKE) --no-print-directory B=build/asan WERROR=-Werror SAN='$(ASAN_FLAGS)' test
+
+# --- long tests (check-long) -------------------------------------------------
+# tests/long/: the crash loop and other long tests, on the normal build only
+# (not under the sanitizers, whose pass is `bats tests`, which does not
+# descend into tests/long). `make check` runs them too. B may be relative
+# or absolute.
+check-long: all
+	WA_BIN=$(abspath $(B))/bin WA_TESTS=$(abspath $(B))/tests \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=99 \
+		bats --print-output-on-failure tests/long </dev/null
+# --- end of long tests ---------------------------------------------------------
 
 test: all
 	WA_BIN=$(CURDIR)/$(B)/bin WA_TESTS=$(CURDIR)/$(B)/tests \
@@ -160,4 +174,4 @@ uninstall:
 clean:
 	rm -rf build
 
-.PHONY: all deps check check-asan test lint-man demo bench install uninstall clean
+.PHONY: all deps check check-asan check-long test lint-man demo bench install uninstall clean
