@@ -99,6 +99,46 @@ $(B)/common/db.o: override CPPFLAGS += -DWA_SCHEMA_VERSION=$(SCHEMA_VERSION)
 
 -include $(LIB_OBJ:.o=.d) $(BINS:$(B)/bin/%=$(B)/cmd/%.d) $(TOOLS:%=%.d)
 
+# --- fuzzing ---------------------------------------------------------------
+# libFuzzer harnesses, tests/fuzz/fuzz-NAME.c. `make all` links each with
+# tests/fuzz/replay.c into $(B)/tests/fuzz-NAME, an ordinary program that
+# tests/fuzz.bats runs over the committed corpus (so check-asan replays it
+# under the sanitizers too). `make fuzz` builds them with clang and libFuzzer
+# in build/fuzz, fuzzes each for FUZZ_SECONDS on FUZZ_JOBS processes and
+# merges new inputs into tests/fuzz/corpus/NAME, to be committed.
+
+FUZZ_NAMES   = $(patsubst tests/fuzz/fuzz-%.c,%,$(sort $(wildcard tests/fuzz/fuzz-*.c)))
+FUZZ_REPLAY  = $(FUZZ_NAMES:%=$(B)/tests/fuzz-%)
+FUZZ_B       = build/fuzz
+FUZZ_SAN     = -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS    ?= 1
+
+all: $(FUZZ_REPLAY)
+
+$(B)/tests/fuzz/%.o: tests/fuzz/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(FUZZ_REPLAY): $(B)/tests/fuzz-%: $(B)/tests/fuzz/fuzz-%.o $(B)/tests/fuzz/replay.o $(B)/libwa.a
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(B)/libwa.a $(LDLIBS)
+
+# The libFuzzer programs, in a build made with SAN='$(FUZZ_SAN)'.
+$(B)/fuzz/fuzz-%: $(B)/tests/fuzz/fuzz-%.o $(B)/libwa.a
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(B)/libwa.a $(LDLIBS)
+
+fuzz-build:
+	@$(MAKE) --no-print-directory B=$(FUZZ_B) CC=clang CXX=clang++ \
+		SAN='$(FUZZ_SAN)' $(FUZZ_NAMES:%=$(FUZZ_B)/fuzz/fuzz-%)
+
+fuzz: fuzz-build
+	@nice -n 10 tests/fuzz/run $(FUZZ_B) $(FUZZ_SECONDS) $(FUZZ_JOBS)
+
+-include $(FUZZ_NAMES:%=$(B)/tests/fuzz/fuzz-%.d) $(B)/tests/fuzz/replay.d
+
+.PHONY: fuzz fuzz-build
+
 # --- tests -----------------------------------------------------------------
 
 deps:

@@ -56,11 +56,26 @@ norm_phone(const struct wa_norm_opts *o, const char *s, size_t n,
     const char *region, struct wa_addr *a, const char **code, char *msg,
     size_t msglen)
 {
-	struct wa_phone p;
+	struct wa_phone p, q;
 	char why[128];
+	int i;
 
 	if (wa_phone_parse(s, n, region, 0, &p, why, sizeof why) != 0)
 		return fail(code, "invalid_phone", msg, msglen, "%s", why);
+	/* Parse strips one national prefix after the country code: read the
+	 * result again until it stays, so what is written reads back as
+	 * itself. */
+	for (i = 0; p.possible; i++) {
+		if (i == (int)sizeof p.e164)
+			return fail(code, "invalid_phone", msg, msglen,
+			    "%s: not a stable number", p.e164);
+		if (wa_phone_parse(p.e164, strlen(p.e164), NULL, 0, &q, why,
+		    sizeof why) != 0)
+			return fail(code, "invalid_phone", msg, msglen, "%s", why);
+		if (strcmp(q.e164, p.e164) == 0)
+			break;
+		p = q;
+	}
 	if (!p.possible)
 		return fail(code, "invalid_phone", msg, msglen,
 		    "%s: wrong length for its country", p.e164);
@@ -73,6 +88,18 @@ norm_phone(const struct wa_norm_opts *o, const char *s, size_t n,
 	snprintf(a->region, sizeof a->region, "%s", p.region);
 	a->valid = p.valid;
 	return 0;
+}
+
+/* How much of s fits in max bytes without cutting a character. */
+static int
+shown(const char *s, size_t max)
+{
+	size_t n = strnlen(s, max);
+
+	if (n == max)
+		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+			n--;
+	return (int)n;
 }
 
 static int
@@ -128,14 +155,14 @@ wa_norm_text(const struct wa_norm_opts *o, const char *text, struct wa_addr *a,
 				return fail(code, "invalid_phone", msg, msglen,
 				    "%s", "malformed @lid address");
 			a->kind = WA_ADDR_LID;
-			memcpy(a->jid, s, n);
-			a->jid[n] = '\0';
+			snprintf(a->jid, sizeof a->jid, "%.*s@lid", (int)user, s);
 			return 0;
 		}
 		if (!(((size_t)(s + n - dom) == 14 && strncasecmp(dom, "s.whatsapp.net", 14) == 0) ||
 		    ((size_t)(s + n - dom) == 4 && strncasecmp(dom, "c.us", 4) == 0)))
 			return fail(code, "unsupported_jid", msg, msglen,
-			    "not a WhatsApp person address: @%.40s", dom);
+			    "not a WhatsApp person address: @%.*s",
+			    shown(dom, 40), dom);
 		/* A device suffix (":12") names a device, not another person. */
 		colon = memchr(s, ':', user);
 		if (colon)

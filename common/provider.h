@@ -96,6 +96,8 @@ void wa_gen_kv(yajl_gen g, const char *key, const char *val);
 /* The JID's kind: 1 a phone JID with digits (into digits), 2 @lid, 0 not
  * a person's address. */
 int wa_jid_kind(const char *jid, char *digits, size_t len);
+/* Drop a UTF-8 sequence cut off at the end of s (by snprintf). */
+void wa_utf8_trim(char *s);
 /* Number of UTF-8 code points in s. */
 size_t wa_utf8_len(const char *s);
 

@@ -379,14 +379,20 @@ static void
 provider_error(yajl_val v, struct wa_error *e)
 {
 	const char *err = wa_get_str(v, "error"), *msg = wa_get_str(v, "message");
+	char m[sizeof e->message] = "";
 
-	if (err)
+	if (err) {
 		snprintf(e->provider_code, sizeof e->provider_code, "%s", err);
+		wa_utf8_trim(e->provider_code);
+	}
 	if (msg)
-		snprintf(e->message, sizeof e->message, "%s: %s", err ? err : "error", msg);
+		snprintf(m, sizeof m, "%s: %s", err ? err : "error", msg);
 	else if (err)
-		snprintf(e->message, sizeof e->message, "%s", err);
-	e->message[strcspn(e->message, "\r\n")] = '\0';
+		snprintf(m, sizeof m, "%s", err);
+	m[strcspn(m, "\r\n")] = '\0';
+	wa_utf8_trim(m);
+	if (m[0])
+		memcpy(e->message, m, sizeof m);
 }
 
 static void
@@ -427,6 +433,7 @@ wa_baileys_outcome(const struct wa_http_res *res, char *id, size_t idlen,
 
 	if (res->status >= 200 && res->status < 300 && mid && !YAJL_IS_FALSE(ok)) {
 		snprintf(id, idlen, "%s", mid);
+		wa_utf8_trim(id);
 		wa_val_free(v);
 		return 1;
 	}

@@ -223,10 +223,16 @@ classify_error(long st, yajl_val v, struct wa_error *e)
 		by_status(st, e);
 	if (has_code)
 		snprintf(e->provider_code, sizeof e->provider_code, "%lld", code);
-	if (msg)
-		snprintf(e->message, sizeof e->message, "%s%s%s", msg,
-		    details ? ": " : "", details ? details : "");
-	e->message[strcspn(e->message, "\r\n")] = '\0';
+	if (msg) {
+		char m[sizeof e->message];
+
+		snprintf(m, sizeof m, "%s%s%s", msg, details ? ": " : "",
+		    details ? details : "");
+		m[strcspn(m, "\r\n")] = '\0';
+		wa_utf8_trim(m);
+		if (m[0])
+			memcpy(e->message, m, sizeof m);
+	}
 	e->provider_code_num = e->provider_code[0] != '\0';
 	e->http_status = st;
 }
@@ -243,6 +249,7 @@ wa_meta_outcome(const struct wa_http_res *res, char *id, size_t idlen,
 		mid = wa_get_str(msgs->u.array.values[0], "id");
 	if (res->status >= 200 && res->status < 300 && mid) {
 		snprintf(id, idlen, "%s", mid);
+		wa_utf8_trim(id);
 		wa_val_free(v);
 		return 1;
 	}

@@ -253,7 +253,15 @@ too_deep(const char *s, size_t n)
 				instr = 0;
 		} else if (c == '"')
 			instr = 1;
-		else if (c == '{' || c == '[') {
+		else if (c == '/' && i + 1 < n && s[i + 1] == '/')
+			return 0; /* yajl allows comments: the rest is one */
+		else if (c == '/' && i + 1 < n && s[i + 1] == '*') {
+			const char *e = memmem(s + i + 2, n - i - 2, "*/", 2);
+
+			if (!e)
+				return 0;
+			i = (size_t)(e - s) + 1;
+		} else if (c == '{' || c == '[') {
 			if (++depth > MAXDEPTH)
 				return 1;
 		} else if (c == '}' || c == ']')

@@ -110,6 +110,7 @@ wa_error_set(struct wa_error *e, const char *code, enum wa_class cls,
 	vsnprintf(e->message, sizeof e->message, fmt, ap);
 	va_end(ap);
 	e->message[strcspn(e->message, "\r\n")] = '\0';
+	wa_utf8_trim(e->message);
 }
 
 char *
@@ -204,6 +205,21 @@ wa_jid_kind(const char *jid, char *digits, size_t len)
 		digits[n] = '\0';
 	}
 	return 1;
+}
+
+void
+wa_utf8_trim(char *s)
+{
+	size_t n = strlen(s), i = n;
+	unsigned char c;
+
+	while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+		i--;
+	if (i == 0)
+		return;
+	c = (unsigned char)s[i - 1];
+	if (c >= 0xC0 && (size_t)(c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2) > n - i + 1)
+		s[i - 1] = '\0';
 }
 
 size_t
