@@ -186,14 +186,20 @@ fm_min_gap() {
 
 # --- timeouts after the request was read ------------------------------------
 
+# fm_ambiguous PROVIDER FAULT LABEL CODE: a 10% share of FAULT, each one
+# an outcome that may have gone out: left for review after one send.
+fm_ambiguous() {
+	fm_run "$1" "{\"rates\":{\"$2\":0.1}}"
+	fm_check "$3"
+	hit=$(fm_faulted "$2")
+	[ "$hit" -gt 5 ] || fail "only $hit $2 faults"
+	assert_equal "review $R failed $F sent $S" "review $hit failed 0 sent $((FM_N - hit))"
+	assert_equal "$(fm_count "status = 'failed' AND attempts = 1 AND error_code = '$4'")" "$hit"
+}
+
 fm_timeout() {
 	export WA_TIMEOUT=1
-	fm_run "$1" '{"rates":{"timeout":0.1}}'
-	fm_check "timeout 10% (WA_TIMEOUT=1)"
-	hit=$(fm_faulted timeout)
-	[ "$hit" -gt 5 ] || fail "only $hit timeouts"
-	assert_equal "review $R failed $F sent $S" "review $hit failed 0 sent $((FM_N - hit))"
-	assert_equal "$(fm_count "status = 'failed' AND attempts = 1 AND error_code = 'timeout'")" "$hit"
+	fm_ambiguous "$1" timeout "timeout 10% (WA_TIMEOUT=1)" timeout
 }
 
 @test "baileys, timeouts after the request was read: ambiguous, for review, never resent" {
@@ -209,12 +215,7 @@ fm_timeout() {
 # --- dropped connections ------------------------------------------------------
 
 fm_drop() {
-	fm_run "$1" '{"rates":{"drop":0.1}}'
-	fm_check "connection dropped 10%"
-	hit=$(fm_faulted drop)
-	[ "$hit" -gt 5 ] || fail "only $hit dropped"
-	assert_equal "review $R failed $F sent $S" "review $hit failed 0 sent $((FM_N - hit))"
-	assert_equal "$(fm_count "status = 'failed' AND attempts = 1 AND error_code = 'connection_lost'")" "$hit"
+	fm_ambiguous "$1" drop "connection dropped 10%" connection_lost
 }
 
 @test "baileys, dropped connections: ambiguous, for review, never resent" {
