@@ -43,7 +43,17 @@ override CFLAGS   += -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter \
 override CXXFLAGS += -std=c++17 -Wall -Wextra -Wno-unused-parameter \
 	$(WERROR) $(SAN) -MMD -MP
 override LDFLAGS  += $(SAN)
-LDLIBS   = $(PKG_LIBS) -lphonenumber -lstdc++ -lm
+# libphonenumber and what it stands on (protobuf, ICU, abseil) are linked
+# statically: resolving their C++ symbols at start-up pages in some 4 MB of
+# shared-library tables, more than wa-normalize's whole working set, and
+# every call into them goes through the PLT. Debian ships the archives with
+# the -dev packages; PHONE_LIBS=-lphonenumber links the shared library.
+PHONE_DEPS := $(filter -lprotobuf -licu% -labsl_%,$(shell pkg-config --static \
+	--libs protobuf icu-i18n absl_hash absl_raw_hash_set absl_strings \
+	absl_throw_delegate 2>/dev/null))
+PHONE_LIBS ?= -Wl,-Bstatic -Wl,--start-group -lphonenumber $(PHONE_DEPS) \
+	-Wl,--end-group -Wl,-Bdynamic -lz -lpthread -lrt
+LDLIBS   = $(PKG_LIBS) $(PHONE_LIBS) -lstdc++ -lm
 
 LIB_C    = $(sort $(wildcard common/*.c))
 LIB_CC   = $(sort $(wildcard common/*.cc))
