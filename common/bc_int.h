@@ -27,6 +27,8 @@ int bc_utf8_ok(const char *s, size_t maxchars);
 void bc_utf8_fix(char *s);
 /* Cut s to at most max bytes, at a character boundary. */
 void bc_utf8_cut(char *s, size_t max);
+/* Copy src (NULL: "") into dst, cut at a character boundary to fit. */
+void bc_copy(char *dst, size_t size, const char *src);
 /* A JSON string, quoted and escaped; bytes that are not UTF-8 become
  * U+FFFD (the database takes valid text only). */
 void bc_buf_json(struct bc_buf *b, const char *s);
@@ -114,7 +116,7 @@ struct bc_outcome {
 	enum bc_end end;
 	int attempts;       /* HTTP sends made this round */
 	double retry_in;    /* BC_REQUEUE: seconds before it may go again */
-	char message_id[128];
+	char message_id[256];  /* the column holds 255 */
 	char code[64], klass[16], message[256];
 };
 

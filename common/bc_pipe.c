@@ -363,7 +363,12 @@ mark_one(struct marker *k, const struct wa_rec *rec)
 	const char *st = wa_get_str(o, "status"), *cls = wa_get_str(err, "class");
 	struct bc_outcome *oc;
 
-	if (rec->kind == WA_REC_BAD || wa_get_int(o, "recipient_id", &rid) != 0 ||
+	if (rec->kind == WA_REC_BAD) {
+		wa_err("%s:%lu: %s: %s", rec->file, rec->line, rec->errcode,
+		    rec->errmsg);
+		return 1;
+	}
+	if (wa_get_int(o, "recipient_id", &rid) != 0 ||
 	    wa_get_int(o, "broadcast_id", &bid) != 0 ||
 	    wa_get_int(o, "claim", &key) != 0 || !st) {
 		wa_err("%s:%lu: not a result of wa-broadcast export (recipient_id, "
@@ -384,8 +389,8 @@ mark_one(struct marker *k, const struct wa_rec *rec)
 	oc->attempts = (int)att;
 	if (!strcmp(st, "sent")) {
 		oc->end = BC_SENT;
-		snprintf(oc->message_id, sizeof oc->message_id, "%s",
-		    wa_get_str(o, "message_id") ? wa_get_str(o, "message_id") : "");
+		bc_copy(oc->message_id, sizeof oc->message_id,
+		    wa_get_str(o, "message_id"));
 	} else if (cls && !strcmp(cls, "fatal")) {
 		/* Not the recipient's failure: back it goes. */
 		oc->end = BC_REQUEUE;
@@ -396,13 +401,12 @@ mark_one(struct marker *k, const struct wa_rec *rec)
 		k->fatal = 1;
 	} else {
 		oc->end = BC_FAILED;
-		snprintf(oc->code, sizeof oc->code, "%s", wa_get_str(err, "code") ?
+		bc_copy(oc->code, sizeof oc->code, wa_get_str(err, "code") ?
 		    wa_get_str(err, "code") : "send_failed");
 		snprintf(oc->klass, sizeof oc->klass, "%s", cls &&
 		    (!strcmp(cls, "retryable") || !strcmp(cls, "ambiguous") ||
 		    !strcmp(cls, "permanent")) ? cls : "permanent");
-		snprintf(oc->message, sizeof oc->message, "%s",
-		    wa_get_str(err, "message") ? wa_get_str(err, "message") : "");
+		bc_copy(oc->message, sizeof oc->message, wa_get_str(err, "message"));
 	}
 	mark_log(k, o, oc->end == BC_SENT ? "sent" : oc->end == BC_FAILED ?
 	    "failed" : "not_sent");

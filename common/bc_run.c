@@ -264,11 +264,11 @@ log_send(struct run *u, const struct item *it, const char *status,
 static void
 copy_error(struct bc_outcome *oc, const struct wa_error *e)
 {
-	snprintf(oc->code, sizeof oc->code, "%s", e->code ? e->code : "send_failed");
+	bc_copy(oc->code, sizeof oc->code, e->code ? e->code : "send_failed");
 	/* A failure always has a class; "none" would break the column's check. */
 	snprintf(oc->klass, sizeof oc->klass, "%s", e->cls == WA_CLASS_NONE ?
 	    "permanent" : wa_class_name(e->cls));
-	snprintf(oc->message, sizeof oc->message, "%s", e->message);
+	bc_copy(oc->message, sizeof oc->message, e->message);
 }
 
 /* The sender's final word on one message. */
@@ -281,8 +281,7 @@ on_result(void *ctx, struct wa_msg *m, const struct wa_result *r)
 
 	if (r->status == WA_SENT) {
 		oc = outcome_new(u, it->r.id, BC_SENT, r->attempts);
-		snprintf(oc->message_id, sizeof oc->message_id, "%s",
-		    r->message_id ? r->message_id : "");
+		bc_copy(oc->message_id, sizeof oc->message_id, r->message_id);
 		log_send(u, it, "sent", r);
 	} else if (r->status == WA_FAILED && r->error.cls == WA_CLASS_FATAL) {
 		/* Nobody's fault but the account's: the recipient goes back,

@@ -129,6 +129,20 @@ bc_utf8_cut(char *s, size_t max)
 }
 
 void
+bc_copy(char *dst, size_t size, const char *src)
+{
+	size_t n = src ? strlen(src) : 0;
+
+	if (n >= size) {
+		n = size - 1;
+		while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+			n--;
+	}
+	memcpy(dst, src ? src : "", n);
+	dst[n] = '\0';
+}
+
+void
 bc_buf_json(struct bc_buf *b, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;

@@ -5,10 +5,34 @@
  * yajl_tree_free. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "wa_rec.h"
+
+/* Does a string in text hold an escaped NUL? yajl_tree would hand it
+ * back as a C string cut at the NUL, and a value stored or sent cut
+ * short is worse than one refused. */
+static int
+has_nul_escape(const char *s)
+{
+	int in = 0;
+
+	if (!strstr(s, "\\u0000"))
+		return 0;
+	for (; *s; s++) {
+		if (*s == '"')
+			in = !in;
+		else if (in && *s == '\\') {
+			if (strncmp(s + 1, "u0000", 5) == 0)
+				return 1;
+			if (s[1])
+				s++;
+		}
+	}
+	return 0;
+}
 
 yajl_val
 wa_json_parse(const char *text, char *err, size_t errlen)
@@ -17,6 +41,11 @@ wa_json_parse(const char *text, char *err, size_t errlen)
 
 	if (err && errlen)
 		err[0] = '\0';
+	if (has_nul_escape(text)) {
+		if (err && errlen)
+			snprintf(err, errlen, "a string holds a NUL character (\\u0000)");
+		return NULL;
+	}
 	v = yajl_tree_parse(text, err, errlen);
 	if (err && errlen)
 		err[strcspn(err, "\r\n")] = '\0';

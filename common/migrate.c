@@ -99,7 +99,8 @@ wa_mig_default_dir(char *buf, size_t buflen)
 	return buf;
 }
 
-/* NNNN_name.sql: the version and the name; -1 if it is not one. */
+/* NNNN_name.sql: the version and the name; -1 if it is not one, -2 if
+ * the name does not fit in namelen - 1 bytes. */
 static int
 parse_name(const char *fname, int *version, char *name, size_t namelen)
 {
@@ -116,11 +117,13 @@ parse_name(const char *fname, int *version, char *name, size_t namelen)
 	if (nl < 5 || strcmp(fname + nl - 4, ".sql") != 0)
 		return -1;
 	nl = (size_t)(fname + nl - 4 - us);
-	if (v == 0 || nl == 0 || nl >= namelen)
+	if (v == 0 || nl == 0)
 		return -1;
 	for (p = us; p < us + nl; p++)
 		if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-')
 			return -1;
+	if (nl >= namelen)
+		return -2;
 	memcpy(name, us, nl);
 	name[nl] = '\0';
 	*version = (int)v;
@@ -147,13 +150,13 @@ read_sql(struct wa_mig *m, char *err, size_t errlen, int *code)
 		}
 		buf = nb;
 		len += fread(buf + len, 1, cap - len - 1, f);
-		if (len + 1 < cap)
-			break; /* end of file, or an error */
-		if (cap > (size_t)MAXFILE) {
+		if (len > (size_t)MAXFILE) {
 			snprintf(err, errlen, "%s: larger than %ld bytes", m->path, MAXFILE);
 			*code = WA_EXIT_DATA;
 			goto fail;
 		}
+		if (len + 1 < cap)
+			break; /* end of file, or an error */
 		cap *= 2;
 	}
 	if (ferror(f))
@@ -210,6 +213,7 @@ scan_dir(struct wa_migset *set, DIR *d, char *err, size_t errlen, int *code)
 		const char *fn;
 		size_t fl;
 		struct wa_mig *m;
+		int rc;
 
 		errno = 0;
 		de = readdir(d);
@@ -229,7 +233,14 @@ scan_dir(struct wa_migset *set, DIR *d, char *err, size_t errlen, int *code)
 			return -1;
 		}
 		snprintf(m->path, dl + fl + 2, "%s/%s", set->dir, fn);
-		if (parse_name(fn, &m->version, m->name, sizeof m->name) != 0) {
+		rc = parse_name(fn, &m->version, m->name, sizeof m->name);
+		if (rc == -2) {
+			snprintf(err, errlen, "%s: name longer than %zu characters",
+			    m->path, sizeof m->name - 1);
+			*code = WA_EXIT_DATA;
+			return -1;
+		}
+		if (rc != 0) {
 			snprintf(err, errlen,
 			    "%s: not a migration name: want NNNN_name.sql, the name of letters, digits, _ and -",
 			    m->path);

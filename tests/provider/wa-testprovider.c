@@ -1509,7 +1509,11 @@ static bool baileys_validate(struct ctx *x)
 			return false;
 		}
 		size_t cap = strcmp(type, "document") == 0 ? DOC_CAP : MEDIA_CAP;
-		if (strlen(data) / 4 * 3 > cap) {
+		size_t len = strlen(data), bytes = len / 4 * 3;
+		/* Padding stands for no data. */
+		for (size_t i = len; i > 0 && i > len - 2 && data[i - 1] == '=' && bytes; i--)
+			bytes--;
+		if (bytes > cap) {
 			reply_error(x, 413, "Media too large");
 			return false;
 		}
