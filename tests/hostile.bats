@@ -149,17 +149,11 @@ results() {
 }
 
 fake_start() {
-	local i
 	FAKE_DIR=$BATS_TEST_TMPDIR/fake
 	mkdir -p "$FAKE_DIR"
 	perl "$BATS_FILE_TMPDIR/fake.pl" "$FAKE_DIR" 2>"$FAKE_DIR/stderr" 3>&- &
 	FAKE_PID=$!
-	for i in $(seq 1 200); do
-		[ -s "$FAKE_DIR/port" ] && break
-		kill -0 "$FAKE_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	[ -s "$FAKE_DIR/port" ] || fail "the fake provider did not start: $(cat "$FAKE_DIR/stderr")"
+	wait_port_file "$FAKE_DIR/port" "$FAKE_PID" || fail "the fake provider did not start: $(cat "$FAKE_DIR/stderr")"
 	BAILEYS_BASE_URL=http://127.0.0.1:$(cat "$FAKE_DIR/port")
 	META_WA_BASE_URL=$BAILEYS_BASE_URL
 	export BAILEYS_BASE_URL META_WA_BASE_URL

@@ -30,15 +30,9 @@ fault() {
 # blackhole_start: a loopback port whose connects never complete
 # (tests/tools/blackhole); its pid in bh, its URL in url.
 blackhole_start() {
-	local i
 	"$WA_TESTS/blackhole" >"$BATS_TEST_TMPDIR/bh.port" &
 	bh=$!
-	for i in $(seq 1 100); do
-		[ -s "$BATS_TEST_TMPDIR/bh.port" ] && break
-		kill -0 "$bh" 2>/dev/null || break
-		sleep 0.05
-	done
-	[ -s "$BATS_TEST_TMPDIR/bh.port" ] || fail "blackhole did not start"
+	wait_port_file "$BATS_TEST_TMPDIR/bh.port" "$bh" || fail "blackhole did not start"
 	url=http://127.0.0.1:$(cat "$BATS_TEST_TMPDIR/bh.port")
 }
 

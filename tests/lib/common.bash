@@ -29,3 +29,15 @@ wa_programs() {
 run_split() {
 	run --separate-stderr "$@"
 }
+
+# wait_port_file FILE PID: until the server PID has written its port to
+# FILE (10 s at most); 1 if it died or never did.
+wait_port_file() {
+	local i
+	for i in $(seq 1 200); do
+		[ -s "$1" ] && return 0
+		kill -0 "$2" 2>/dev/null || break
+		sleep 0.05
+	done
+	[ -s "$1" ]
+}

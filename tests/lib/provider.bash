@@ -32,7 +32,7 @@ CANARY_TOKEN=canary-token-EAAG5xQz
 TEST_PNID=1062375849
 
 provider_start() {
-	local dir=$1 i
+	local dir=$1
 	shift
 	mkdir -p "$dir"
 	rm -f "$dir/port"
@@ -40,12 +40,7 @@ provider_start() {
 	"$WA_TESTS/wa-testprovider" --port-file "$dir/port" --log "$PROVIDER_LOG" \
 		--quiet "$@" >"$dir/stdout" 2>"$dir/stderr" 3>&- &
 	PROVIDER_PID=$!
-	for i in $(seq 1 200); do
-		[ -s "$dir/port" ] && break
-		kill -0 "$PROVIDER_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	[ -s "$dir/port" ] || { cat "$dir/stderr" >&2; return 1; }
+	wait_port_file "$dir/port" "$PROVIDER_PID" || { cat "$dir/stderr" >&2; return 1; }
 	PROVIDER_PORT=$(cat "$dir/port")
 	PROVIDER_URL=http://127.0.0.1:$PROVIDER_PORT
 	export PROVIDER_PID PROVIDER_PORT PROVIDER_URL PROVIDER_LOG
