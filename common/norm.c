@@ -14,6 +14,14 @@
 
 #include "wa_norm.h"
 #include "wa_phone.h"
+
+/* norm_phone copies a parse into an address without checking lengths. */
+_Static_assert(sizeof ((struct wa_addr *)0)->phone ==
+    sizeof ((struct wa_phone *)0)->e164, "phone holds e164");
+_Static_assert(sizeof ((struct wa_addr *)0)->jid >=
+    sizeof ((struct wa_phone *)0)->e164 + 15, "jid holds e164@s.whatsapp.net");
+_Static_assert(sizeof ((struct wa_addr *)0)->region ==
+    sizeof ((struct wa_phone *)0)->region, "region holds region");
 #include "wa_rec.h"
 
 int
@@ -58,14 +66,17 @@ norm_phone(const struct wa_norm_opts *o, const char *s, size_t n,
 {
 	struct wa_phone p, q;
 	char why[128];
-	int i;
+	int i, stable;
+	size_t el;
 
 	if (wa_phone_parse(s, n, region, 0, &p, why, sizeof why) != 0)
 		return fail(code, "invalid_phone", msg, msglen, "%s", why);
 	/* Parse strips one national prefix after the country code: read the
 	 * result again until it stays, so what is written reads back as
-	 * itself. */
-	for (i = 0; p.possible; i++) {
+	 * itself. A text that already is the result (most "+" numbers and
+	 * JIDs) needs no second reading. */
+	stable = strlen(p.e164) == n && memcmp(s, p.e164, n) == 0;
+	for (i = 0; p.possible && !stable; i++) {
 		if (i == (int)sizeof p.e164)
 			return fail(code, "invalid_phone", msg, msglen,
 			    "%s: not a stable number", p.e164);
@@ -82,10 +93,15 @@ norm_phone(const struct wa_norm_opts *o, const char *s, size_t n,
 	if (o->strict && !p.valid)
 		return fail(code, "invalid_phone", msg, msglen,
 		    "%s: not a valid number (--strict)", p.e164);
+	/* Copied by hand: this runs once a record, and snprintf cost more
+	 * than the parse. All three fit: e164 and region are the same sizes
+	 * here, and the JID adds 15 bytes to at most 22. */
 	a->kind = WA_ADDR_PHONE;
-	snprintf(a->phone, sizeof a->phone, "%s", p.e164);
-	snprintf(a->jid, sizeof a->jid, "%s@s.whatsapp.net", p.e164 + 1);
-	snprintf(a->region, sizeof a->region, "%s", p.region);
+	el = strlen(p.e164);
+	memcpy(a->phone, p.e164, el + 1);
+	memcpy(a->jid, p.e164 + 1, el - 1);
+	memcpy(a->jid + el - 1, "@s.whatsapp.net", sizeof "@s.whatsapp.net");
+	memcpy(a->region, p.region, sizeof a->region);
 	a->valid = p.valid;
 	return 0;
 }
@@ -126,7 +142,8 @@ wa_norm_text(const struct wa_norm_opts *o, const char *text, struct wa_addr *a,
 	int i;
 
 	memset(a, 0, sizeof *a);
-	snprintf(a->input, sizeof a->input, "%s", text);
+	n = strnlen(text, sizeof a->input - 1);
+	memcpy(a->input, text, n);  /* NUL-ended by the memset */
 	while (isspace((unsigned char)*s))
 		s++;
 	n = strlen(s);

@@ -685,15 +685,20 @@ struct RegionRule {
 	bool same_mobile_fixed = false;
 	CDesc desc[kNDesc];
 
-	// GetNumberTypeHelper(nsn) != UNKNOWN.
+	// GetNumberTypeHelper(nsn) != UNKNOWN: the general pattern and any
+	// type's. Which type does not matter here, so the likeliest for a
+	// WhatsApp address go first: mobile (unless it is the fixed-line
+	// pattern), fixed line, then the rest.
 	bool Valid(const char *nsn, size_t len) const
 	{
 		if (!desc[kGeneral].Matches(nsn, len))
 			return false;
-		for (int i = kGeneral + 1; i <= kFixedLine; i++)
+		if (!same_mobile_fixed && desc[kMobile].Matches(nsn, len))
+			return true;
+		for (int i = kFixedLine; i > kGeneral; i--)
 			if (desc[i].Matches(nsn, len))
 				return true;
-		return !same_mobile_fixed && desc[kMobile].Matches(nsn, len);
+		return false;
 	}
 };
 
@@ -870,8 +875,12 @@ thread_local unsigned long fast_hits;
 
 void SetWhy(char *why, size_t whylen, const char *msg)
 {
-	if (why && whylen)
-		snprintf(why, whylen, "%s", msg);
+	// Called on every parse, mostly with "": no printf for a copy.
+	if (why && whylen) {
+		size_t n = strnlen(msg, whylen - 1);
+		memcpy(why, msg, n);
+		why[n] = '\0';
+	}
 }
 
 void CopyRegion(char dst[4], const std::string &region)
