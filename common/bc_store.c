@@ -155,37 +155,19 @@ add_record(struct store *s, const struct wa_norm_opts *no, struct wa_rec *rec)
 	return add_row(s, k, a.jid, wa_get(rec->obj, "lead_id"), NULL, NULL);
 }
 
-/* Prefix the parser's message in err with the option it came from. */
-static void
-name_option(char *err, size_t len, const char *opt)
-{
-	size_t o = strlen(opt) + 2, n = strlen(err);
-
-	if (len < o + 1)
-		return;
-	if (o + n >= len)
-		n = len - o - 1;
-	memmove(err + o, err, n);
-	memcpy(err, opt, o - 2);
-	memcpy(err + o - 2, ": ", 2);
-	err[o + n] = '\0';
-}
-
 /* Components from --params: an array of strings becomes the body's text
  * parameters; an array of objects is taken as the components. */
 static char *
 template_components(const char *params, char *err, size_t len)
 {
 	yajl_val v, comps, body, plist, p;
-	char *out = NULL;
+	char *out = NULL, why[128];
 	size_t i;
 
-	v = wa_json_parse(params, err, len);
+	v = wa_json_parse(params, why, sizeof why);
 	if (!v || !YAJL_IS_ARRAY(v)) {
-		if (v || !err[0])
-			snprintf(err, len, "--params: not a JSON array");
-		else
-			name_option(err, len, "--params");
+		snprintf(err, len, "--params: %s", !v && why[0] ? why :
+		    "not a JSON array");
 		wa_val_free(v);
 		return NULL;
 	}
@@ -224,7 +206,8 @@ done:
 static int
 check_media(const char *media, char *err, size_t len)
 {
-	yajl_val v = wa_json_parse(media, err, len);
+	char why[128];
+	yajl_val v = wa_json_parse(media, why, sizeof why);
 	const char *t;
 	int ok;
 
@@ -232,8 +215,8 @@ check_media(const char *media, char *err, size_t len)
 	ok = t && (!strcmp(t, "image") || !strcmp(t, "video") ||
 	    !strcmp(t, "audio") || !strcmp(t, "document")) &&
 	    (wa_get_str(v, "url") || wa_get_str(v, "path"));
-	if (!v && err[0])
-		name_option(err, len, "--media");
+	if (!v && why[0])
+		snprintf(err, len, "--media: %s", why);
 	else if (!ok)
 		snprintf(err, len, "--media: want a JSON object with type (image, "
 		    "video, audio, document) and url or path");

@@ -115,30 +115,33 @@ bc_utf8_fix(char *s)
 	}
 }
 
+/* Where to cut s, of length n, to keep at most max bytes: back off to
+ * the start of a character. */
+static size_t
+utf8_cut_at(const char *s, size_t n, size_t max)
+{
+	if (n <= max)
+		return n;
+	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+		max--;
+	return max;
+}
+
 void
 bc_utf8_cut(char *s, size_t max)
 {
-	size_t n = strlen(s);
-
-	if (n <= max)
-		return;
-	/* Back off to the start of a character. */
-	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
-		max--;
-	s[max] = '\0';
+	s[utf8_cut_at(s, strlen(s), max)] = '\0';
 }
 
 void
 bc_copy(char *dst, size_t size, const char *src)
 {
-	size_t n = src ? strlen(src) : 0;
+	size_t n;
 
-	if (n >= size) {
-		n = size - 1;
-		while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
-			n--;
-	}
-	memcpy(dst, src ? src : "", n);
+	if (!src)
+		src = "";
+	n = utf8_cut_at(src, strlen(src), size - 1);
+	memcpy(dst, src, n);
 	dst[n] = '\0';
 }
 
