@@ -65,6 +65,9 @@ void wa_req_free(struct wa_req *rq);
 /* Let go of the cached media file (provider_baileys.c). */
 void wa_prov_blob_drop(struct wa_prov *pv);
 
+/* Room for a provider's message id and its NUL: the column holds 255. */
+#define WA_MSGID_SIZE 256
+
 /* Classify an answer. Returns 1 sent (message id copied into id), or 0
  * with e filled. Transport failures go to wa_transport_error first. */
 int wa_baileys_outcome(const struct wa_http_res *res, char *id, size_t idlen,

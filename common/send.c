@@ -396,7 +396,7 @@ struct job {
 	double t_first, waited, due;
 	int attempts, handed;
 	char key[40];            /* a made idempotency key */
-	char msgid[256];  /* the column holds 255 */
+	char msgid[WA_MSGID_SIZE];
 };
 
 struct fifo {

@@ -161,4 +161,26 @@ fuzz_check_outcome(const struct wa_http_res *res, int sent, const char *id,
 	CHECK(e->provider_code_num == 0 || e->provider_code_num == 1);
 }
 
+/* One provider's answer classifier over the input, as send.c calls it,
+ * with the checks every provider's must pass. Returns whether it was
+ * sent, or -1 when the input is too short to be an answer. */
+static inline int
+fuzz_answer(const uint8_t *data, size_t size, int (*outcome)(
+    const struct wa_http_res *, char *, size_t, struct wa_error *),
+    struct wa_error *e)
+{
+	struct wa_http_res res;
+	char id[WA_MSGID_SIZE];
+	int sent;
+
+	if (fuzz_http_res(data, size, &res) != 0)
+		return -1;
+	memset(e, 0, sizeof *e);
+	id[0] = '\0';
+	sent = outcome(&res, id, sizeof id, e);
+	fuzz_check_outcome(&res, sent, id, sizeof id, e);
+	free((char *)res.body);
+	return sent;
+}
+
 #endif
