@@ -107,6 +107,19 @@ $(B)/tests/wa-testprovider: $(B)/tests/wa-testprovider.o
 $(B)/common/db.o: $(MIGRATIONS)
 $(B)/common/db.o: override CPPFLAGS += -DWA_SCHEMA_VERSION=$(SCHEMA_VERSION)
 
+# migrate.o and wa-migrate.o carry DATADIR (the installed migrations): the
+# stamp changes, and they are rebuilt, only when DATADIR does, so that
+# `make && make install PREFIX=/usr` looks where it installs.
+$(B)/datadir.stamp: FORCE
+	@mkdir -p $(@D)
+	@echo '$(DATADIR)' | cmp -s - $@ || echo '$(DATADIR)' >$@
+$(B)/common/migrate.o $(B)/cmd/wa-migrate.o: $(B)/datadir.stamp
+
+# Objects are kept (not removed as intermediates), so a second make does
+# nothing and does not relink.
+.SECONDARY: $(CMDS:%=$(B)/cmd/%.o) $(TOOLS:%=%.o)
+FORCE:
+
 -include $(LIB_OBJ:.o=.d) $(BINS:$(B)/bin/%=$(B)/cmd/%.d) $(TOOLS:%=%.d)
 
 # --- fuzzing ---------------------------------------------------------------
@@ -224,4 +237,4 @@ uninstall:
 clean:
 	rm -rf build
 
-.PHONY: all deps check check-asan check-long test lint-man demo bench install uninstall clean
+.PHONY: all deps check check-asan check-long test lint-man demo bench install uninstall clean FORCE

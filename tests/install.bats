@@ -66,6 +66,17 @@ setup() {
 	assert_success
 }
 
+@test "the installed wa-migrate looks for migrations under PREFIX without --dir" {
+	# The tree was built for /usr/local first: install for /usr must rebuild
+	# what carries the folder, or the program looks where nothing is.
+	cd "$BATS_TEST_TMPDIR"
+	run_split "$DEST/usr/bin/wa-migrate" --db "postgresql://u@127.0.0.1:1/x" status
+	assert_failure 78
+	[[ $stderr == *"/usr/share/wa/migrations: No such file or directory"* ]] || fail "stderr: $stderr"
+	run "$DEST/usr/bin/wa-migrate" --help
+	assert_output --partial "/usr/share/wa/migrations)"
+}
+
 @test "uninstall removes everything install put there" {
 	make -s -C "$WA_ROOT" B="${WA_BIN%/bin}" uninstall DESTDIR="$DEST" PREFIX=/usr >/dev/null
 	run find "$DEST" -type f
