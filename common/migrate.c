@@ -563,6 +563,115 @@ line_of(const char *s, size_t len, long pos)
 	return line;
 }
 
+static int
+ident_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '_' || c == '$' || c >= 0x80;
+}
+
+/* Length of the $tag$ that starts at s (at a '$'), or 0 if none does. */
+static size_t
+dollar_tag(const char *s, const char *end)
+{
+	const char *p = s + 1;
+
+	if (p < end && *p >= '0' && *p <= '9')
+		return 0; /* $1: a parameter */
+	while (p < end && *p != '$' && ident_char((unsigned char)*p))
+		p++;
+	return p < end && *p == '$' ? (size_t)(p - s) + 1 : 0;
+}
+
+/* The line on which statement n (0-based) of a file starts, counting
+ * statements as the server does: split at semicolons outside quotes,
+ * comments and dollar-quoted bodies, empty ones skipped. Used only to
+ * name the line of an error that has no position (one raised while the
+ * statement ran, not while it was parsed). 0 if there is no such one. */
+static unsigned long
+stmt_line(const char *s, size_t len, int n)
+{
+	const char *p = s, *end = s + len, *q;
+	unsigned long line = 1, start = 0;
+	size_t tag;
+	int depth;
+
+	while (p < end) {
+		if (*p == '\n') {
+			line++;
+			p++;
+			continue;
+		}
+		if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\f') {
+			p++;
+			continue;
+		}
+		if (p + 1 < end && p[0] == '-' && p[1] == '-') {
+			while (p < end && *p != '\n')
+				p++;
+			continue;
+		}
+		if (p + 1 < end && p[0] == '/' && p[1] == '*') {
+			for (depth = 1, p += 2; p < end && depth > 0; p++) {
+				if (*p == '\n')
+					line++;
+				else if (p + 1 < end && p[0] == '/' && p[1] == '*')
+					depth++, p++;
+				else if (p + 1 < end && p[0] == '*' && p[1] == '/')
+					depth--, p++;
+			}
+			continue;
+		}
+		if (*p == ';') {
+			if (start && n-- == 0)
+				return start;
+			start = 0;
+			p++;
+			continue;
+		}
+		if (!start)
+			start = line;
+		if (*p == '\'' || *p == '"') {
+			/* E'..' takes backslash escapes; '' and "" are a quote. */
+			int esc = *p == '\'' && p > s && (p[-1] == 'E' || p[-1] == 'e') &&
+			    (p - 1 == s || !ident_char((unsigned char)p[-2]));
+			char quote = *p++;
+
+			while (p < end) {
+				if (*p == '\n')
+					line++;
+				if (esc && *p == '\\' && p + 1 < end) {
+					if (p[1] == '\n')
+						line++;
+					p += 2;
+					continue;
+				}
+				if (*p++ == quote) {
+					if (p < end && *p == quote) {
+						p++;
+						continue;
+					}
+					break;
+				}
+			}
+			continue;
+		}
+		if (*p == '$' && (p == s || !ident_char((unsigned char)p[-1])) &&
+		    (tag = dollar_tag(p, end)) > 0) {
+			for (q = p + tag; q < end; q++) {
+				if (*q == '\n')
+					line++;
+				if (*q == '$' && (size_t)(end - q) >= tag && memcmp(q, p, tag) == 0)
+					break;
+			}
+			p = q < end ? q + tag : end;
+			continue;
+		}
+		p++;
+	}
+	return start && n == 0 ? start : 0;
+}
+
 /* Exit code for a failed migration: its SQL is broken (65) unless the
  * server went away (69) or the failure is transient (75). */
 static int
@@ -577,22 +686,26 @@ migration_code(PGconn *db, const char *sqlstate)
 	return WA_EXIT_DATA;
 }
 
-/* "FILE:LINE: message; detail; hint: hint" from a failed result. */
+/* "FILE:LINE: message; detail; hint: hint" from a failed result; the line
+ * is the error's position, else the start of statement stmt (>= 0). */
 static void
 migration_error(PGconn *db, const struct wa_mig *m, const PGresult *r,
-    char *err, size_t errlen, int *code)
+    int stmt, char *err, size_t errlen, int *code)
 {
 	const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	const char *pos = r ? PQresultErrorField(r, PG_DIAG_STATEMENT_POSITION) : NULL;
 	const char *detail = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL) : NULL;
 	const char *hint = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_HINT) : NULL;
 	char where[64] = "";
+	unsigned long line;
 	size_t n;
 
 	if (!msg)
 		msg = PQerrorMessage(db);
 	if (pos)
 		snprintf(where, sizeof where, ":%lu", line_of(m->sql, m->len, atol(pos)));
+	else if (stmt >= 0 && (line = stmt_line(m->sql, m->len, stmt)) > 0)
+		snprintf(where, sizeof where, ":%lu", line);
 	n = (size_t)snprintf(err, errlen, "%s%s: %s", m->path, where, msg);
 	if (detail && n < errlen)
 		n += (size_t)snprintf(err + n, errlen - n, "; %s", detail);
@@ -643,20 +756,34 @@ wa_mig_apply(PGconn *db, struct wa_mig *m, char *err, size_t errlen, int *code)
 {
 	PGresult *r;
 	ExecStatusType st;
+	int done = 0, failed = 0;
 
 	if (simple(db, "BEGIN", err, errlen, code) != 0)
 		return -1;
 	/* The file may hold many statements: the simple query protocol runs
-	 * them all, in our transaction. */
-	r = PQexec(db, m->sql);
-	st = PQresultStatus(r);
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
-		migration_error(db, m, r, err, errlen, code);
-		PQclear(r);
+	 * them all, in our transaction, with a result for each, so the one
+	 * that failed is known by counting. */
+	if (!PQsendQuery(db, m->sql)) {
+		migration_error(db, m, NULL, -1, err, errlen, code);
 		rollback(db);
 		return -1;
 	}
-	PQclear(r);
+	while ((r = PQgetResult(db)) != NULL) {
+		st = PQresultStatus(r);
+		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+			done++;
+		else if (st != PGRES_EMPTY_QUERY && !failed) {
+			migration_error(db, m, r, done, err, errlen, code);
+			failed = 1;
+		}
+		PQclear(r);
+	}
+	if (failed || PQstatus(db) != CONNECTION_OK) {
+		if (!failed)
+			migration_error(db, m, NULL, -1, err, errlen, code);
+		rollback(db);
+		return -1;
+	}
 	if (PQtransactionStatus(db) != PQTRANS_INTRANS) {
 		snprintf(err, errlen, "%s: ends the transaction itself (COMMIT or ROLLBACK in the file): remove that, each migration runs in a transaction of its own",
 		    m->path);
@@ -671,7 +798,7 @@ wa_mig_apply(PGconn *db, struct wa_mig *m, char *err, size_t errlen, int *code)
 	/* Deferred constraints are checked here: still the migration's fault. */
 	r = exec(db, "COMMIT", 0, NULL);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		migration_error(db, m, r, err, errlen, code);
+		migration_error(db, m, r, -1, err, errlen, code);
 		PQclear(r);
 		rollback(db);
 		return -1;

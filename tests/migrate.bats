@@ -297,7 +297,7 @@ load_old() {
 	wa-migrate -q baseline 2
 	run_split wa-migrate
 	assert_equal "$status" 65
-	[[ $stderr == *"0004_recipient_unique.sql: whatsapp_broadcast_recipients: 3 (broadcast_id, phone) pairs are in more than one row (3 rows too many)"* ]] || fail "$stderr"
+	[[ $stderr == *"0004_recipient_unique.sql:12: whatsapp_broadcast_recipients: 3 (broadcast_id, phone) pairs are in more than one row (3 rows too many)"* ]] || fail "$stderr"
 	[[ $stderr == *"hint: list them with SELECT"* ]] || fail "$stderr"
 	assert_equal "$(old_data)" "$before"
 	assert_equal "$(applied)" "1,2,3"
@@ -391,6 +391,38 @@ load_old() {
 	assert_equal "$(applied)" "1,2"
 }
 
+@test "an error raised while a statement runs names the line that statement starts on" {
+	dir=$(mig_copy 2)
+	# Semicolons in comments, strings, quoted names and dollar-quoted
+	# bodies, and empty statements, do not end or count as statements.
+	cat >"$dir/0003_runtime.sql" <<-'EOF'
+	/* a comment; with a semicolon /* nested; */ still a comment; */
+	CREATE TABLE rt (id int PRIMARY KEY, note text);
+	INSERT INTO rt VALUES (1, 'a;b''c;'), (2, E'd\';e');
+	CREATE FUNCTION rt_f() RETURNS int LANGUAGE plpgsql AS $body$
+	BEGIN
+	RETURN 1; -- ;
+	END;
+	$body$;
+	-- a comment; here
+	;;
+	SELECT "odd;name" FROM (SELECT 1 AS "odd;name") s;
+	INSERT INTO rt
+	VALUES (1, 'again');
+	EOF
+	run_split wa-migrate --dir "$dir"
+	assert_equal "$status" 65
+	[[ $stderr == *"0003_runtime.sql:12: duplicate key value violates unique constraint \"rt_pkey\""* ]] || fail "$stderr"
+	assert_equal "$(psql_q "SELECT to_regclass('rt') IS NULL")" t
+	# A DO block's RAISE: the line of the DO.
+	printf 'CREATE TABLE rt2 (id int);\n\nDO $$\nBEGIN\n  RAISE EXCEPTION %s;\nEND\n$$;\n' \
+		"'not today; sorry'" >"$dir/0003_runtime.sql"
+	run_split wa-migrate --dir "$dir"
+	assert_equal "$status" 65
+	[[ $stderr == *"0003_runtime.sql:3: not today; sorry"* ]] || fail "$stderr"
+	assert_equal "$(applied)" "1,2"
+}
+
 @test "baseline VERSION must be one of the migrations" {
 	run_split wa-migrate baseline 999
 	assert_equal "$status" 64
@@ -415,7 +447,7 @@ load_old() {
 	psql_q "CREATE TABLE business (id int)"
 	run_split wa-migrate
 	assert_equal "$status" 65
-	[[ $stderr == "wa-migrate: error: migrations/0001_business.sql: relation \"business\" already exists"* ]] || fail "$stderr"
+	[[ $stderr == "wa-migrate: error: migrations/0001_business.sql:6: relation \"business\" already exists"* ]] || fail "$stderr"
 }
 
 @test "the server down: exit 69 and a clear message" {
