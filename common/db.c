@@ -236,7 +236,7 @@ PGconn *
 wa_db_connect(const char *url, const char *appname, char *err,
     size_t errlen, int *code)
 {
-	const char *keys[4], *vals[4];
+	const char *keys[10], *vals[10];
 	const char *what = "database URL";
 	struct secrets sec = { { NULL }, 0 };
 	char *perr = NULL;
@@ -269,6 +269,25 @@ wa_db_connect(const char *url, const char *appname, char *err,
 	if (!env_set("PGCONNECT_TIMEOUT")) {
 		keys[k] = "connect_timeout";
 		vals[k++] = "10";
+	}
+	/* A worker's claims live as long as its session (an advisory lock).
+	 * A host that dies without closing its connections would keep them
+	 * for the OS default of some two hours; with these, the server drops
+	 * the session within about half a minute (keepalives when idle, the
+	 * user timeout when data goes unacknowledged), and we notice a dead
+	 * server as soon. A URL's or PGOPTIONS' own settings win. */
+	keys[k] = "keepalives_idle";
+	vals[k++] = "10";
+	keys[k] = "keepalives_interval";
+	vals[k++] = "5";
+	keys[k] = "keepalives_count";
+	vals[k++] = "3";
+	keys[k] = "tcp_user_timeout";
+	vals[k++] = "30000";
+	if (!env_set("PGOPTIONS")) {
+		keys[k] = "options";
+		vals[k++] = "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 "
+		    "-c tcp_keepalives_count=3 -c tcp_user_timeout=30000";
 	}
 	keys[k] = "fallback_application_name";
 	vals[k++] = appname;

@@ -108,3 +108,27 @@ teardown() {
 	[[ "$stderr" == *"wa-broadcast: error: "*"connect"* ]] || fail "$stderr"
 	assert_equal "$(provider_stats sends)" 0
 }
+
+@test "a worker's session is dropped within half a minute if its host dies (keepalives on both ends)" {
+	# Its claims live as long as its session: the server's socket for it
+	# must probe a silent peer after 10 s, not after the OS default of two
+	# hours, and so must the worker's own. ss shows both sockets' timers.
+	bc_new 100
+	provider_control '{"latency_ms":200}'
+	bc_bg run run --parallel 2 "$BID"
+	provider_wait_count 2
+	port=$(psql_q "SELECT client_port FROM pg_stat_activity WHERE application_name = 'wa-broadcast' AND client_port > 0 LIMIT 1")
+	[ -n "$port" ] || fail "no wa-broadcast session over TCP"
+	pgport=${DATABASE_URL##*:}
+	pgport=${pgport%%/*}
+	server=$(ss -tnoH state established "( sport = :$pgport and dport = :$port )")
+	client=$(ss -tnoH state established "( sport = :$port and dport = :$pgport )")
+	kill -TERM "$BG_PID"
+	bc_bg_wait "$BG_PID" 30
+	for t in "$server" "$client"; do
+		[[ $t =~ timer:\(keepalive,([0-9.]+)(ms|sec|min) ]] || fail "no keepalive timer: $t"
+		awk -v v="${BASH_REMATCH[1]}" -v u="${BASH_REMATCH[2]}" \
+			'BEGIN { exit !(u != "min" && (u == "ms" ? v / 1000 : v) <= 10) }' ||
+			fail "keepalive in ${BASH_REMATCH[1]} ${BASH_REMATCH[2]}: $t"
+	done
+}
