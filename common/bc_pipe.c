@@ -282,6 +282,35 @@ struct marker {
 	long long recorded, dropped, bad;
 };
 
+/* The connection is gone: reconnect for up to --db-wait seconds and take
+ * the claims' locks again. Their leases keep them ours meanwhile. */
+static int
+mark_reconnect(struct marker *k)
+{
+	long long cur = k->d.key;
+	int i, rc = 0;
+
+	if (!k->d.lost || k->o->db_wait <= 0)
+		return -1;
+	wa_warn("broadcast_id=%lld: database connection lost (%s): reconnecting "
+	    "for up to %.0f s", k->bid, k->d.err, k->o->db_wait);
+	if (bc_reconnect(&k->d, k->o->db_wait, k->o->stop, NULL, NULL) != 0) {
+		wa_err("broadcast_id=%lld: database unavailable for %.0f s: %s",
+		    k->bid, k->o->db_wait, k->d.err);
+		return -1;
+	}
+	for (i = 0; i < k->nkeys && rc == 0; i++) {
+		k->d.key = k->keys[i];
+		if (k->keys[i] != cur)
+			rc = bc_lock(&k->d);
+	}
+	k->d.key = cur;
+	if (rc == 0)
+		wa_log(WA_LOG_NORMAL, "%s: broadcast_id=%lld: database back, going on",
+		    wa_progname(), k->bid);
+	return rc;
+}
+
 static int
 mark_flush(struct marker *k)
 {
@@ -289,16 +318,22 @@ mark_flush(struct marker *k)
 
 	if (k->nout == 0 || k->failed_db)
 		return k->failed_db ? -1 : 0;
-	if (bc_record(&k->d, k->bid, k->outs, k->nout, &c) != 0) {
-		k->failed_db = 1;
-		return -1;
+	/* One statement: it happened whole or not at all, and a second try
+	 * of what did happen changes nothing (the rows are no longer ours). */
+	while (bc_record(&k->d, k->bid, k->outs, k->nout, &c) != 0) {
+		if (mark_reconnect(k) != 0) {
+			k->failed_db = 1;
+			return -1;
+		}
 	}
 	k->recorded += c.recorded;
 	k->dropped += k->nout - c.recorded;
 	k->nout = 0;
 	if (bc_now() - k->last_extend > k->o->lease / 3) {
 		k->last_extend = bc_now();
-		if (bc_extend(&k->d, k->bid, k->o->lease) != 0) {
+		if (bc_extend(&k->d, k->bid, k->o->lease) != 0 &&
+		    (mark_reconnect(k) != 0 ||
+		    bc_extend(&k->d, k->bid, k->o->lease) != 0)) {
 			k->failed_db = 1;
 			return -1;
 		}

@@ -132,3 +132,26 @@ teardown() {
 			fail "keepalive in ${BASH_REMATCH[1]} ${BASH_REMATCH[2]}: $t"
 	done
 }
+
+@test "pipeline: PostgreSQL restarted mid-run: mark reconnects and records every result; the pipeline again finishes" {
+	bc_new 200
+	provider_control '{"latency_ms":40}'
+	wa-broadcast export --window 32 "$BID" 2>"$BATS_TEST_TMPDIR/export.err" 3>&- |
+		wa-send --context broadcast --parallel 8 2>/dev/null 3>&- |
+		wa-broadcast mark "$BID" >"$BATS_TEST_TMPDIR/mark.out" 2>"$BATS_TEST_TMPDIR/mark.err" 3>&- &
+	pid=$!
+	provider_wait_count 40
+	pg_restart
+	bc_bg_wait "$pid" 60
+	grep -q "database connection lost" "$BATS_TEST_TMPDIR/mark.err" || fail "$(cat "$BATS_TEST_TMPDIR/mark.err")"
+	grep -q "database back, going on" "$BATS_TEST_TMPDIR/mark.err"
+	# Every result that reached mark was recorded: nothing left for review.
+	assert_equal "$(psql_q "SELECT count(*) FROM whatsapp_broadcast_recipients WHERE broadcast_id = $BID AND status IN ('failed', 'processing')")" 0
+	read -r q p s f c <<<"$(bc_state "$BID")"
+	assert_equal "$(provider_stats delivered)" "$s"
+	provider_control '{}'
+	wa-broadcast export "$BID" 2>/dev/null | wa-send --context broadcast --parallel 8 2>/dev/null |
+		wa-broadcast mark "$BID" >/dev/null 2>&1
+	assert_equal "$(bc_state "$BID") $(provider_stats duplicates)" "0 0 200 0 0 0"
+	bc_consistent "$BID"
+}
