@@ -59,8 +59,8 @@ static const char usage[] =
 "      --rate R           at most R sends per second per business sender,\n"
 "                         over every worker on every host\n"
 "      --batch N          recipients claimed at a time (default 2 x parallel)\n"
-"      --db-wait SECS     keep reconnecting to a lost database this long\n"
-"                         (default 30), then exit 75\n"
+"      --db-wait SECS     run, mark: keep reconnecting to a lost database\n"
+"                         this long (default 30), then exit 75\n"
 "      --lease SECS       pipeline claims live this long without their\n"
 "                         export or mark (default 300)\n"
 "      --window N         export: recipients handed over without a result,\n"
@@ -100,7 +100,7 @@ struct args {
 };
 
 /* Option groups, to refuse an option the command does not take. */
-enum { G_CREATE = 1, G_RUN = 2, G_EXPORT = 4, G_MARK = 8, G_ALL = 16,
+enum { G_CREATE = 1, G_RUN = 2, G_EXPORT = 4, G_DBWAIT = 8, G_ALL = 16,
 	G_BUSINESS = 32, G_PAUSE = 64, G_RETRY = 128, G_MAXLINE = 256 };
 
 static volatile sig_atomic_t stop_flag;
@@ -315,7 +315,7 @@ parse_opts(int argc, char **argv, struct args *a)
 			a->db_wait = wa_parse_double(optarg, 0, 86400);
 			if (a->db_wait < 0)
 				return wa_usage_error("--db-wait: not a number of seconds: '%s'", optarg);
-			a->used |= G_RUN;
+			a->used |= G_DBWAIT;
 			break;
 		case O_LEASE:
 			a->lease = wa_parse_double(optarg, 1, 86400);
@@ -358,9 +358,9 @@ struct cmd {
 
 static const struct cmd cmds[] = {
 	{ "create", G_CREATE | G_BUSINESS | G_MAXLINE, 0, -1 },
-	{ "run", G_RUN | G_ALL, 0, -1 },
+	{ "run", G_RUN | G_ALL | G_DBWAIT, 0, -1 },
 	{ "export", G_EXPORT, 1, 1 },
-	{ "mark", G_EXPORT | G_MAXLINE, 1, -1 },
+	{ "mark", G_EXPORT | G_MAXLINE | G_DBWAIT, 1, -1 },
 	{ "status", G_ALL, 0, -1 },
 	{ "list", G_BUSINESS, 0, 0 },
 	{ "cancel", 0, 1, 1 },

@@ -467,7 +467,10 @@ bc_extend(struct bc_db *d, long long bid, double lease)
 	static const char sql[] =
 	    "UPDATE whatsapp_broadcast_recipients SET"
 	    " claimed_until = now() + $3::double precision * interval '1 second'"
-	    " WHERE broadcast_id = $1 AND claimed_by = $2 AND status = 'processing'";
+	    " WHERE broadcast_id = $1 AND claimed_by = $2 AND status = 'processing'"
+	    " AND (claimed_until IS NULL"
+	    "  OR claimed_until > now() + $3::double precision * interval '1 second'"
+	    "  OR claimed_until < now() + $3::double precision * interval '0.667 second')";
 	char b1[32], b2[32], b3[32];
 	const char *v[3] = { bc_ll(b1, sizeof b1, bid), bc_ll(b2, sizeof b2, d->key),
 		b3 };
@@ -490,6 +493,27 @@ bc_outstanding(struct bc_db *d, long long bid)
 	if (!r)
 		return -1;
 	n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return n;
+}
+
+int
+bc_key_shared(struct bc_db *d)
+{
+	static const char sql[] =
+	    "SELECT count(*) FROM pg_locks l WHERE l.locktype = 'advisory'"
+	    " AND l.objsubid = 1 AND l.granted AND l.pid <> pg_backend_pid()"
+	    " AND ((l.classid::bigint << 32) | l.objid::bigint) = $1"
+	    " AND l.database = (SELECT oid FROM pg_database"
+	    "  WHERE datname = current_database())";
+	char b1[32];
+	const char *v[1] = { bc_ll(b1, sizeof b1, d->key) };
+	PGresult *r = bc_q(d, sql, 1, v);
+	int n;
+
+	if (!r)
+		return -1;
+	n = strtol(PQgetvalue(r, 0, 0), NULL, 10) > 0;
 	PQclear(r);
 	return n;
 }

@@ -150,8 +150,15 @@ int bc_giveback(struct bc_db *d, long long bid, long long *n);
 /* The claims of key d->key still processing when a pipeline ends:
  * requeue (never sent) or mark failed/ambiguous (may have gone out). */
 int bc_leftovers(struct bc_db *d, long long bid, int requeue, long long *n);
-/* Extend the lease of d->key's claims on bid. */
+/* Set the lease of d->key's claims on bid to `lease` seconds from now
+ * where it is longer than that or has less than two thirds of it left. */
 int bc_extend(struct bc_db *d, long long bid, double lease);
+/* 1 when another session holds d->key's lock too (mark, beside export),
+ * 0 when none does, -1 on error. */
+int bc_key_shared(struct bc_db *d);
+/* How long a pipeline claim is held once mark holds its key: long enough
+ * for mark to reconnect to a lost database (its lock goes with it). */
+#define BC_HOLD_S(db_wait) ((db_wait) + 5)
 /* Claims of d->key on bid still processing, or -1. */
 long long bc_outstanding(struct bc_db *d, long long bid);
 /* Recipients still queued (*n), and how long until the first may be

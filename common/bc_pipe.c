@@ -43,6 +43,7 @@ struct exporter {
 	yajl_val proto;           /* the message fields of every record */
 	struct wa_norm_opts norm;
 	long long exported;
+	int adopted;              /* mark holds our key too */
 };
 
 static yajl_val
@@ -161,7 +162,12 @@ export_loop(struct exporter *x)
 			if (want > x->o->window - out)
 				want = (int)(x->o->window - out);
 		}
-		n = bc_claim(&x->d, x->b.id, want, x->o->lease, 1, rs);
+		/* The lease covers the gap until mark takes the key over; once
+		 * it has, the shorter hold mark itself keeps will do. */
+		if (!x->adopted && (x->adopted = bc_key_shared(&x->d)) < 0)
+			return -1;
+		n = bc_claim(&x->d, x->b.id, want, x->adopted ?
+		    BC_HOLD_S(x->o->db_wait) : x->o->lease, 1, rs);
 		if (n < 0)
 			return -1;
 		if (n == 0) {
@@ -278,7 +284,6 @@ struct marker {
 	int nkeys;
 	int fatal, failed_db;
 	char reason[300];
-	double last_extend;
 	long long recorded, dropped, bad;
 };
 
@@ -311,6 +316,16 @@ mark_reconnect(struct marker *k)
 	return rc;
 }
 
+/* Once mark holds a claim's lock, the lease only has to outlast a lost
+ * connection (its lock goes with it while mark reconnects): export's long
+ * lease gives way to this one, so the claims of a pipeline killed whole are
+ * free soon after its last result, not minutes later. */
+static double
+mark_hold(const struct marker *k)
+{
+	return BC_HOLD_S(k->o->db_wait);
+}
+
 static int
 mark_flush(struct marker *k)
 {
@@ -329,14 +344,13 @@ mark_flush(struct marker *k)
 	k->recorded += c.recorded;
 	k->dropped += k->nout - c.recorded;
 	k->nout = 0;
-	if (bc_now() - k->last_extend > k->o->lease / 3) {
-		k->last_extend = bc_now();
-		if (bc_extend(&k->d, k->bid, k->o->lease) != 0 &&
-		    (mark_reconnect(k) != 0 ||
-		    bc_extend(&k->d, k->bid, k->o->lease) != 0)) {
-			k->failed_db = 1;
-			return -1;
-		}
+	/* Touches only the claims export made since (long leases) and those
+	 * whose hold is running out. */
+	if (bc_extend(&k->d, k->bid, mark_hold(k)) != 0 &&
+	    (mark_reconnect(k) != 0 ||
+	    bc_extend(&k->d, k->bid, mark_hold(k)) != 0)) {
+		k->failed_db = 1;
+		return -1;
 	}
 	return 0;
 }
@@ -370,8 +384,9 @@ use_key(struct marker *k, long long key)
 		k->keys[k->nkeys++] = key;
 	/* Held shared beside export: its claims are ours to finish now. */
 	k->d.shared = 1;
-	k->last_extend = 0;
-	return bc_lock(&k->d);
+	if (bc_lock(&k->d) != 0)
+		return -1;
+	return bc_extend(&k->d, k->bid, mark_hold(k));
 }
 
 static void

@@ -164,3 +164,34 @@ counters() {
 	assert_equal "$(grep -c 'wa-broadcast: error: <stdin>:' <<<"$stderr")" 3
 	assert_equal "$(bc_state "$BID")" "2 0 0 0 0"
 }
+
+@test "a pipeline killed whole: once mark holds its claims they are kept db-wait + 5 s, not export's lease" {
+	bc_new 60
+	provider_control '{"latency_ms":200}'
+	d=$BATS_TEST_TMPDIR
+	{ echo $BASHPID >"$d/x.pid"; exec wa-broadcast export --window 16 "$BID" 2>/dev/null; } 3>&- |
+		{ echo $BASHPID >"$d/s.pid"; exec wa-send --context broadcast --parallel 4 2>/dev/null; } 3>&- |
+		{ echo $BASHPID >"$d/m.pid"; exec wa-broadcast mark "$BID" >/dev/null 2>&1; } 3>&- &
+	for i in $(seq 1 200); do
+		[ "$(bc_sent "$BID")" -ge 20 ] && break
+		sleep 0.05
+	done
+	kill -9 "$(cat "$d/x.pid")" "$(cat "$d/s.pid")" "$(cat "$d/m.pid")"
+	wait || true
+	# export's lease is 300 s; mark's hold, --db-wait (30) + 5 s, takes
+	# its place: the claims are free well within a minute, not in five.
+	left=$(psql_q "SELECT count(*) FROM whatsapp_broadcast_recipients WHERE status = 'processing'")
+	[ "$left" -gt 0 ] || fail "nothing left claimed"
+	assert_equal "$(psql_q "SELECT count(*) FROM whatsapp_broadcast_recipients WHERE status = 'processing' AND claimed_until > now() + interval '35.5 seconds'")" 0
+	# Until then nobody takes them; then (the clock moved on) the next run
+	# does: handed over without a result, they are for review.
+	provider_control '{}'
+	wb run --parallel 8 "$BID"
+	assert_equal "$(psql_q "SELECT count(*) FROM whatsapp_broadcast_recipients WHERE status = 'processing'")" "$left"
+	psql_q "UPDATE whatsapp_broadcast_recipients SET claimed_until = now() WHERE status = 'processing'" >/dev/null
+	wb run --parallel 8 "$BID"
+	read -r q p s f c <<<"$(bc_state "$BID")"
+	assert_equal "$q $p $c $((s + f)) $f" "0 0 0 60 $left"
+	assert_equal "$(provider_stats duplicates)" 0
+	bc_consistent "$BID"
+}
