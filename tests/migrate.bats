@@ -18,6 +18,11 @@ DB_PROGRAMS=(
 	"wa-broadcast cancel 1"
 	"wa-broadcast export 1"
 	"wa-broadcast mark 1"
+	"wa-broadcast pause 1"
+	"wa-broadcast pause --reason checking 1"
+	"wa-broadcast resume 1"
+	"wa-broadcast retry 1"
+	"wa-broadcast retry --ambiguous 1"
 )
 # Programs that never open the database (wa-migrate is the one that
 # changes it, and everything else in this file tests it).
@@ -526,4 +531,165 @@ load_old() {
 		[ "$(dump --schema-only)" = "$schema" ] || fail "$entry changed the schema"
 		[ "$(dump --data-only)" = "$data" ] || fail "$entry changed data"
 	done
+}
+
+# Which of two databases wa-migrate applied the migrations to: "a", "b",
+# "ab" or "" (none).
+migrated() {
+	local x out=
+	for x in "$@"; do
+		if [ "$(psql_q "SELECT to_regclass('schema_migrations') IS NOT NULL" "${!x}")" = t ]; then
+			out+=${x,,}
+		fi
+	done
+	echo "$out"
+}
+
+@test "the connection: --db, then DATABASE_URL, then libpq's PG* variables and service file" {
+	local port
+	port=$(cat "$PGDIR/port")
+	A=$(pg_new_db "${BATS_TEST_NUMBER}_a$RANDOM")
+	B=$(pg_new_db "${BATS_TEST_NUMBER}_b$RANDOM")
+	bname=${B##*/}
+	# Every source set, each naming another database: --db wins.
+	DATABASE_URL=$A PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres PGDATABASE=$bname \
+		run_split wa-migrate --db "$B"
+	assert_success
+	assert_equal "$(migrated A B)" b
+	# --db over DATABASE_URL alone.
+	A=$(pg_new_db "${BATS_TEST_NUMBER}_c$RANDOM")
+	B=$(pg_new_db "${BATS_TEST_NUMBER}_d$RANDOM")
+	DATABASE_URL=$A run_split wa-migrate --db "$B"
+	assert_success
+	assert_equal "$(migrated A B)" b
+	# DATABASE_URL over the PG* variables.
+	A=$(pg_new_db "${BATS_TEST_NUMBER}_e$RANDOM")
+	B=$(pg_new_db "${BATS_TEST_NUMBER}_f$RANDOM")
+	bname=${B##*/}
+	DATABASE_URL=$A PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres PGDATABASE=$bname \
+		run_split wa-migrate
+	assert_success
+	assert_equal "$(migrated A B)" a
+	# Neither: the PG* variables (status reads that database, up migrates it).
+	unset DATABASE_URL
+	PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres PGDATABASE=$bname \
+		run_split wa-migrate status
+	assert_success
+	assert_line --index 0 '{"version":1,"name":"business","state":"pending","applied_at":null}'
+	PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres PGDATABASE=$bname \
+		run_split wa-migrate
+	assert_success
+	assert_equal "$(migrated A B)" ab
+	assert_equal "$(psql_q "SELECT max(version) FROM schema_migrations" "$B")" "$LAST"
+	# A service file: PGSERVICEFILE and PGSERVICE.
+	A=$(pg_new_db "${BATS_TEST_NUMBER}_g$RANDOM")
+	B=$(pg_new_db "${BATS_TEST_NUMBER}_h$RANDOM")
+	cat >"$BATS_TEST_TMPDIR/pg_service.conf" <<-EOF
+	[wa_other]
+	host=127.0.0.1
+	port=$port
+	user=postgres
+	dbname=${A##*/}
+
+	[wa_test]
+	host=127.0.0.1
+	port=$port
+	user=postgres
+	dbname=${B##*/}
+	EOF
+	PGSERVICEFILE=$BATS_TEST_TMPDIR/pg_service.conf PGSERVICE=wa_test \
+		run_split wa-migrate
+	assert_success
+	assert_equal "$(migrated A B)" b
+	# DATABASE_URL over a service too.
+	B=$(pg_new_db "${BATS_TEST_NUMBER}_i$RANDOM")
+	DATABASE_URL=$B PGSERVICEFILE=$BATS_TEST_TMPDIR/pg_service.conf PGSERVICE=wa_other \
+		run_split wa-migrate
+	assert_success
+	assert_equal "$(migrated A B)" b
+}
+
+@test "--dir wins over WA_MIGRATIONS_DIR, which wins over the default folder" {
+	local a=$BATS_TEST_TMPDIR/mig_a b=$BATS_TEST_TMPDIR/mig_b
+	mkdir "$a" "$b"
+	printf 'CREATE TABLE from_dir_a (id int);\n' >"$a/0001_from_a.sql"
+	printf 'CREATE TABLE from_dir_b (id int);\n' >"$b/0001_from_b.sql"
+	WA_MIGRATIONS_DIR=$a run_split wa-migrate --dir "$b"
+	assert_success
+	assert_line --index 0 --partial '"version":1,"name":"from_b","state":"applied"'
+	assert_equal "$(psql_q "SELECT to_regclass('from_dir_b') IS NOT NULL, to_regclass('from_dir_a') IS NULL, to_regclass('business') IS NULL")" "t|t|t"
+	assert_equal "$(psql_q "SELECT version || ' ' || name FROM schema_migrations")" "1 from_b"
+	# WA_MIGRATIONS_DIR alone, run from the source tree: it wins over
+	# migrations/.
+	DATABASE_URL=$(pg_new_db)
+	cd "$WA_ROOT"
+	WA_MIGRATIONS_DIR=$a run_split wa-migrate
+	assert_success
+	assert_equal "$(psql_q "SELECT to_regclass('from_dir_a') IS NOT NULL, to_regclass('from_dir_b') IS NULL, to_regclass('business') IS NULL")" "t|t|t"
+	assert_equal "$(psql_q "SELECT version || ' ' || name FROM schema_migrations")" "1 from_a"
+}
+
+@test "the recipients' status check: an unknown status is refused by PostgreSQL" {
+	wa-migrate -q
+	psql_q "INSERT INTO business (name) VALUES ('b');
+		INSERT INTO whatsapp_broadcasts (business_id) VALUES (1)"
+	run psql_q "INSERT INTO whatsapp_broadcast_recipients (broadcast_id, business_id, phone, status)
+		VALUES (1, 1, '+972501234567', 'bounced')"
+	assert_failure
+	assert_output --partial 'new row for relation "whatsapp_broadcast_recipients" violates check constraint "whatsapp_broadcast_recipients_status_check"'
+	assert_equal "$(psql_q "SELECT count(*) FROM whatsapp_broadcast_recipients")" 0
+	# An UPDATE to an unknown value too, and a case-changed known one.
+	i=1000
+	for s in queued processing sent delivered failed cancelled; do
+		psql_q "INSERT INTO whatsapp_broadcast_recipients (broadcast_id, business_id, phone, status)
+			VALUES (1, 1, '+97250123$((i++))', '$s')"
+	done
+	assert_equal "$(psql_q "SELECT count(DISTINCT status) FROM whatsapp_broadcast_recipients")" 6
+	for s in Sent canceled ''; do
+		run psql_q "UPDATE whatsapp_broadcast_recipients SET status = '$s' WHERE status = 'queued'"
+		assert_failure
+		assert_output --partial whatsapp_broadcast_recipients_status_check
+	done
+	assert_equal "$(psql_q "SELECT count(*) FROM whatsapp_broadcast_recipients WHERE status = 'queued'")" 1
+}
+
+# PID is running: it exists and is not a zombie (a process that has exited
+# but that init has not yet reaped: pg_ctl's postmaster is init's child).
+running() {
+	kill -0 "$1" 2>/dev/null || return 1
+	[ "$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" != Z ]
+}
+
+@test "scripts/pg-tmp stop: the folder is gone and its postmaster is not running" {
+	local d=$BATS_TEST_TMPDIR/cluster data home pid url p
+	mkdir "$d"
+	run "$WA_ROOT/scripts/pg-tmp" start "$d"
+	assert_success
+	url=$(cat "$d/url")
+	assert_output "DATABASE_URL=$url"
+	data=$(pg_datadir "$d")
+	home=${data%/data}
+	pid=$(head -1 "$data/postmaster.pid")
+	[[ $pid =~ ^[0-9]+$ ]] || fail "postmaster.pid: $pid"
+	running "$pid" || fail "postmaster $pid is not running after start"
+	assert_equal "$(psql_q "SELECT 1" "$url")" 1
+	# Its backends: the postmaster's children.
+	kids=$(cat "/proc/$pid/task/$pid/children")
+	[ -n "$kids" ] || fail "postmaster $pid has no children"
+	run "$WA_ROOT/scripts/pg-tmp" stop "$d"
+	assert_success
+	assert_output ""
+	[ ! -e "$d" ] || fail "$d is still there"
+	[ ! -e "$home" ] || fail "$home is still there"
+	! running "$pid" || fail "postmaster $pid still running after stop"
+	for p in $kids; do
+		! running "$p" || fail "postmaster child $p still running after stop"
+	done
+	for p in /proc/[0-9]*; do
+		if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$data"; then
+			fail "a process still names $data: ${p#/proc/} $(tr '\0' ' ' <"$p/cmdline")"
+		fi
+	done
+	run psql_q "SELECT 1" "$url"
+	assert_failure
 }
