@@ -11,7 +11,13 @@ load lib/bcast
 setup_file() { bc_setup_file; }
 teardown_file() { bc_teardown_file; }
 setup() { bc_setup; }
-teardown() { canary_check; }
+# A worker a test left running when it failed (its pid in KEEP_PID).
+teardown() {
+	if [ -n "${KEEP_PID:-}" ]; then
+		kill -9 "$KEEP_PID" 2>/dev/null || true
+	fi
+	canary_check
+}
 
 @test "cancel a queued broadcast: every recipient cancelled and counted, nothing sent" {
 	bc_new 5
@@ -199,4 +205,91 @@ teardown() { canary_check; }
 	bc_new 3
 	wb run "$BID"
 	[[ "$stderr" != *"ETA"* ]]
+}
+
+@test "run on a terminal: a progress bar on stderr by default (sent, failed, total, rate, ETA); --no-progress: none" {
+	bc_new 30
+	# One permanent failure, so the bar has a failed count to show.
+	provider_control '{"latency_ms":100,"rules":[{"to":"972500000000","fault":"http_400"}]}'
+	# Only stderr on the terminal: stdout goes to a file.
+	run script -qec "wa-broadcast run --parallel 2 $BID >$BATS_TEST_TMPDIR/bar.out" /dev/null
+	# (A permanent failure leaves it completed: no retry could mend it.)
+	assert_success
+	assert_equal "$(bc_col "$BID" status)" completed
+	# Redrawn in place: "\r\033[K" before each state of the bar.
+	[[ "$output" == *$'\r\033[K'"$BID ["* ]] || fail "no bar: $output"
+	bars=$(tr '\r' '\n' <<<"$output" | sed 's/\x1b\[K//g')
+	# While it runs: sent and failed of the total, a rate above 0, an ETA.
+	grep -Eq "^$BID \[#*-+\] sent ([0-9]|[12][0-9]) failed [01] / 30  [1-9][0-9]*/s  ETA [0-9]+:[0-5][0-9]" <<<"$bars" ||
+		fail "no bar mid-run with a rate and an ETA: $bars"
+	# At the end: all of it.
+	grep -Eq "^$BID \[#{24}\] sent 29 failed 1 / 30  [1-9][0-9]*/s  ETA 0:00" <<<"$bars" ||
+		fail "no final bar: $bars"
+	assert_line --partial "[WA_BROADCAST] broadcast_id=$BID total=30 sent=29 failed=1 status=completed"
+	# Nothing of it on stdout: the status record alone.
+	assert_equal "$(jq -r .status "$BATS_TEST_TMPDIR/bar.out")" completed
+	! grep -q "ETA" "$BATS_TEST_TMPDIR/bar.out"
+
+	bc_new 30
+	provider_control '{"latency_ms":100}'
+	run script -qec "wa-broadcast run --no-progress --parallel 2 $BID >$BATS_TEST_TMPDIR/nobar.out" /dev/null
+	assert_success
+	# stderr is on the terminal (the summary line is there), the bar is not.
+	assert_line --partial "[WA_BROADCAST] broadcast_id=$BID total=30 sent=30 failed=0 status=completed"
+	[[ "$output" != *"ETA"* && "$output" != *$'\033[K'* && "$output" != *"/ 30 "* ]] ||
+		fail "a bar with --no-progress: $output"
+}
+
+@test "SIGINT: sends in flight finish and are recorded, claims given back, exit 75 within seconds" {
+	bc_new 100
+	provider_control '{"latency_ms":300}'
+	bc_bg run run --parallel 8 "$BID"
+	provider_wait_count 10
+	# Sends are in flight now (each takes 300 ms).
+	bc_wait_sql "SELECT count(*) > 0 FROM whatsapp_broadcast_recipients WHERE broadcast_id = $BID AND sending_since IS NOT NULL" t
+	n0=$(provider_count)
+	t0=$(date +%s%N)
+	kill -INT "$BG_PID"
+	bc_bg_wait "$BG_PID" 10
+	t1=$(date +%s%N)
+	assert_equal "$BG_RC" 75
+	[ $(( (t1 - t0) / 1000000 )) -lt 3000 ] || fail "stopped after $(( (t1 - t0) / 1000000 )) ms"
+	grep -q "\[WA_BROADCAST\] broadcast_id=$BID total=100 .* status=running" "$BATS_TEST_TMPDIR/run.err" ||
+		fail "$(cat "$BATS_TEST_TMPDIR/run.err")"
+	read -r q p s f c <<<"$(bc_state "$BID")"
+	# Nobody left processing, nobody failed or marked ambiguous: the sends
+	# in flight were answered and recorded as sent.
+	assert_equal "$p $f $c" "0 0 0"
+	[ "$s" -ge "$n0" ] || fail "$s recorded sent, $n0 had gone out before the signal"
+	[ "$q" -gt 0 ] || fail "nothing left queued: the signal came too late to prove anything"
+	assert_equal "$(provider_stats delivered)" "$s"
+	assert_equal "$(psql_q "SELECT count(*) FROM whatsapp_broadcast_recipients WHERE claimed_by IS NOT NULL OR sending_since IS NOT NULL")" 0
+	assert_equal "$(bc_col "$BID" status)" running
+	bc_consistent "$BID"
+	provider_control '{}'
+	wb run --parallel 8 "$BID"
+	assert_success
+	assert_equal "$(bc_state "$BID") $(provider_stats delivered) $(provider_stats duplicates) $(provider_stats max_per_recipient)" "0 0 100 0 0 100 0 1"
+	assert_equal "$(bc_col "$BID" status)" completed
+	bc_consistent "$BID"
+}
+
+@test "status of a running broadcast: a rate above 0 and an ETA in seconds" {
+	bc_new 60
+	provider_control '{"latency_ms":200}'
+	bc_bg run run --parallel 2 "$BID"
+	KEEP_PID=$BG_PID
+	bc_wait_sql "SELECT count(*) >= 6 FROM whatsapp_broadcast_recipients WHERE broadcast_id = $BID AND status = 'sent'" t
+	wb status "$BID"
+	assert_success
+	assert_equal "$(jq -c '[.status, (.rate > 0), (.eta_seconds | type), (.eta_seconds > 0), (.queued + .processing > 0)]' <<<"$output")" \
+		'["running",true,"number",true,true]'
+	# About 10/s (two at a time, 200 ms each) for what is left: not wildly off.
+	jq -e '.eta_seconds <= 60 and .rate <= 60' <<<"$output" >/dev/null || fail "$output"
+	kill -TERM "$BG_PID"
+	bc_bg_wait "$BG_PID" 10
+	KEEP_PID=
+	assert_equal "$BG_RC" 75
+	assert_equal "$(psql_q "SELECT count(*) FROM whatsapp_broadcast_recipients WHERE status = 'processing'")" 0
+	bc_consistent "$BID"
 }

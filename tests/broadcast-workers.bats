@@ -11,16 +11,22 @@ load lib/bcast
 setup_file() { bc_setup_file; }
 teardown_file() { bc_teardown_file; }
 setup() { bc_setup; }
-teardown() { canary_check; }
+# A worker a test left running when it failed (its pid in KEEP_PID).
+teardown() {
+	if [ -n "${KEEP_PID:-}" ]; then
+		kill -9 "$KEEP_PID" 2>/dev/null || true
+	fi
+	canary_check
+}
 
 @test "three workers on one broadcast share it: nobody twice, nobody lost" {
 	bc_new 600
-	provider_control '{"latency_ms":10}'
-	bc_bg w1 run --parallel 8 "$BID"
+	provider_control '{"latency_ms":30}'
+	bc_bg w1 run -v --parallel 8 "$BID"
 	p1=$BG_PID
-	bc_bg w2 run --parallel 8 "$BID"
+	bc_bg w2 run -v --parallel 8 "$BID"
 	p2=$BG_PID
-	bc_bg w3 run --parallel 8 "$BID"
+	bc_bg w3 run -v --parallel 8 "$BID"
 	p3=$BG_PID
 	bc_bg_wait "$p1" 60
 	r1=$BG_RC
@@ -32,10 +38,20 @@ teardown() { canary_check; }
 	assert_equal "$(provider_stats delivered) $(provider_stats duplicates) $(provider_stats max_per_recipient)" "600 0 1"
 	assert_equal "$(bc_col "$BID" status)" completed
 	bc_consistent "$BID"
-	# Each worker did a share.
+	# Each worker did a share: its own per-recipient lines (-v), at least
+	# one each, adding up to the total, no recipient in two workers' lines.
+	total=0
 	for w in w1 w2 w3; do
-		grep -q "broadcast_id=$BID" "$BATS_TEST_TMPDIR/$w.err" || fail "$w: $(cat "$BATS_TEST_TMPDIR/$w.err")"
+		grep '^\[WA_SEND\] ' "$BATS_TEST_TMPDIR/$w.err" >"$BATS_TEST_TMPDIR/$w.sends" || true
+		n=$(grep -c "^\[WA_SEND\] broadcast_id=$BID to=97250[0-9]\{7\} status=sent$" "$BATS_TEST_TMPDIR/$w.sends" || true)
+		assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/$w.sends")" "$n"
+		[ "$n" -ge 1 ] || fail "$w sent nobody: $(cat "$BATS_TEST_TMPDIR/$w.err")"
+		total=$((total + n))
 	done
+	assert_equal "$total" 600
+	sed 's/.* to=\([0-9]*\) .*/\1/' "$BATS_TEST_TMPDIR"/w[123].sends | sort >"$BATS_TEST_TMPDIR/all.to"
+	assert_equal "$(uniq -d "$BATS_TEST_TMPDIR/all.to")" ""
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/all.to")" "$(bc_numbers 600 | tr -d + | sort)"
 	[ "$(psql_q "SELECT count(DISTINCT claimed_by) FROM whatsapp_broadcast_recipients")" -eq 0 ]
 }
 
@@ -91,6 +107,50 @@ teardown() { canary_check; }
 	# Only an explicit retry sends them again.
 	wb retry --ambiguous "$BID"
 	assert_equal "$(jq .requeued <<<"$output")" "$f"
+}
+
+@test "kill -9: the dead worker's claims are recovered as soon as the next worker starts, not when it drains" {
+	bc_new 300
+	provider_control '{"latency_ms":400}'
+	bc_bg dead run --parallel 8 "$BID"
+	provider_wait_count 10
+	bc_wait_sql "SELECT count(*) > 0 FROM whatsapp_broadcast_recipients WHERE broadcast_id = $BID AND sending_since IS NOT NULL" t
+	kill -9 "$BG_PID"
+	bc_bg_wait "$BG_PID" 5
+	# What the dead worker held: claimed_by is its key.
+	key=$(psql_q "SELECT DISTINCT claimed_by FROM whatsapp_broadcast_recipients WHERE broadcast_id = $BID AND status = 'processing'")
+	[[ "$key" =~ ^[0-9]+$ ]] || fail "claimed_by of the dead worker: '$key'"
+	held=$(psql_q "SELECT count(*) FROM whatsapp_broadcast_recipients WHERE claimed_by = $key AND status = 'processing'")
+	inflight=$(psql_q "SELECT count(*) FROM whatsapp_broadcast_recipients WHERE claimed_by = $key AND status = 'processing' AND sending_since IS NOT NULL")
+	[ "$inflight" -ge 1 ] && [ "$inflight" -le 8 ] && [ "$held" -gt "$inflight" ] ||
+		fail "held $held, in flight $inflight"
+	sent0=$(bc_sent "$BID")
+	# A new worker paced at 2/s: 300 recipients would take it minutes.
+	provider_control '{}'
+	bc_bg slow run --rate 2 --parallel 1 "$BID"
+	KEEP_PID=$BG_PID
+	t0=$(date +%s)
+	bc_wait_sql "SELECT count(*) FROM whatsapp_broadcast_recipients WHERE claimed_by = $key AND status = 'processing'" 0 5
+	t1=$(date +%s)
+	kill -0 "$BG_PID" || fail "the new worker is gone: $(cat "$BATS_TEST_TMPDIR/slow.err")"
+	[ "$(psql_q "SELECT count(*) FROM whatsapp_broadcast_recipients WHERE broadcast_id = $BID AND status = 'queued'")" -ge 200 ] ||
+		fail "the queue is nearly drained: $(bc_state "$BID")"
+	[ $(( $(bc_sent "$BID") - sent0 )) -le $(( (t1 - t0 + 1) * 2 + 2 )) ] || fail "the new worker was not paced"
+	# Claims not yet sending queued again, the ones in flight left for review.
+	assert_equal "$(psql_q "SELECT count(*) FROM whatsapp_broadcast_recipients WHERE claimed_by = $key AND status = 'failed' AND error_class = 'ambiguous' AND error_code = 'interrupted'")" "$inflight"
+	for i in $(seq 1 100); do
+		grep -q "recovered claims" "$BATS_TEST_TMPDIR/slow.err" && break
+		sleep 0.05
+	done
+	grep -q "\[WA_BROADCAST\] broadcast_id=$BID recovered claims of stopped workers: $((held - inflight)) queued again, $inflight in flight marked ambiguous for review" \
+		"$BATS_TEST_TMPDIR/slow.err" || fail "$(cat "$BATS_TEST_TMPDIR/slow.err")"
+	bc_consistent "$BID"
+	kill -TERM "$BG_PID"
+	bc_bg_wait "$BG_PID" 10
+	KEEP_PID=
+	assert_equal "$BG_RC" 75
+	assert_equal "$(psql_q "SELECT count(*) FROM whatsapp_broadcast_recipients WHERE status = 'processing'") $(provider_stats duplicates)" "0 0"
+	bc_consistent "$BID"
 }
 
 @test "kill -9 of several workers at random moments, run again: counters add up, nobody twice" {
