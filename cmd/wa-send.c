@@ -3,14 +3,22 @@
  * Records come in (from FILEs or standard input, read by a thread so that
  * a slow producer never stalls the sends in flight), are normalized and
  * routed, and go to the library's sender; each result goes out as soon as
- * it is known, so with --parallel results come in completion order. */
+ * it is known, so with --parallel results come in completion order.
+ *
+ * With --parallel 8 or more (and no --rate), the sends are spread over
+ * lanes: up to one thread per CPU, each with its own sender and libcurl
+ * multi handle, taking records from the one reader and writing whole
+ * records to the one output. A single thread could not drive more than
+ * about one core's worth of HTTP. */
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "wa_cfg.h"
 #include "wa_cli.h"
@@ -76,13 +84,16 @@ struct opts {
 
 /* --- reading, in a thread ------------------------------------------------ */
 
-/* Records read ahead of the sender, at most cap of them. */
+struct app;
+static void wake_lanes(struct app *a);
+
+/* Records read ahead of the senders, at most cap of them. */
 struct feed {
 	pthread_t th;
 	pthread_mutex_t mu;
 	pthread_cond_t room;
 	struct wa_reader *rd;
-	struct wa_sender *snd;   /* woken when a record arrives */
+	struct app *a;           /* its lanes are woken when a record arrives */
 	struct slot {
 		int st;              /* 1 a record, -1 a read error */
 		struct wa_rec rec;
@@ -125,7 +136,7 @@ feed_main(void *arg)
 			f->q[(f->head + f->n++) % f->cap] = s;
 		pthread_mutex_unlock(&f->mu);
 		if (wake)
-			wa_sender_wakeup(f->snd);
+			wake_lanes(f->a);
 		if (s.st == 0)
 			break;
 	}
@@ -133,14 +144,14 @@ feed_main(void *arg)
 }
 
 static int
-feed_start(struct feed *f, const struct opts *o, struct wa_sender *snd)
+feed_start(struct feed *f, const struct opts *o, struct app *a)
 {
 	memset(f, 0, sizeof f[0]);
 	f->cap = o->parallel > 4 ? o->parallel : 4;
 	f->q = calloc((size_t)f->cap, sizeof *f->q);
 	/* Flushing is the main thread's business: no flush stream here. */
 	f->rd = wa_reader_new(o->files, o->nfiles, (size_t)o->maxline, NULL);
-	f->snd = snd;
+	f->a = a;
 	if (!f->q || !f->rd)
 		return -1;
 	pthread_mutex_init(&f->mu, NULL);
@@ -199,14 +210,27 @@ feed_stop(struct feed *f)
 struct app {
 	const struct opts *o;
 	struct wa_cfg cfg;
+	struct lane *lanes;
+	int nlanes;
+	struct feed *feed;
+	/* The lanes share what follows, under mu. */
+	pthread_mutex_t mu;
 	struct wa_norm_opts norm;
 	struct wa_router *router;
-	struct wa_sender *snd;
 	struct wa_writer *wr;
 	int status;       /* the exit status so far */
-	int fatal;        /* a fatal outcome, or stdout lost: no new records */
-	int fatal_code;   /* exit code for it */
+	int fatal_code;   /* exit code for fatal */
 	int dirty;        /* output written since the last flush */
+	atomic_int fatal; /* a fatal outcome, or stdout lost: no new records */
+};
+
+/* A sending thread: its own sender, `parallel` sends in flight at most. */
+struct lane {
+	struct app *a;
+	struct wa_sender *snd;
+	int parallel;
+	pthread_t th;
+	int started, rc;
 };
 
 /* One record on its way through the sender. */
@@ -238,18 +262,60 @@ item_free(struct item *it)
 }
 
 static void
-put(struct app *a, yajl_val obj)
+wake_lanes(struct app *a)
+{
+	int i;
+
+	for (i = 0; i < a->nlanes; i++)
+		if (a->lanes[i].snd)
+			wa_sender_wakeup(a->lanes[i].snd);
+}
+
+/* Stop every lane: a fatal outcome, or nobody hears the results. Called
+ * with mu held. */
+static void
+halt(struct app *a, int code)
+{
+	if (!a->fatal) {
+		a->fatal_code = code;
+		a->fatal = 1;
+		wake_lanes(a);
+	}
+}
+
+/* Write one record whole. -1 when output is lost (the run then stops;
+ * reported at exit). Called with mu held. */
+static int
+put_locked(struct app *a, yajl_val obj)
 {
 	if (a->fatal_code == WA_EXIT_IO)
-		return;
+		return -1;
 	if (wa_writer_put(a->wr, obj) != 0) {
-		/* Nobody hears the results: stop sending (reported at exit). */
-		a->fatal = 1;
+		halt(a, WA_EXIT_IO);
 		a->fatal_code = WA_EXIT_IO;
-		wa_sender_stop(a->snd);
-		return;
+		return -1;
 	}
 	a->dirty = 1;
+	return 0;
+}
+
+static int
+put(struct app *a, yajl_val obj)
+{
+	int rc;
+
+	pthread_mutex_lock(&a->mu);
+	rc = put_locked(a, obj);
+	pthread_mutex_unlock(&a->mu);
+	return rc;
+}
+
+/* A record that did not go out: exit 1 at least. Called with mu held. */
+static void
+some_failed(struct app *a)
+{
+	if (a->status == WA_EXIT_OK)
+		a->status = WA_EXIT_FAILED;
 }
 
 static yajl_val
@@ -309,9 +375,10 @@ fail_early(struct app *a, struct wa_rec *rec, const char *provider,
 {
 	set_result(rec->obj, 0, provider, NULL, 0, 0, e);
 	record_error(rec, NULL, e);
-	if (a->status == WA_EXIT_OK)
-		a->status = WA_EXIT_FAILED;
-	put(a, rec->obj);
+	pthread_mutex_lock(&a->mu);
+	some_failed(a);
+	put_locked(a, rec->obj);
+	pthread_mutex_unlock(&a->mu);
 }
 
 static void __attribute__((format(printf, 3, 4)))
@@ -551,6 +618,7 @@ msg_address(struct app *a, struct item *it, const char **to, const char **source
 	yajl_val obj = it->rec.obj;
 	const char *jid = wa_get_str(obj, "jid");
 	struct wa_addr addr;
+	int rc;
 
 	if (jid && *jid) {
 		snprintf(it->jid, sizeof it->jid, "%s", jid);
@@ -559,7 +627,10 @@ msg_address(struct app *a, struct item *it, const char **to, const char **source
 		*source = wa_get_str(obj, "source") ? wa_get_str(obj, "source") : "jid";
 		return 0;
 	}
-	if (wa_norm_record(&a->norm, obj, &addr) != 0)
+	pthread_mutex_lock(&a->mu);
+	rc = wa_norm_record(&a->norm, obj, &addr);
+	pthread_mutex_unlock(&a->mu);
+	if (rc != 0)
 		return -1;
 	snprintf(it->jid, sizeof it->jid, "%s", addr.jid);
 	*to = wa_get_str(obj, "to") ? wa_get_str(obj, "to") : addr.phone;
@@ -606,8 +677,9 @@ fail_norm(struct app *a, struct wa_rec *rec)
 
 /* A record read: pass it on, fail it, or hand it to the sender. */
 static void
-take_record(struct app *a, struct wa_rec *rec)
+take_record(struct lane *l, struct wa_rec *rec)
 {
+	struct app *a = l->a;
 	const struct opts *o = a->o;
 	struct item *it;
 	struct wa_error e;
@@ -622,9 +694,10 @@ take_record(struct app *a, struct wa_rec *rec)
 	}
 	if (wa_is_failed(rec->obj)) {
 		/* Failed upstream: passes untouched, is not sent. */
-		if (a->status == WA_EXIT_OK)
-			a->status = WA_EXIT_FAILED;
-		put(a, rec->obj);
+		pthread_mutex_lock(&a->mu);
+		some_failed(a);
+		put_locked(a, rec->obj);
+		pthread_mutex_unlock(&a->mu);
 		wa_rec_free(rec);
 		return;
 	}
@@ -632,7 +705,9 @@ take_record(struct app *a, struct wa_rec *rec)
 	if (!it) {
 		wa_err("out of memory");
 		wa_rec_free(rec);
+		pthread_mutex_lock(&a->mu);
 		a->status = WA_EXIT_SOFTWARE;
+		pthread_mutex_unlock(&a->mu);
 		return;
 	}
 	it->rec = *rec;
@@ -647,18 +722,20 @@ take_record(struct app *a, struct wa_rec *rec)
 	it->msg.jid = it->jid;
 	rc = msg_business(o, it, &e);
 	if (rc == 0) {
+		pthread_mutex_lock(&a->mu);
 		rc = wa_route(a->router, it->msg.business_id, &it->msg.provider, &e);
 		if (rc == -2) {
 			/* The database went away: nothing more can be routed. */
 			set_result(it->rec.obj, 0, NULL, NULL, 0, 0, &e);
 			record_error(&it->rec, NULL, &e);
-			put(a, it->rec.obj);
-			a->fatal = 1;
-			a->fatal_code = WA_EXIT_UNAVAIL;
-			wa_sender_stop(a->snd);
+			put_locked(a, it->rec.obj);
+			halt(a, WA_EXIT_UNAVAIL);
+			pthread_mutex_unlock(&a->mu);
+			wa_sender_stop(l->snd);
 			item_free(it);
 			return;
 		}
+		pthread_mutex_unlock(&a->mu);
 	}
 	if (rc == 0)
 		rc = msg_content(o, it, &e);
@@ -670,7 +747,7 @@ take_record(struct app *a, struct wa_rec *rec)
 	}
 	wa_log(WA_LOG_VERBOSE, "[WA-SEND-SERVICE] business_id=%s to=%s \u2192 jid=%s source=%s context=%s",
 	    it->biz, to, it->jid, source, wa_context_name(o->context));
-	if (wa_sender_submit(a->snd, &it->msg) != 0)
+	if (wa_sender_submit(l->snd, &it->msg) != 0)
 		item_free(it); /* stopped meanwhile: not reached, not written */
 }
 
@@ -678,9 +755,11 @@ take_record(struct app *a, struct wa_rec *rec)
 static void
 on_result(void *ctx, struct wa_msg *m, const struct wa_result *r)
 {
-	struct app *a = ctx;
+	struct lane *l = ctx;
+	struct app *a = l->a;
 	struct item *it = m->udata;
 	char digits[64];
+	int lost;
 
 	wa_jid_user(it->jid, digits, sizeof digits);
 	if (r->status == WA_NOT_SENT) {
@@ -690,7 +769,8 @@ on_result(void *ctx, struct wa_msg *m, const struct wa_result *r)
 	if (r->status == WA_DRY_RUN) {
 		wa_set_str(it->rec.obj, "provider", wa_provider_name(r->provider));
 		wa_set(it->rec.obj, "request", wa_val_copy(r->request));
-		put(a, it->rec.obj);
+		if (put(a, it->rec.obj) != 0)
+			wa_sender_stop(l->snd);
 		item_free(it);
 		return;
 	}
@@ -703,52 +783,59 @@ on_result(void *ctx, struct wa_msg *m, const struct wa_result *r)
 		wa_log(WA_LOG_VERBOSE, "[WA_SEND] to=%s status=failed error=%s class=%s attempts=%d",
 		    digits, r->error.code, wa_class_name(r->error.cls), r->attempts);
 		record_error(&it->rec, digits, &r->error);
-		if (a->status == WA_EXIT_OK)
-			a->status = WA_EXIT_FAILED;
 	}
+	pthread_mutex_lock(&a->mu);
+	if (r->status != WA_SENT)
+		some_failed(a);
 	if (r->status == WA_FAILED && r->error.cls == WA_CLASS_FATAL && !a->fatal) {
-		a->fatal = 1;
-		a->fatal_code = strcmp(r->error.code, "not_configured") == 0 ?
-		    WA_EXIT_CONFIG : WA_EXIT_UNAVAIL;
+		halt(a, strcmp(r->error.code, "not_configured") == 0 ?
+		    WA_EXIT_CONFIG : WA_EXIT_UNAVAIL);
 		wa_err("stopping: %s: nothing more will be sent", r->error.code);
 	}
-	put(a, it->rec.obj);
+	lost = put_locked(a, it->rec.obj) != 0;
+	pthread_mutex_unlock(&a->mu);
+	if (lost)
+		wa_sender_stop(l->snd);
 	item_free(it);
 }
 
 /* May one more record be taken now? Memory stays at about 2 * parallel
  * records; with --parallel 1 one at a time, so output keeps input order. */
 static int
-room(const struct app *a)
+room(const struct lane *l)
 {
-	int p = a->o->parallel;
+	int p = l->parallel;
 
-	if (a->fatal || interrupted)
+	if (l->a->fatal || interrupted)
 		return 0;
-	if (p == 1)
-		return wa_sender_pending(a->snd) == 0;
-	return wa_sender_queued(a->snd) + wa_sender_inflight(a->snd) < p &&
-	    wa_sender_pending(a->snd) < 2 * p;
+	if (l->a->o->parallel == 1)
+		return wa_sender_pending(l->snd) == 0;
+	return wa_sender_queued(l->snd) + wa_sender_inflight(l->snd) < p &&
+	    wa_sender_pending(l->snd) < 2 * p;
 }
 
 static void
 flush_out(struct app *a)
 {
+	pthread_mutex_lock(&a->mu);
 	if (a->dirty) {
 		fflush(stdout);
 		a->dirty = 0;
 	}
+	pthread_mutex_unlock(&a->mu);
 }
 
-/* Feed records to the sender and drive it until all is said. */
+/* Feed records to the lane's sender and drive it until all is said. */
 static int
-run_loop(struct app *a, struct feed *f)
+run_loop(struct lane *l)
 {
+	struct app *a = l->a;
+	struct feed *f = a->feed;
 	struct slot s;
 	int more = f != NULL, st;
 
 	for (;;) {
-		while (more && room(a)) {
+		while (more && room(l)) {
 			st = feed_take(f, &s);
 			if (st <= 0) {
 				more = st == 0;
@@ -757,23 +844,26 @@ run_loop(struct app *a, struct feed *f)
 			if (s.st < 0) {
 				wa_err("%s", s.err ? s.err : "read error");
 				free(s.err);
+				pthread_mutex_lock(&a->mu);
 				if (a->status != WA_EXIT_SOFTWARE)
 					a->status = WA_EXIT_IO;
+				pthread_mutex_unlock(&a->mu);
 				continue;
 			}
-			take_record(a, &s.rec);
+			take_record(l, &s.rec);
 		}
-		if (interrupted && !wa_sender_stopped(a->snd))
-			wa_sender_stop(a->snd);
-		if ((!more || a->fatal || interrupted) && wa_sender_pending(a->snd) == 0)
+		/* Another lane's fatal outcome stops this one too. */
+		if ((interrupted || a->fatal) && !wa_sender_stopped(l->snd))
+			wa_sender_stop(l->snd);
+		if ((!more || a->fatal || interrupted) && wa_sender_pending(l->snd) == 0)
 			break;
 		/* Step without waiting; only when that brings nothing is the
 		 * output flushed (a reader downstream sees every result
 		 * before this waits) and the wait taken. */
-		st = wa_sender_step(a->snd, 0);
+		st = wa_sender_step(l->snd, 0);
 		if (st == 0) {
 			flush_out(a);
-			st = wa_sender_step(a->snd, 1000);
+			st = wa_sender_step(l->snd, 1000);
 		}
 		if (st < 0) {
 			wa_err("internal error in the HTTP engine");
@@ -782,6 +872,33 @@ run_loop(struct app *a, struct feed *f)
 	}
 	flush_out(a);
 	return 0;
+}
+
+static void *
+lane_main(void *arg)
+{
+	struct lane *l = arg;
+
+	l->rc = run_loop(l);
+	return NULL;
+}
+
+/* How many lanes: one per CPU (at most 4) for 8 or more sends in flight,
+ * each with 4 at least; one when sends are paced (--rate keeps its own
+ * schedule per sender) or only shown (--dry-run). */
+static int
+lane_count(const struct opts *o)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int n = o->parallel / 4;
+
+	if (o->parallel < 8 || o->rate > 0 || o->dry_run || o->to)
+		return 1;
+	if (cpus < 1)
+		cpus = 1;
+	if (n > cpus)
+		n = (int)cpus;
+	return n > 4 ? 4 : n < 1 ? 1 : n;
 }
 
 /* --- set-up ------------------------------------------------------------- */
@@ -976,29 +1093,53 @@ setup_router(struct app *a)
 	return rc;
 }
 
+/* Before a lane's first sends of new messages: none once another lane met
+ * a fatal outcome or the run is interrupted. */
 static int
-setup_sender(struct app *a)
+before_send(void *ctx, struct wa_msg *const *msgs, int n)
+{
+	struct lane *l = ctx;
+
+	return l->a->fatal || interrupted ? -1 : 0;
+}
+
+static int
+setup_senders(struct app *a)
 {
 	const struct opts *o = a->o;
 	struct wa_sender_opts so;
 	char err[256];
-	int c;
+	int c, i;
 
-	wa_sender_opts_init(&so, &a->cfg);
-	so.parallel = o->parallel;
-	so.rate = o->rate;
-	so.dry_run = o->dry_run;
-	so.on_result = on_result;
-	so.ctx = a;
-	for (c = 0; c < WA_NCTX; c++) {
-		if (o->retries >= 0)
-			so.policy[c].max_attempts = (int)o->retries + 1;
-		so.policy[c].retry_ambiguous = o->retry_ambiguous;
+	a->nlanes = lane_count(o);
+	a->lanes = calloc((size_t)a->nlanes, sizeof *a->lanes);
+	if (!a->lanes) {
+		wa_err("out of memory");
+		return WA_EXIT_SOFTWARE;
 	}
-	a->snd = wa_sender_new(&so, err, sizeof err);
-	if (!a->snd) {
-		wa_err("%s", err);
-		return WA_EXIT_CONFIG;
+	for (i = 0; i < a->nlanes; i++) {
+		struct lane *l = &a->lanes[i];
+
+		l->a = a;
+		/* parallel split as evenly as it goes */
+		l->parallel = o->parallel / a->nlanes + (i < o->parallel % a->nlanes);
+		wa_sender_opts_init(&so, &a->cfg);
+		so.parallel = l->parallel;
+		so.rate = o->rate;
+		so.dry_run = o->dry_run;
+		so.on_result = on_result;
+		so.before_send = before_send;
+		so.ctx = l;
+		for (c = 0; c < WA_NCTX; c++) {
+			if (o->retries >= 0)
+				so.policy[c].max_attempts = (int)o->retries + 1;
+			so.policy[c].retry_ambiguous = o->retry_ambiguous;
+		}
+		l->snd = wa_sender_new(&so, err, sizeof err);
+		if (!l->snd) {
+			wa_err("%s", err);
+			return WA_EXIT_CONFIG;
+		}
 	}
 	return 0;
 }
@@ -1053,7 +1194,7 @@ one_record(struct app *a)
 	rec.file = "--to";
 	rec.line = 1;
 	wa_set_str(rec.obj, "to", a->o->to);
-	take_record(a, &rec);
+	take_record(&a->lanes[0], &rec);
 	return NULL;
 }
 
@@ -1062,7 +1203,7 @@ run(struct app *a)
 {
 	struct feed f;
 	struct sigaction sa;
-	int rc;
+	int rc, i;
 
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
@@ -1070,14 +1211,32 @@ run(struct app *a)
 	sigaction(SIGTERM, &sa, NULL);
 	if (a->o->to) {
 		one_record(a);
-		return run_loop(a, NULL);
+		return run_loop(&a->lanes[0]);
 	}
-	if (feed_start(&f, a->o, a->snd) != 0) {
+	if (feed_start(&f, a->o, a) != 0) {
 		wa_err("out of memory");
 		feed_stop(&f);
 		return WA_EXIT_SOFTWARE;
 	}
-	rc = run_loop(a, &f);
+	a->feed = &f;
+	wa_log(WA_LOG_DEBUG, "%s: %d sending thread%s, up to %d sends in flight "
+	    "each", wa_progname(), a->nlanes, a->nlanes == 1 ? "" : "s",
+	    a->lanes[0].parallel);
+	/* Lane 0 runs here, the others in threads of their own. */
+	for (i = 1; i < a->nlanes; i++)
+		a->lanes[i].started = pthread_create(&a->lanes[i].th, NULL,
+		    lane_main, &a->lanes[i]) == 0;
+	rc = run_loop(&a->lanes[0]);
+	for (i = 1; i < a->nlanes; i++) {
+		if (!a->lanes[i].started) {
+			/* No thread: this one does its share after all. */
+			a->lanes[i].rc = run_loop(&a->lanes[i]);
+		} else
+			pthread_join(a->lanes[i].th, NULL);
+		if (rc == 0)
+			rc = a->lanes[i].rc;
+	}
+	a->feed = NULL;
 	feed_stop(&f);
 	return rc;
 }
@@ -1090,11 +1249,12 @@ main(int argc, char **argv)
 		.connect_timeout_ms = -1, .maxline = WA_MAXLINE_DEFAULT,
 		.level = WA_LOG_NORMAL };
 	struct app a;
-	int rc, done;
+	int rc, done, i;
 
 	wa_diag_init(argv[0], WA_LOG_NORMAL);
 	memset(&a, 0, sizeof a);
 	a.o = &o;
+	pthread_mutex_init(&a.mu, NULL);
 	rc = parse_args(&o, argc, argv, &done);
 	if (!done) {
 		wa_diag_init(argv[0], o.level);
@@ -1102,7 +1262,7 @@ main(int argc, char **argv)
 		if (rc == 0)
 			rc = setup_router(&a);
 		if (rc == 0)
-			rc = setup_sender(&a);
+			rc = setup_senders(&a);
 		a.wr = wa_writer_new(stdout);
 		if (rc == 0 && !a.wr) {
 			wa_err("out of memory");
@@ -1116,7 +1276,10 @@ main(int argc, char **argv)
 			wa_err("interrupted: sends in flight finished, nothing more sent");
 		rc = wa_finish_stdout(rc);
 	}
-	wa_sender_free(a.snd);
+	for (i = 0; i < a.nlanes; i++)
+		wa_sender_free(a.lanes[i].snd);
+	free(a.lanes);
+	pthread_mutex_destroy(&a.mu);
 	wa_router_free(a.router);
 	wa_writer_free(a.wr);
 	wa_cfg_free(&a.cfg);

@@ -82,9 +82,11 @@ wa_log(int need, const char *fmt, ...)
 	if (loglevel < need)
 		return;
 	va_start(ap, fmt);
+	flockfile(stderr); /* one line, whole, among threads */
 	vfprintf(stderr, fmt, ap);
-	va_end(ap);
 	fputc('\n', stderr);
+	funlockfile(stderr);
+	va_end(ap);
 }
 
 int

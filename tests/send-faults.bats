@@ -244,3 +244,35 @@ EOF
 	done
 	[ $((t[5] - t[0])) -ge 950 ]
 }
+
+@test "--parallel 32 over several sending threads: every record written once and whole, -v lines whole" {
+	cpus=$(nproc)
+	for i in $(seq 1000 3999); do echo "{\"to\":\"+97252123$i\",\"n\":$i}"; done >"$BATS_TEST_TMPDIR/in"
+	send_run -vv --business 1 --context broadcast --parallel 32 --text hi "$BATS_TEST_TMPDIR/in"
+	assert_success
+	want=$(( cpus < 4 ? cpus : 4 ))
+	[[ $stderr == *"wa-send: $want sending thread"*", up to "*" sends in flight each"* ]] || fail "$(head -3 <<<"$stderr")"
+	# 3,000 records, each a whole JSON object, each input once.
+	assert_equal "$(jq -c . <<<"$output" | wc -l)" 3000
+	assert_equal "$(jq -r .n <<<"$output" | sort -u | wc -l)" 3000
+	assert_equal "$(jq -r 'select(.status == "sent") | .n' <<<"$output" | wc -l)" 3000
+	assert_equal "$(provider_stats delivered) $(provider_stats duplicates)" "3000 0"
+	# Each log line whole: the two per message, nothing run together.
+	assert_equal "$(grep -c '^\[WA-SEND-SERVICE\] business_id=1 to=+97252123[0-9]\{4\} → jid=97252123[0-9]\{4\}@s.whatsapp.net source=to context=broadcast$' <<<"$stderr")" 3000
+	assert_equal "$(grep -c '^\[WA_SEND\] to=97252123[0-9]\{4\} status=sent message_id=[^ ]* attempts=1$' <<<"$stderr")" 3000
+}
+
+@test "fatal with --parallel 16 over several threads: the other threads start nothing more" {
+	# One rejection (the 41st number) and nothing wrong after it: only
+	# the stop that reaches every thread keeps the rest from going out.
+	provider_control '{"latency_ms":50,"rules":[{"to":"97252123140","fault":"token_rejected"}]}'
+	for i in $(seq 100 499); do echo "{\"to\":\"+97252123$i\"}"; done >"$BATS_TEST_TMPDIR/in"
+	send_run --provider meta --parallel 16 --text hi "$BATS_TEST_TMPDIR/in"
+	assert_failure 69
+	sends=$(provider_count)
+	# Up to it, and at most the 16 in flight when it came back.
+	[ "$sends" -ge 41 ] && [ "$sends" -le 57 ] || fail "$sends sends"
+	[ "$(wc -l <<<"$output")" -eq "$sends" ]
+	assert_equal "$(jq -r 'select(.error.class == "fatal") | .jid' <<<"$output")" 97252123140@s.whatsapp.net
+	assert_equal "$(grep -c 'stopping: token_rejected: nothing more will be sent' <<<"$stderr")" 1
+}
