@@ -175,20 +175,31 @@ teardown() {
 	bc_consistent "$BID"
 }
 
-@test "SIGTERM: sends in flight finish and are recorded, claims given back, exit 75 within seconds" {
+# A running worker stopped by signal $1 (TERM or INT): the sends in flight
+# finish and are recorded, its claims go back, exit 75 within seconds, and
+# the next run finishes with nobody sent twice.
+signal_stop() {
 	bc_new 100
 	provider_control '{"latency_ms":300}'
 	bc_bg run run --parallel 8 "$BID"
 	provider_wait_count 10
+	# Sends are in flight now (each takes 300 ms).
+	bc_wait_sql "SELECT count(*) > 0 FROM whatsapp_broadcast_recipients WHERE broadcast_id = $BID AND sending_since IS NOT NULL" t
+	n0=$(provider_count)
 	t0=$(date +%s%N)
-	kill -TERM "$BG_PID"
+	kill -"$1" "$BG_PID"
 	bc_bg_wait "$BG_PID" 10
 	t1=$(date +%s%N)
 	assert_equal "$BG_RC" 75
 	[ $(( (t1 - t0) / 1000000 )) -lt 3000 ] || fail "stopped after $(( (t1 - t0) / 1000000 )) ms"
+	grep -q "\[WA_BROADCAST\] broadcast_id=$BID total=100 .* status=running" "$BATS_TEST_TMPDIR/run.err" ||
+		fail "$(cat "$BATS_TEST_TMPDIR/run.err")"
 	read -r q p s f c <<<"$(bc_state "$BID")"
+	# Nobody left processing, nobody failed or marked ambiguous: the sends
+	# in flight were answered and recorded as sent.
 	assert_equal "$p $f $c" "0 0 0"
-	# Everything the provider got is recorded as sent.
+	[ "$s" -ge "$n0" ] || fail "$s recorded sent, $n0 had gone out before the signal"
+	[ "$q" -gt 0 ] || fail "nothing left queued: the signal came too late to prove anything"
 	assert_equal "$(provider_stats delivered)" "$s"
 	assert_equal "$(psql_q "SELECT count(*) FROM whatsapp_broadcast_recipients WHERE claimed_by IS NOT NULL OR sending_since IS NOT NULL")" 0
 	assert_equal "$(bc_col "$BID" status)" running
@@ -196,7 +207,17 @@ teardown() {
 	provider_control '{}'
 	wb run --parallel 8 "$BID"
 	assert_success
-	assert_equal "$(bc_state "$BID") $(provider_stats duplicates)" "0 0 100 0 0 0"
+	assert_equal "$(bc_state "$BID") $(provider_stats delivered) $(provider_stats duplicates) $(provider_stats max_per_recipient)" "0 0 100 0 0 100 0 1"
+	assert_equal "$(bc_col "$BID" status)" completed
+	bc_consistent "$BID"
+}
+
+@test "SIGTERM: sends in flight finish and are recorded, claims given back, exit 75 within seconds" {
+	signal_stop TERM
+}
+
+@test "SIGINT: the same as SIGTERM" {
+	signal_stop INT
 }
 
 @test "a recipient handed back while it waited for a retry keeps its spent attempts: 3 sends in all" {
