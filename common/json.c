@@ -5,6 +5,7 @@
  * yajl_tree_free. */
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,6 +207,17 @@ wa_get_int(yajl_val obj, const char *key, long long *out)
 	return -1;
 }
 
+/* Room for element n of the array p: a result adds several fields to a
+ * record whose arrays yajl sized exactly, so grow with some to spare, and
+ * not at all while the allocation has room. */
+static void *
+grow(void *p, size_t n, size_t size)
+{
+	if (p && malloc_usable_size(p) >= (n + 1) * size)
+		return p;
+	return realloc(p, (n + 8) * size);
+}
+
 int
 wa_set(yajl_val obj, const char *key, yajl_val v)
 {
@@ -228,10 +240,10 @@ wa_set(yajl_val obj, const char *key, yajl_val v)
 			return 0;
 		}
 	k = strdup(key);
-	keys = realloc(obj->u.object.keys, (n + 1) * sizeof *keys);
+	keys = grow(obj->u.object.keys, n, sizeof *keys);
 	if (keys)
 		obj->u.object.keys = keys;
-	vals = keys ? realloc(obj->u.object.values, (n + 1) * sizeof *vals) : NULL;
+	vals = keys ? grow(obj->u.object.values, n, sizeof *vals) : NULL;
 	if (vals)
 		obj->u.object.values = vals;
 	if (!k || !keys || !vals) {
@@ -352,9 +364,132 @@ wa_gen_val(yajl_gen g, yajl_val v)
 	}
 }
 
+/* --- writing ----------------------------------------------------------- */
+
+/* Records are written by hand rather than through yajl_gen, byte for byte
+ * what yajl_gen writes (the same escapes, "\u001F" in capitals, "/" as it
+ * is): yajl_gen costs a buffer call per token and a switch per byte, the
+ * most of what wa-send spends on a result after libcurl. */
+struct jbuf {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
+
+static int
+jb_room(struct jbuf *b, size_t more)
+{
+	size_t cap;
+	char *np;
+
+	if (b->len + more <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 256;
+	while (cap < b->len + more)
+		cap *= 2;
+	np = realloc(b->p, cap);
+	if (!np) {
+		b->oom = 1;
+		return -1;
+	}
+	b->p = np;
+	b->cap = cap;
+	return 0;
+}
+
+static void
+jb_put(struct jbuf *b, const char *s, size_t n)
+{
+	if (jb_room(b, n) == 0) {
+		memcpy(b->p + b->len, s, n);
+		b->len += n;
+	}
+}
+
+static void
+jb_str(struct jbuf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p = (const unsigned char *)s, *run;
+	char esc[7];
+	size_t n;
+
+	jb_put(b, "\"", 1);
+	for (;;) {
+		/* the plain run, copied at once */
+		for (run = p; *p >= 0x20 && *p != '"' && *p != '\\'; p++)
+			;
+		jb_put(b, (const char *)run, (size_t)(p - run));
+		if (!*p)
+			break;
+		n = 2;
+		esc[0] = '\\';
+		switch (*p) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default:
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[*p >> 4];
+			esc[5] = hex[*p & 15];
+			n = 6;
+		}
+		jb_put(b, esc, n);
+		p++;
+	}
+	jb_put(b, "\"", 1);
+}
+
+static void
+jb_val(struct jbuf *b, yajl_val v)
+{
+	size_t i;
+
+	switch (v ? v->type : yajl_t_null) {
+	case yajl_t_string:
+		jb_str(b, v->u.string);
+		break;
+	case yajl_t_number:
+		jb_put(b, v->u.number.r, strlen(v->u.number.r));
+		break;
+	case yajl_t_object:
+		jb_put(b, "{", 1);
+		for (i = 0; i < v->u.object.len; i++) {
+			if (i)
+				jb_put(b, ",", 1);
+			jb_str(b, v->u.object.keys[i]);
+			jb_put(b, ":", 1);
+			jb_val(b, v->u.object.values[i]);
+		}
+		jb_put(b, "}", 1);
+		break;
+	case yajl_t_array:
+		jb_put(b, "[", 1);
+		for (i = 0; i < v->u.array.len; i++) {
+			if (i)
+				jb_put(b, ",", 1);
+			jb_val(b, v->u.array.values[i]);
+		}
+		jb_put(b, "]", 1);
+		break;
+	case yajl_t_true:
+		jb_put(b, "true", 4);
+		break;
+	case yajl_t_false:
+		jb_put(b, "false", 5);
+		break;
+	default:
+		jb_put(b, "null", 4);
+	}
+}
+
 struct wa_writer {
 	FILE *out;
-	yajl_gen g;
+	struct jbuf b;  /* kept between records */
 };
 
 struct wa_writer *
@@ -362,39 +497,31 @@ wa_writer_new(FILE *out)
 {
 	struct wa_writer *w = calloc(1, sizeof *w);
 
-	if (!w)
-		return NULL;
-	w->out = out;
-	w->g = yajl_gen_alloc(NULL);
-	if (!w->g) {
-		free(w);
-		return NULL;
-	}
+	if (w)
+		w->out = out;
 	return w;
 }
 
-/* The record is generated into yajl's buffer and written with one fwrite:
- * a print callback would cost a stdio call per token. */
+/* The record goes out with one fwrite. */
 int
 wa_writer_put(struct wa_writer *w, yajl_val obj)
 {
-	yajl_gen_status st = wa_gen_val(w->g, obj);
-	const unsigned char *buf;
-	size_t n;
-	int rc = 0;
-
-	if (st == yajl_gen_status_ok)
-		st = yajl_gen_get_buf(w->g, &buf, &n);
-	if (st != yajl_gen_status_ok) {
-		errno = EINVAL;
-		rc = -1;
-	} else if (fwrite(buf, 1, n, w->out) != n || putc('\n', w->out) == EOF ||
-	    ferror(w->out)) {
-		rc = -1;
+	w->b.len = 0;
+	w->b.oom = 0;
+	jb_val(&w->b, obj);
+	jb_put(&w->b, "\n", 1);
+	if (w->b.oom) {
+		errno = ENOMEM;
+		return -1;
 	}
-	yajl_gen_clear(w->g);
-	yajl_gen_reset(w->g, NULL);
-	return rc;
+	if (fwrite(w->b.p, 1, w->b.len, w->out) != w->b.len || ferror(w->out))
+		return -1;
+	/* A huge record's buffer is not worth keeping. */
+	if (w->b.cap > 1 << 20) {
+		free(w->b.p);
+		memset(&w->b, 0, sizeof w->b);
+	}
+	return 0;
 }
 
 void
@@ -402,28 +529,22 @@ wa_writer_free(struct wa_writer *w)
 {
 	if (!w)
 		return;
-	yajl_gen_free(w->g);
+	free(w->b.p);
 	free(w);
 }
 
 char *
 wa_json_dump(yajl_val v, size_t *len)
 {
-	yajl_gen g = yajl_gen_alloc(NULL);
-	const unsigned char *buf;
-	size_t n;
-	char *s = NULL;
+	struct jbuf b = { NULL, 0, 0, 0 };
 
-	if (!g)
+	jb_val(&b, v);
+	jb_put(&b, "", 1);
+	if (b.oom) {
+		free(b.p);
 		return NULL;
-	if (wa_gen_val(g, v) == yajl_gen_status_ok &&
-	    yajl_gen_get_buf(g, &buf, &n) == yajl_gen_status_ok &&
-	    (s = malloc(n + 1)) != NULL) {
-		memcpy(s, buf, n);
-		s[n] = '\0';
-		if (len)
-			*len = n;
 	}
-	yajl_gen_free(g);
-	return s;
+	if (len)
+		*len = b.len - 1;
+	return b.p;
 }
