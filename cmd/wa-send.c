@@ -610,6 +610,15 @@ msg_content(const struct opts *o, struct item *it, struct wa_error *e)
 	return it->text ? 0 : -1;
 }
 
+static void
+copy_jid(struct item *it, const char *jid)
+{
+	size_t n = strnlen(jid, sizeof it->jid - 1);
+
+	memcpy(it->jid, jid, n);
+	it->jid[n] = '\0';
+}
+
 /* The record's address: its jid as given, else normalized like
  * wa-normalize. 0, or -1 when the record was marked failed. */
 static int
@@ -621,7 +630,7 @@ msg_address(struct app *a, struct item *it, const char **to, const char **source
 	int rc;
 
 	if (jid && *jid) {
-		snprintf(it->jid, sizeof it->jid, "%s", jid);
+		copy_jid(it, jid);
 		*to = wa_get_str(obj, "phone") ? wa_get_str(obj, "phone") :
 		    wa_get_str(obj, "to") ? wa_get_str(obj, "to") : jid;
 		*source = wa_get_str(obj, "source") ? wa_get_str(obj, "source") : "jid";
@@ -632,7 +641,7 @@ msg_address(struct app *a, struct item *it, const char **to, const char **source
 	pthread_mutex_unlock(&a->mu);
 	if (rc != 0)
 		return -1;
-	snprintf(it->jid, sizeof it->jid, "%s", addr.jid);
+	copy_jid(it, addr.jid);
 	*to = wa_get_str(obj, "to") ? wa_get_str(obj, "to") : addr.phone;
 	*source = addr.source ? addr.source : "to";
 	return 0;

@@ -414,6 +414,20 @@ jb_str(struct jbuf *b, const char *s)
 	char esc[7];
 	size_t n;
 
+	/* Most strings need no escape: one reservation, one copy. */
+	for (run = p; *p >= 0x20 && *p != '"' && *p != '\\'; p++)
+		;
+	if (!*p) {
+		n = (size_t)(p - run);
+		if (jb_room(b, n + 2) == 0) {
+			b->p[b->len] = '"';
+			memcpy(b->p + b->len + 1, run, n);
+			b->p[b->len + n + 1] = '"';
+			b->len += n + 2;
+		}
+		return;
+	}
+	p = run;
 	jb_put(b, "\"", 1);
 	for (;;) {
 		/* the plain run, copied at once */
@@ -540,6 +554,30 @@ wa_json_dump(yajl_val v, size_t *len)
 
 	jb_val(&b, v);
 	jb_put(&b, "", 1);
+	if (b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	if (len)
+		*len = b.len - 1;
+	return b.p;
+}
+
+char *
+wa_json_strobj(const char *const *kv, int n, size_t *len)
+{
+	struct jbuf b = { NULL, 0, 0, 0 };
+	int i;
+
+	jb_put(&b, "{", 1);
+	for (i = 0; i < n; i++) {
+		if (i)
+			jb_put(&b, ",", 1);
+		jb_str(&b, kv[2 * i]);
+		jb_put(&b, ":", 1);
+		jb_str(&b, kv[2 * i + 1]);
+	}
+	jb_put(&b, "}", 2); /* with the NUL */
 	if (b.oom) {
 		free(b.p);
 		return NULL;

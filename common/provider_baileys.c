@@ -251,16 +251,12 @@ gen_tail(yajl_gen g, const struct wa_msg *m, const char *key)
 static int
 build_text(const struct wa_msg *m, const char *key, struct wa_req *rq)
 {
-	yajl_gen g = yajl_gen_alloc(NULL);
+	char tenant[40];
+	const char *kv[] = { "to", m->jid, "type", "text", "text", m->text,
+		"idempotencyKey", key, "tenantId", tenant };
 
-	if (!g)
-		return -1;
-	gen_common(g, m, "text");
-	wa_gen_kv(g, "text", m->text);
-	gen_tail(g, m, key);
-	yajl_gen_map_close(g);
-	rq->head = wa_gen_take(g, &rq->head_len);
-	yajl_gen_free(g);
+	snprintf(tenant, sizeof tenant, "business_%lld", m->business_id);
+	rq->head = wa_json_strobj(kv, 5, &rq->head_len);
 	return rq->head ? 0 : -1;
 }
 

@@ -87,6 +87,9 @@ struct wa_writer *wa_writer_new(FILE *out);
 int wa_writer_put(struct wa_writer *w, yajl_val obj);
 /* Render v as compact JSON into a malloc'd NUL-terminated string. */
 char *wa_json_dump(yajl_val v, size_t *len);
+/* {"k1":"v1","k2":"v2",...} from n key/value pairs (kv[2i], kv[2i+1]), as
+ * a malloc'd NUL-terminated string; NULL when out of memory. */
+char *wa_json_strobj(const char *const *kv, int n, size_t *len);
 void wa_writer_free(struct wa_writer *w);
 
 #endif
