@@ -2,7 +2,8 @@
 #
 #   make            build into $(B)
 #   make check      install what is missing, build, run every test (also
-#                   under AddressSanitizer + UBSan), lint the man pages
+#                   under AddressSanitizer + UBSan; wa-send's under
+#                   ThreadSanitizer), lint the man pages
 #   make demo       the main job, on a throw-away database and test provider
 #   make bench      timing targets (never part of check)
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -175,7 +176,19 @@ check: deps
 	@$(MAKE) --no-print-directory lint-man
 	@$(MAKE) --no-print-directory test
 	@$(MAKE) --no-print-directory check-long
+	@$(MAKE) --no-print-directory check-tsan
 	@$(MAKE) --no-print-directory check-asan
+
+# wa-send's sending threads under ThreadSanitizer, on its own tests (the
+# test provider and tools stay the normal build's); a report fails the test.
+TSAN_B = build/tsan
+check-tsan: all
+	@$(MAKE) --no-print-directory B=$(TSAN_B) WERROR=-Werror \
+		SAN=-fsanitize=thread $(CMDS:%=$(TSAN_B)/bin/%)
+	WA_BIN=$(CURDIR)/$(TSAN_B)/bin WA_TESTS=$(CURDIR)/$(B)/tests \
+	TSAN_OPTIONS=halt_on_error=1:exitcode=99 \
+		bats --print-output-on-failure tests/send.bats tests/send-faults.bats \
+		tests/send-route.bats </dev/null
 
 ASAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all
 check-asan:
@@ -237,4 +250,4 @@ uninstall:
 clean:
 	rm -rf build
 
-.PHONY: all deps check check-asan check-long test lint-man demo bench install uninstall clean FORCE
+.PHONY: all deps check check-asan check-tsan check-long test lint-man demo bench install uninstall clean FORCE

@@ -193,13 +193,13 @@ feed_stop(struct feed *f)
 		pthread_mutex_unlock(&f->mu);
 		pthread_cancel(f->th); /* if it is blocked in read() */
 		pthread_join(f->th, NULL);
-		pthread_mutex_destroy(&f->mu);
-		pthread_cond_destroy(&f->room);
 		/* Records read but not reached: not written, not sent. */
 		while (f->n > 0 && feed_take(f, &s) == 1) {
 			wa_rec_free(&s.rec);
 			free(s.err);
 		}
+		pthread_mutex_destroy(&f->mu);
+		pthread_cond_destroy(&f->room);
 	}
 	wa_reader_free(f->rd);
 	free(f->q);
