@@ -330,13 +330,17 @@ static int
 mark_flush(struct marker *k)
 {
 	struct bc_counts c;
+	double until = 0;
 
 	if (k->nout == 0 || k->failed_db)
 		return k->failed_db ? -1 : 0;
 	/* One statement: it happened whole or not at all, and a second try
-	 * of what did happen changes nothing (the rows are no longer ours). */
+	 * of what did happen changes nothing (the rows are no longer ours).
+	 * A server that keeps dropping the connection gets --db-wait in all. */
 	while (bc_record(&k->d, k->bid, k->outs, k->nout, &c) != 0) {
-		if (mark_reconnect(k) != 0) {
+		if (until == 0)
+			until = bc_now() + k->o->db_wait;
+		if (bc_now() > until || mark_reconnect(k) != 0) {
 			k->failed_db = 1;
 			return -1;
 		}

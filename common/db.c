@@ -272,10 +272,12 @@ wa_db_connect(const char *url, const char *appname, char *err,
 	}
 	/* A worker's claims live as long as its session (an advisory lock).
 	 * A host that dies without closing its connections would keep them
-	 * for the OS default of some two hours; with these, the server drops
-	 * the session within about half a minute (keepalives when idle, the
-	 * user timeout when data goes unacknowledged), and we notice a dead
-	 * server as soon. A URL's or PGOPTIONS' own settings win. */
+	 * for the OS default of some two hours; with keepalives the server
+	 * drops the session within about half a minute, and we notice a dead
+	 * server as soon (here also when data goes unacknowledged). The
+	 * server's settings exist in every PostgreSQL still in use; its
+	 * tcp_user_timeout only from 12, so it is left out. A URL's or
+	 * PGOPTIONS' own settings win. */
 	keys[k] = "keepalives_idle";
 	vals[k++] = "10";
 	keys[k] = "keepalives_interval";
@@ -287,7 +289,7 @@ wa_db_connect(const char *url, const char *appname, char *err,
 	if (!env_set("PGOPTIONS")) {
 		keys[k] = "options";
 		vals[k++] = "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 "
-		    "-c tcp_keepalives_count=3 -c tcp_user_timeout=30000";
+		    "-c tcp_keepalives_count=3";
 	}
 	keys[k] = "fallback_application_name";
 	vals[k++] = appname;
