@@ -406,6 +406,15 @@ jb_put(struct jbuf *b, const char *s, size_t n)
 	}
 }
 
+/* Where the run of characters written as they are ends. */
+static const unsigned char *
+plain_end(const unsigned char *p)
+{
+	while (*p >= 0x20 && *p != '"' && *p != '\\')
+		p++;
+	return p;
+}
+
 static void
 jb_str(struct jbuf *b, const char *s)
 {
@@ -415,8 +424,7 @@ jb_str(struct jbuf *b, const char *s)
 	size_t n;
 
 	/* Most strings need no escape: one reservation, one copy. */
-	for (run = p; *p >= 0x20 && *p != '"' && *p != '\\'; p++)
-		;
+	p = plain_end(run = p);
 	if (!*p) {
 		n = (size_t)(p - run);
 		if (jb_room(b, n + 2) == 0) {
@@ -427,12 +435,9 @@ jb_str(struct jbuf *b, const char *s)
 		}
 		return;
 	}
-	p = run;
 	jb_put(b, "\"", 1);
 	for (;;) {
-		/* the plain run, copied at once */
-		for (run = p; *p >= 0x20 && *p != '"' && *p != '\\'; p++)
-			;
+		/* the plain run, copied at once, then what ends it */
 		jb_put(b, (const char *)run, (size_t)(p - run));
 		if (!*p)
 			break;
@@ -453,7 +458,7 @@ jb_str(struct jbuf *b, const char *s)
 			n = 6;
 		}
 		jb_put(b, esc, n);
-		p++;
+		p = plain_end(run = p + 1);
 	}
 	jb_put(b, "\"", 1);
 }
