@@ -14,13 +14,16 @@
 #include "bc_int.h"
 #include "wa_cli.h"
 
-/* Live worker keys: advisory locks held on this database. A bigint lock
- * shows in pg_locks as classid (high 32 bits) and objid (low), objsubid 1. */
-#define LIVE_KEYS \
-	"SELECT (l.classid::bigint << 32) | l.objid::bigint FROM pg_locks l" \
+/* Worker keys held: advisory locks granted on this database. A bigint
+ * lock shows in pg_locks as classid (high 32 bits) and objid (low),
+ * objsubid 1. */
+#define HELD_KEY "((l.classid::bigint << 32) | l.objid::bigint)"
+#define HELD_LOCKS \
+	" FROM pg_locks l" \
 	" WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted" \
 	" AND l.database = (SELECT oid FROM pg_database" \
 	"  WHERE datname = current_database())"
+#define LIVE_KEYS "SELECT " HELD_KEY HELD_LOCKS
 
 /* Counters moved by a CTE "u" of changed rows (id, status, was): was is
  * the status before, 'processing' or 'failed' (an interrupted send whose
@@ -501,11 +504,8 @@ int
 bc_key_shared(struct bc_db *d)
 {
 	static const char sql[] =
-	    "SELECT count(*) FROM pg_locks l WHERE l.locktype = 'advisory'"
-	    " AND l.objsubid = 1 AND l.granted AND l.pid <> pg_backend_pid()"
-	    " AND ((l.classid::bigint << 32) | l.objid::bigint) = $1"
-	    " AND l.database = (SELECT oid FROM pg_database"
-	    "  WHERE datname = current_database())";
+	    "SELECT count(*)" HELD_LOCKS
+	    " AND l.pid <> pg_backend_pid() AND " HELD_KEY " = $1";
 	char b1[32];
 	const char *v[1] = { bc_ll(b1, sizeof b1, d->key) };
 	PGresult *r = bc_q(d, sql, 1, v);
