@@ -90,10 +90,18 @@ teardown() {
 	bc_bg_wait "$pa" 60
 	ra=$BG_RC
 	bc_bg_wait "$BG_PID" 60
-	assert_equal "$ra $BG_RC" "0 0"
+	rb=$BG_RC
 	wb run "$BID"
 	read -r q p s f c <<<"$(bc_state "$BID")"
 	assert_equal "$q $p $c $((s + f))" "0 0 0 400"
+	# Both finish. A restart ends every session, so the worker back first
+	# may take the other's sends in flight as a dead worker's: ambiguous,
+	# for review, never sent again; then the broadcast is partial (exit 1).
+	if [ "$f" -eq 0 ]; then
+		assert_equal "$ra $rb" "0 0"
+	else
+		[[ "$ra $rb" =~ ^[01]\ [01]$ ]] || fail "exits $ra $rb with $f for review"
+	fi
 	assert_equal "$(provider_stats duplicates)" 0
 	[ "$f" -le 16 ] || fail "$f for review"
 	bc_consistent "$BID"
