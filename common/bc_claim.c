@@ -585,11 +585,16 @@ bc_finalize(struct bc_db *d, long long bid, char *status, size_t len)
 	    "   WHERE r.broadcast_id = b.id AND r.status = 'failed'"
 	    "   AND r.error_class IN ('retryable', 'ambiguous')) THEN 'partial'"
 	    "  ELSE 'completed' END,"
-	    " completed_at = now(), updated_at = now(),"
+	    " completed_at = CASE WHEN b.status IN ('partial', 'failed')"
+	    "  THEN b.completed_at ELSE now() END, updated_at = now(),"
 	    " stopped_at = CASE WHEN coalesce(b.cancel_requested, false)"
 	    "  THEN coalesce(b.stopped_at, now()) ELSE b.stopped_at END"
 	    " WHERE b.id = $1 AND (b.status IN ('pending', 'queued', 'running')"
-	    "  OR (b.status = 'paused' AND coalesce(b.cancel_requested, false)))"
+	    "  OR (b.status = 'paused' AND coalesce(b.cancel_requested, false))"
+	    /* A send recovered as ambiguous whose real outcome came in after
+	     * the broadcast was finished: judge it again. */
+	    "  OR (b.status IN ('partial', 'failed')"
+	    "   AND NOT coalesce(b.cancel_requested, false)))"
 	    " AND NOT EXISTS (SELECT 1 FROM whatsapp_broadcast_recipients r"
 	    "  WHERE r.broadcast_id = b.id AND r.status IN ('queued', 'processing'))"
 	    " RETURNING b.status";
