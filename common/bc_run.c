@@ -739,6 +739,10 @@ report_lost(struct run *u)
 		    oc->message_id[0] ? " message_id=" : "", oc->message_id,
 		    oc->code[0] ? " error=" : "", oc->code);
 	}
+	if (wa_sender_inflight(u->snd) > 0)
+		LOGLINE(u, WA_LOG_QUIET, "%s: error: broadcast_id=%lld: %d sends still "
+		    "in flight, their outcome unknown: the next run marks them for "
+		    "review", wa_progname(), u->b.id, wa_sender_inflight(u->snd));
 }
 
 static int

@@ -7,7 +7,8 @@
 # libphonenumber's singleton, "possibly lost"); nothing of ours is.
 #
 # On the sanitizer build (make check-asan, B=build/asan) the programs carry
-# AddressSanitizer, which cannot run under valgrind: every test here skips.
+# AddressSanitizer, which cannot run under valgrind: make check-asan leaves
+# this file out, and run by hand on that build every test here skips.
 # That loses nothing: the same tests run and count on the release pass of
 # `make check` (make test), and the sanitizer pass has LeakSanitizer on.
 

@@ -140,6 +140,10 @@ bc_bg_wait() {
 	fi
 	BG_RC=0
 	wait "$pid" || BG_RC=$?
+	# 99 is the sanitizers' exit: show their report if the test then fails.
+	if [ "$BG_RC" -eq 99 ]; then
+		tail -n 60 "$BATS_TEST_TMPDIR"/*.err >&2
+	fi
 	cat "$BATS_TEST_TMPDIR"/*.out "$BATS_TEST_TMPDIR"/*.err >>"$BATS_FILE_TMPDIR/outputs" 2>/dev/null || true
 }
 
