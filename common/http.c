@@ -33,12 +33,21 @@ struct wa_http {
 	struct xfer *free;      /* easy handles kept for reuse */
 	struct xfer *running;   /* started, not yet reported */
 	int active;
+	int proxy_env;          /* a proxy variable is set (see wa_http_new) */
+};
+
+/* The variables libcurl looks at for a proxy, and a few it ignores (to
+ * err on the side of leaving it alone). */
+static const char *const proxy_vars[] = {
+	"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+	"all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY", NULL
 };
 
 struct wa_http *
 wa_http_new(int maxconns)
 {
 	struct wa_http *h;
+	int i;
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return NULL;
@@ -54,6 +63,11 @@ wa_http_new(int maxconns)
 		return NULL;
 	}
 	curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)(maxconns > 0 ? maxconns : 8));
+	/* libcurl reads the proxy variables for every request; when none is
+	 * set, say so once and spare it the lookups. */
+	for (i = 0; proxy_vars[i]; i++)
+		if (getenv(proxy_vars[i]))
+			h->proxy_env = 1;
 	return h;
 }
 
@@ -237,22 +251,40 @@ body_mode(struct xfer *x, const struct wa_http_req *rq)
 	    x->piece_len[0] < 60 * 1024 ? M_FIELDS : M_READ;
 }
 
+/* The options that stay the same from one request to the next on a
+ * handle whose kind of body does not change. */
 static int
-setup_body(struct xfer *x, int mode)
+setup_fixed(struct xfer *x, int mode)
 {
 	CURL *e = x->easy;
 	int bad = 0;
 
+	bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	bad |= curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	bad |= curl_easy_setopt(e, CURLOPT_USERAGENT, "wa/" WA_VERSION);
+	bad |= curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+	bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	bad |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+	bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_resp);
+	bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+	bad |= curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq);
+	bad |= curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
+	/* Below the 5 s keep-alive timeout of Node servers (Baileys), so an
+	 * idle connection is not reused just as the server closes it. */
+	bad |= curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, 4L);
+	if (!x->h->proxy_env) {
+		bad |= curl_easy_setopt(e, CURLOPT_PROXY, "");
+		bad |= curl_easy_setopt(e, CURLOPT_NOPROXY, "");
+	}
 	if (mode == M_GET)
-		return curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+		return bad | curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
 	bad |= curl_easy_setopt(e, CURLOPT_POST, 1L);
-	bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, x->body_total);
-	if (mode == M_FIELDS)
-		return bad | curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->piece[0]);
-	bad |= curl_easy_setopt(e, CURLOPT_READFUNCTION, read_body);
-	bad |= curl_easy_setopt(e, CURLOPT_READDATA, x);
-	bad |= curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, seek_body);
-	bad |= curl_easy_setopt(e, CURLOPT_SEEKDATA, x);
+	if (mode == M_READ) {
+		bad |= curl_easy_setopt(e, CURLOPT_READFUNCTION, read_body);
+		bad |= curl_easy_setopt(e, CURLOPT_READDATA, x);
+		bad |= curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, seek_body);
+		bad |= curl_easy_setopt(e, CURLOPT_SEEKDATA, x);
+	}
 	return bad;
 }
 
@@ -264,27 +296,23 @@ setup(struct xfer *x, const struct wa_http_req *rq)
 
 	/* A pooled handle keeps its options; start afresh only when the
 	 * kind of body changes, so no option of the other kind lingers. */
-	if (mode != x->mode)
+	if (mode != x->mode) {
 		curl_easy_reset(e);
-	x->mode = mode;
+		x->mode = M_NONE;
+		if (setup_fixed(x, mode) != 0)
+			return -1;
+		x->mode = mode;
+	}
 	bad |= curl_easy_setopt(e, CURLOPT_URL, rq->url);
-	bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	bad |= curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, rq->headers);
-	bad |= curl_easy_setopt(e, CURLOPT_USERAGENT, "wa/" WA_VERSION);
-	bad |= curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-	bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	bad |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-	bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_resp);
-	bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-	bad |= curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq);
-	bad |= curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
 	bad |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, rq->connect_timeout_ms);
 	bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, rq->timeout_ms);
-	/* Below the 5 s keep-alive timeout of Node servers (Baileys), so an
-	 * idle connection is not reused just as the server closes it. */
-	bad |= curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, 4L);
-	return bad | setup_body(x, mode);
+	if (mode == M_GET)
+		return bad;
+	bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, x->body_total);
+	if (mode == M_FIELDS)
+		bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->piece[0]);
+	return bad;
 }
 
 int

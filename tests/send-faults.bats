@@ -94,6 +94,23 @@ EOF
 		"connect_failed retryable 2"
 }
 
+@test "proxy variables are honoured as libcurl reads them (http_proxy, ALL_PROXY, no_proxy)" {
+	p=$(closed_port)
+	# The proxy named is a closed port: the send goes there, not to the provider.
+	http_proxy=http://127.0.0.1:$p send_run --business 1 --to +972501234567 --text hi
+	assert_failure 1
+	assert_equal "$(jq -r '.error.code' <<<"$output")" connect_failed
+	[[ "$(jq -r '.error.message' <<<"$output")" == *"port $p"* ]] || fail "$output"
+	ALL_PROXY=http://127.0.0.1:$p send_run --business 1 --to +972501234567 --text hi
+	assert_failure 1
+	[[ "$(jq -r '.error.message' <<<"$output")" == *"port $p"* ]] || fail "$output"
+	assert_equal "$(provider_count)" 0
+	# no_proxy naming the provider's host: straight to it.
+	http_proxy=http://127.0.0.1:$p no_proxy=127.0.0.1 send_run --business 1 --to +972501234567 --text hi
+	assert_success
+	assert_equal "$(provider_count)" 1
+}
+
 @test "a connect that never completes: connect_timeout after the set seconds, retryable, for both providers" {
 	blackhole_start
 	# The environment sets it for Baileys, the option for Meta; either way
