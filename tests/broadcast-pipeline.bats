@@ -176,7 +176,9 @@ counters() {
 		[ "$(bc_sent "$BID")" -ge 20 ] && break
 		sleep 0.05
 	done
-	kill -9 "$(cat "$d/x.pid")" "$(cat "$d/s.pid")" "$(cat "$d/m.pid")"
+	# mark first: once wa-send is gone, mark would see the end of its
+	# input and settle the claims; then export, which could give them back.
+	kill -9 "$(cat "$d/m.pid")" "$(cat "$d/x.pid")" "$(cat "$d/s.pid")"
 	wait || true
 	# export's lease is 300 s; mark's hold, --db-wait (30) + 5 s, takes
 	# its place: the claims are free well within a minute, not in five.
