@@ -339,26 +339,58 @@ error_obj(const struct wa_error *e)
 	return v;
 }
 
-/* The result fields, after the record's own. */
+/* The result fields, written after the record's own (or in their place)
+ * without touching its tree. */
+struct result {
+	struct wa_field f[6];
+	yajl_val error;
+};
+
 static void
-set_result(yajl_val obj, int sent, const char *provider, const char *msgid,
+set_result(struct result *r, int sent, const char *provider, const char *msgid,
     int attempts, long duration_ms, const struct wa_error *e)
 {
-	wa_set_str(obj, "status", sent ? "sent" : "failed");
-	if (provider)
-		wa_set_str(obj, "provider", provider);
-	else
-		wa_set_null(obj, "provider");
-	if (msgid)
-		wa_set_str(obj, "message_id", msgid);
-	else
-		wa_set_null(obj, "message_id");
-	wa_set_int(obj, "attempts", attempts);
-	wa_set_int(obj, "duration_ms", duration_ms);
-	if (sent)
-		wa_del(obj, "error");
-	else
-		wa_set(obj, "error", error_obj(e));
+	struct wa_field *f = r->f;
+
+	memset(r, 0, sizeof *r);
+	f[0].key = "status";
+	f[0].s = sent ? "sent" : "failed";
+	f[1].key = "provider";
+	f[1].type = provider ? WA_FIELD_STR : WA_FIELD_NULL;
+	f[1].s = provider;
+	f[2].key = "message_id";
+	f[2].type = msgid ? WA_FIELD_STR : WA_FIELD_NULL;
+	f[2].s = msgid;
+	f[3].key = "attempts";
+	f[3].type = WA_FIELD_INT;
+	f[3].i = attempts;
+	f[4].key = "duration_ms";
+	f[4].type = WA_FIELD_INT;
+	f[4].i = duration_ms;
+	f[5].key = "error";
+	f[5].type = sent ? WA_FIELD_DROP : WA_FIELD_VAL;
+	/* NULL (out of memory) is written as null. */
+	f[5].v = r->error = sent ? NULL : error_obj(e);
+}
+
+/* Write a record with its result; -1 as put_locked. */
+static int
+put_result_locked(struct app *a, yajl_val obj, struct result *r)
+{
+	int rc = -1;
+
+	if (a->fatal_code != WA_EXIT_IO) {
+		if (wa_writer_put_fields(a->wr, obj, r->f, 6) != 0) {
+			halt(a, WA_EXIT_IO);
+			a->fatal_code = WA_EXIT_IO;
+		} else {
+			a->dirty = 1;
+			rc = 0;
+		}
+	}
+	wa_val_free(r->error);
+	r->error = NULL;
+	return rc;
 }
 
 static void
@@ -373,11 +405,13 @@ static void
 fail_early(struct app *a, struct wa_rec *rec, const char *provider,
     const struct wa_error *e)
 {
-	set_result(rec->obj, 0, provider, NULL, 0, 0, e);
+	struct result r;
+
+	set_result(&r, 0, provider, NULL, 0, 0, e);
 	record_error(rec, NULL, e);
 	pthread_mutex_lock(&a->mu);
 	some_failed(a);
-	put_locked(a, rec->obj);
+	put_result_locked(a, rec->obj, &r);
 	pthread_mutex_unlock(&a->mu);
 }
 
@@ -735,9 +769,11 @@ take_record(struct lane *l, struct wa_rec *rec)
 		rc = wa_route(a->router, it->msg.business_id, &it->msg.provider, &e);
 		if (rc == -2) {
 			/* The database went away: nothing more can be routed. */
-			set_result(it->rec.obj, 0, NULL, NULL, 0, 0, &e);
+			struct result res;
+
+			set_result(&res, 0, NULL, NULL, 0, 0, &e);
 			record_error(&it->rec, NULL, &e);
-			put_locked(a, it->rec.obj);
+			put_result_locked(a, it->rec.obj, &res);
 			halt(a, WA_EXIT_UNAVAIL);
 			pthread_mutex_unlock(&a->mu);
 			wa_sender_stop(l->snd);
@@ -767,6 +803,7 @@ on_result(void *ctx, struct wa_msg *m, const struct wa_result *r)
 	struct lane *l = ctx;
 	struct app *a = l->a;
 	struct item *it = m->udata;
+	struct result res;
 	char digits[64];
 	int lost;
 
@@ -783,7 +820,7 @@ on_result(void *ctx, struct wa_msg *m, const struct wa_result *r)
 		item_free(it);
 		return;
 	}
-	set_result(it->rec.obj, r->status == WA_SENT, wa_provider_name(r->provider),
+	set_result(&res, r->status == WA_SENT, wa_provider_name(r->provider),
 	    r->message_id, r->attempts, r->duration_ms, &r->error);
 	if (r->status == WA_SENT)
 		wa_log(WA_LOG_VERBOSE, "[WA_SEND] to=%s status=sent message_id=%s attempts=%d",
@@ -801,7 +838,7 @@ on_result(void *ctx, struct wa_msg *m, const struct wa_result *r)
 		    WA_EXIT_CONFIG : WA_EXIT_UNAVAIL);
 		wa_err("stopping: %s: nothing more will be sent", r->error.code);
 	}
-	lost = put_locked(a, it->rec.obj) != 0;
+	lost = put_result_locked(a, it->rec.obj, &res) != 0;
 	pthread_mutex_unlock(&a->mu);
 	if (lost)
 		wa_sender_stop(l->snd);

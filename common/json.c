@@ -521,13 +521,83 @@ wa_writer_new(FILE *out)
 	return w;
 }
 
+static void
+jb_field(struct jbuf *b, const struct wa_field *f, int comma)
+{
+	char num[24];
+
+	if (comma)
+		jb_put(b, ",", 1);
+	jb_str(b, f->key);
+	jb_put(b, ":", 1);
+	switch (f->type) {
+	case WA_FIELD_STR:
+		jb_str(b, f->s);
+		break;
+	case WA_FIELD_INT:
+		jb_put(b, num, (size_t)snprintf(num, sizeof num, "%lld", f->i));
+		break;
+	case WA_FIELD_VAL:
+		jb_val(b, f->v);
+		break;
+	default:
+		jb_put(b, "null", 4);
+	}
+}
+
+/* obj with fields in place of its own; see wa_writer_put_fields. */
+static void
+jb_obj_fields(struct jbuf *b, yajl_val obj, const struct wa_field *f, int n)
+{
+	char done[WA_WRITER_MAXFIELDS] = { 0 };
+	const char *k;
+	size_t i;
+	int j, any = 0;
+
+	jb_put(b, "{", 1);
+	for (i = 0; YAJL_IS_OBJECT(obj) && i < obj->u.object.len; i++) {
+		k = obj->u.object.keys[i];
+		for (j = 0; j < n && strcmp(k, f[j].key) != 0; j++)
+			;
+		if (j < n) {
+			if (!done[j] && f[j].type != WA_FIELD_DROP)
+				jb_field(b, &f[j], any++);
+			done[j] = 1;
+			continue;
+		}
+		if (any++)
+			jb_put(b, ",", 1);
+		jb_str(b, k);
+		jb_put(b, ":", 1);
+		jb_val(b, obj->u.object.values[i]);
+	}
+	for (j = 0; j < n; j++)
+		if (!done[j] && f[j].type != WA_FIELD_DROP)
+			jb_field(b, &f[j], any++);
+	jb_put(b, "}", 1);
+}
+
 /* The record goes out with one fwrite. */
 int
 wa_writer_put(struct wa_writer *w, yajl_val obj)
 {
+	return wa_writer_put_fields(w, obj, NULL, 0);
+}
+
+int
+wa_writer_put_fields(struct wa_writer *w, yajl_val obj,
+    const struct wa_field *f, int n)
+{
 	w->b.len = 0;
 	w->b.oom = 0;
-	jb_val(&w->b, obj);
+	if (n > WA_WRITER_MAXFIELDS) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (n > 0)
+		jb_obj_fields(&w->b, obj, f, n);
+	else
+		jb_val(&w->b, obj);
 	jb_put(&w->b, "\n", 1);
 	if (w->b.oom) {
 		errno = ENOMEM;

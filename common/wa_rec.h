@@ -85,6 +85,23 @@ struct wa_writer;
 struct wa_writer *wa_writer_new(FILE *out);
 /* Write obj as one line. 0, or -1 on an I/O error (errno set). */
 int wa_writer_put(struct wa_writer *w, yajl_val obj);
+/* A field written with a record without changing its tree: it takes the
+ * place of the record's own field of that name (later ones of the name
+ * are left out), or follows the record's fields. WA_FIELD_DROP leaves the
+ * record's field out. */
+enum wa_field_type { WA_FIELD_STR, WA_FIELD_INT, WA_FIELD_NULL, WA_FIELD_VAL,
+	WA_FIELD_DROP };
+struct wa_field {
+	const char *key;
+	enum wa_field_type type;
+	const char *s;      /* WA_FIELD_STR */
+	long long i;        /* WA_FIELD_INT */
+	yajl_val v;         /* WA_FIELD_VAL (borrowed) */
+};
+#define WA_WRITER_MAXFIELDS 16
+/* wa_writer_put, with n (at most WA_WRITER_MAXFIELDS) fields. */
+int wa_writer_put_fields(struct wa_writer *w, yajl_val obj,
+    const struct wa_field *f, int n);
 /* Render v as compact JSON into a malloc'd NUL-terminated string. */
 char *wa_json_dump(yajl_val v, size_t *len);
 /* {"k1":"v1","k2":"v2",...} from n key/value pairs (kv[2i], kv[2i+1]), as

@@ -29,6 +29,20 @@ IL2=972521234567
 	[ "$(jq -r .duration_ms <<<"$output")" -ge 0 ]
 }
 
+@test "result fields take the place of the record's own; an old error goes when sent" {
+	send_run --business 1 <<<'{"a":1,"status":"queued","jid":"972501234567@s.whatsapp.net","error":{"x":1},"attempts":7,"text":"hi","status":"dup"}'
+	assert_success
+	# Written as it stands (not re-serialized by jq): same place, once.
+	assert_equal "$(sed -E 's/"message_id":"[^"]+"/"message_id":"M"/; s/"duration_ms":[0-9]+/"duration_ms":0/' <<<"$output")" \
+		'{"a":1,"status":"sent","jid":"972501234567@s.whatsapp.net","attempts":1,"text":"hi","provider":"baileys","message_id":"M","duration_ms":0}'
+	provider_control '{"rules":[{"to":"*","fault":"http_400"}]}'
+	send_run --business 1 <<<'{"jid":"972501234567@s.whatsapp.net","text":"hi","provider":"x","error":null}'
+	assert_failure 1
+	assert_equal "$(jq -r 'keys_unsorted | join(" ")' <<<"$output")" \
+		"jid text provider error status message_id attempts duration_ms"
+	assert_equal "$(jq -r '[.provider, .error.class, .status] | join(" ")' <<<"$output")" "baileys permanent failed"
+}
+
 @test "meta: POST /{version}/{id}/messages with digits, never a JID, and the token" {
 	send_run --provider meta <<<'{"jid":"972501234567@s.whatsapp.net","text":"Hi"}'
 	assert_success
