@@ -74,6 +74,9 @@ int wa_baileys_outcome(const struct wa_http_res *res, char *id, size_t idlen,
     struct wa_error *e);
 int wa_meta_outcome(const struct wa_http_res *res, char *id, size_t idlen,
     struct wa_error *e);
+/* The usual Baileys answer read without a parser: 1 with its messageId
+ * copied (cut to idlen), 0 when the general path must decide. */
+int wa_baileys_quick_id(const char *body, char *id, size_t idlen);
 /* No HTTP answer: connection refused, DNS, timeouts, dropped connections.
  * Retryable unless the whole request had been written (then ambiguous). */
 void wa_transport_error(const struct wa_http_res *res, struct wa_error *e);

@@ -421,145 +421,116 @@ classify_status(long st, yajl_val v, struct wa_error *e)
 	provider_error(v, e);
 }
 
-/* The usual answer, {"success":true,"messageId":"3EB0…"}, read without
- * building a tree. It decides as the tree would: the first top-level
- * "messageId" must be a string and the first "ok" must not be false, in a
- * whole, valid JSON object; anything else (or a \u0000 anywhere, which
- * the tree refuses) takes the general path. */
-struct quick {
-	int depth, top_object, key; /* key: 1 messageId, 2 ok, 0 another */
-	int seen_id, seen_ok, ok_false, have_id;
-	char *id;
-	size_t idlen;
-};
-
-static void q_value(struct quick *q);
-
-static int
-q_open(void *ctx)
+/* The usual answer, {"ok":true,"messageId":"3EB0…",…}, read without a
+ * parser: a flat object of plain printable ASCII (no escape, no nesting,
+ * no comment) is scanned by the JSON grammar. It decides only what the
+ * tree would decide the same way: the first "messageId" a string, the
+ * first "ok" not false. Anything else returns 0 and takes the general
+ * path, which decides for itself. */
+static const char *
+sc_ws(const char *p)
 {
-	struct quick *q = ctx;
-
-	if (q->depth == 0)
-		q->top_object = 1;
-	else
-		q_value(q);
-	q->depth++;
-	return 1;
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
 }
 
-static int
-q_open_array(void *ctx)
+/* A string of plain characters; its end, or NULL. */
+static const char *
+sc_str(const char *p, const char **s, size_t *n)
 {
-	struct quick *q = ctx;
+	const char *q;
 
-	if (q->depth > 0)
-		q_value(q);
-	q->depth++;
-	return 1;
+	if (*p != '"')
+		return NULL;
+	for (q = ++p; *q != '"'; q++)
+		if (*q < 0x20 || *q > 0x7e || *q == '\\')
+			return NULL;
+	*s = p;
+	*n = (size_t)(q - p);
+	return q + 1;
 }
 
-static int
-q_close(void *ctx)
+static const char *
+sc_digits(const char *p)
 {
-	((struct quick *)ctx)->depth--;
-	return 1;
+	if (*p < '0' || *p > '9')
+		return NULL;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return p;
 }
 
-static int
-q_key(void *ctx, const unsigned char *k, size_t n)
+static const char *
+sc_num(const char *p)
 {
-	struct quick *q = ctx;
-
-	q->key = 0;
-	if (q->depth != 1)
-		return 1;
-	if (n == 9 && memcmp(k, "messageId", 9) == 0 && !q->seen_id)
-		q->key = 1;
-	else if (n == 2 && memcmp(k, "ok", 2) == 0 && !q->seen_ok)
-		q->key = 2;
-	return 1;
-}
-
-/* A value at the top level, of whatever type: the key's first is taken. */
-static void
-q_value(struct quick *q)
-{
-	if (q->depth == 1 && q->key == 1)
-		q->seen_id = 1;
-	else if (q->depth == 1 && q->key == 2)
-		q->seen_ok = 1;
-	q->key = 0;
-}
-
-static int
-q_string(void *ctx, const unsigned char *s, size_t n)
-{
-	struct quick *q = ctx;
-
-	if (q->depth == 1 && q->key == 1) {
-		if (n >= q->idlen)
-			n = q->idlen - 1;
-		memcpy(q->id, s, n);
-		q->id[n] = '\0';
-		q->have_id = 1;
+	if (*p == '-')
+		p++;
+	if (*p == '0')
+		p++;
+	else if (!(p = sc_digits(p)))
+		return NULL;
+	if (*p == '.' && !(p = sc_digits(p + 1)))
+		return NULL;
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!(p = sc_digits(p)))
+			return NULL;
 	}
-	q_value(q);
-	return 1;
+	return p;
 }
 
-static int
-q_bool(void *ctx, int b)
+int
+wa_baileys_quick_id(const char *body, char *id, size_t idlen)
 {
-	struct quick *q = ctx;
+	const char *p = sc_ws(body), *k, *v;
+	size_t kn, vn;
+	int seen_id = 0, seen_ok = 0, str;
 
-	if (q->depth == 1 && q->key == 2)
-		q->ok_false = !b;
-	q_value(q);
-	return 1;
-}
-
-static int
-q_null(void *ctx)
-{
-	q_value(ctx);
-	return 1;
-}
-
-static int
-q_number(void *ctx, const char *s, size_t n)
-{
-	q_value(ctx);
-	return 1;
-}
-
-static int
-quick_id(const char *body, char *id, size_t idlen)
-{
-	static const yajl_callbacks cb = {
-		q_null, q_bool, NULL, NULL, q_number, q_string,
-		q_open, q_key, q_close, q_open_array, q_close
-	};
-	struct quick q;
-	yajl_handle h;
-	int ok;
-
-	if (idlen == 0 || strstr(body, "\\u0000"))
+	if (*p++ != '{' || idlen == 0)
 		return 0;
-	memset(&q, 0, sizeof q);
-	q.id = id;
-	q.idlen = idlen;
-	h = yajl_alloc(&cb, NULL, &q);
-	if (!h)
-		return 0;
-	yajl_config(h, yajl_allow_comments, 1); /* as yajl_tree_parse */
-	ok = yajl_parse(h, (const unsigned char *)body, strlen(body)) == yajl_status_ok &&
-	    yajl_complete_parse(h) == yajl_status_ok;
-	yajl_free(h);
-	if (!ok || !q.top_object || !q.have_id || q.ok_false)
-		return 0;
-	wa_utf8_trim(id);
-	return 1;
+	p = sc_ws(p);
+	if (*p == '}')
+		return 0; /* no messageId */
+	for (;;) {
+		if (!(p = sc_str(p, &k, &kn)))
+			return 0;
+		p = sc_ws(p);
+		if (*p++ != ':')
+			return 0;
+		p = sc_ws(p);
+		v = p;
+		vn = 0;
+		if ((str = *p == '"'))
+			p = sc_str(p, &v, &vn);
+		else if (!strncmp(p, "true", 4) || !strncmp(p, "null", 4))
+			p += 4;
+		else if (!strncmp(p, "false", 5))
+			p += 5;
+		else
+			p = sc_num(p);
+		if (!p)
+			return 0;
+		if (kn == 9 && !memcmp(k, "messageId", 9) && !seen_id++) {
+			if (!str)
+				return 0;
+			if (vn >= idlen)
+				vn = idlen - 1;
+			memcpy(id, v, vn);
+			id[vn] = '\0';
+		} else if (kn == 2 && !memcmp(k, "ok", 2) && !seen_ok++ &&
+		    !str && *v == 'f')
+			return 0;
+		p = sc_ws(p);
+		if (*p == '}')
+			break;
+		if (*p++ != ',')
+			return 0;
+		p = sc_ws(p);
+	}
+	return seen_id && *sc_ws(p + 1) == '\0';
 }
 
 int
@@ -568,8 +539,11 @@ wa_baileys_outcome(const struct wa_http_res *res, char *id, size_t idlen,
 {
 	yajl_val v;
 
-	if (res->status >= 200 && res->status < 300 && quick_id(res->body, id, idlen))
+	if (res->status >= 200 && res->status < 300 &&
+	    wa_baileys_quick_id(res->body, id, idlen)) {
+		wa_utf8_trim(id);
 		return 1;
+	}
 	v = wa_json_parse(res->body, NULL, 0);
 	const char *mid = wa_get_str(v, "messageId");
 	yajl_val ok = wa_get(v, "ok");
