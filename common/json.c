@@ -35,6 +35,182 @@ has_nul_escape(const char *s)
 	return 0;
 }
 
+static yajl_val
+node(yajl_type t)
+{
+	yajl_val v = calloc(1, sizeof *v);
+
+	if (v)
+		v->type = t;
+	return v;
+}
+
+/* --- the usual record, read without yajl ---------------------------------
+ * A flat object whose strings hold no escape and well-formed UTF-8 and
+ * whose numbers are plain integers is most of what the programs read. It
+ * is built here into the very tree yajl_tree_parse would build; anything
+ * else (or anything doubtful) returns NULL and goes to yajl, which then
+ * decides, errors included. */
+
+static const char *
+fl_ws(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
+}
+
+/* Length of the well-formed UTF-8 sequence at p (not ASCII), or 0. */
+static size_t
+fl_utf8(const unsigned char *p)
+{
+	unsigned c = p[0];
+	size_t n, i;
+
+	n = c >= 0xC2 && c <= 0xDF ? 2 : (c & 0xF0) == 0xE0 ? 3 :
+	    c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+	for (i = 1; i < n; i++)
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+	if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F) ||
+	    (c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] > 0x8F))
+		return 0;
+	return n;
+}
+
+/* A string without escapes: a malloc'd copy, its end in *end. */
+static char *
+fl_str(const char *p, const char **end)
+{
+	const unsigned char *q = (const unsigned char *)p + 1;
+	size_t n;
+	char *s;
+
+	if (*p != '"')
+		return NULL;
+	while (*q != '"') {
+		if (*q >= 0x20 && *q < 0x80 && *q != '\\')
+			q++;
+		else if (*q >= 0x80 && (n = fl_utf8(q)) != 0)
+			q += n;
+		else
+			return NULL;
+	}
+	n = (size_t)((const char *)q - p - 1);
+	if (!(s = malloc(n + 1)))
+		return NULL;
+	memcpy(s, p + 1, n);
+	s[n] = '\0';
+	*end = (const char *)q + 1;
+	return s;
+}
+
+/* A plain integer of up to 18 digits, which neither strtoll nor strtod
+ * can get wrong. */
+static yajl_val
+fl_int(const char *p, const char **end)
+{
+	const char *q = p + (*p == '-');
+	size_t n = 0;
+	yajl_val v;
+
+	while (q[n] >= '0' && q[n] <= '9')
+		n++;
+	if (n == 0 || n > 18 || (q[0] == '0' && n > 1) || q[n] == '.' ||
+	    q[n] == 'e' || q[n] == 'E' || !(v = node(yajl_t_number)))
+		return NULL;
+	n += (size_t)(q - p);
+	if (!(v->u.number.r = malloc(n + 1))) {
+		free(v);
+		return NULL;
+	}
+	memcpy(v->u.number.r, p, n);
+	v->u.number.r[n] = '\0';
+	v->u.number.i = strtoll(v->u.number.r, NULL, 10);
+	v->u.number.d = (double)v->u.number.i;
+	v->u.number.flags = YAJL_NUMBER_INT_VALID | YAJL_NUMBER_DOUBLE_VALID;
+	*end = p + n;
+	return v;
+}
+
+static yajl_val
+fl_value(const char *p, const char **end)
+{
+	yajl_val v = NULL;
+	char *s;
+
+	if (*p == '"') {
+		if ((s = fl_str(p, end)) && (v = node(yajl_t_string)))
+			v->u.string = s;
+		else
+			free(s);
+	} else if (!strncmp(p, "true", 4) && (v = node(yajl_t_true)))
+		*end = p + 4;
+	else if (!strncmp(p, "false", 5) && (v = node(yajl_t_false)))
+		*end = p + 5;
+	else if (!strncmp(p, "null", 4) && (v = node(yajl_t_null)))
+		*end = p + 4;
+	else if (*p == '-' || (*p >= '0' && *p <= '9'))
+		v = fl_int(p, end);
+	return v;
+}
+
+#define FL_MAX 64 /* fields; a bigger record goes to yajl */
+
+static yajl_val
+flat_parse(const char *text)
+{
+	const char *keys[FL_MAX], *p = fl_ws(text);
+	yajl_val vals[FL_MAX], obj = NULL;
+	size_t n = 0, i;
+	char *k;
+
+	if (*p++ != '{')
+		return NULL;
+	p = fl_ws(p);
+	if (*p != '}')
+		for (;;) {
+			if (n == FL_MAX || !(k = fl_str(p, &p)))
+				goto out;
+			keys[n] = k;
+			p = fl_ws(p);
+			if (*p++ != ':' || !(vals[n] = fl_value(fl_ws(p), &p))) {
+				free(k);
+				goto out;
+			}
+			n++;
+			p = fl_ws(p);
+			if (*p == '}')
+				break;
+			if (*p++ != ',')
+				goto out;
+			p = fl_ws(p);
+		}
+	if (*fl_ws(p + 1) != '\0' || !(obj = node(yajl_t_object)))
+		goto out;
+	if (n) {
+		obj->u.object.keys = malloc(n * sizeof *keys);
+		obj->u.object.values = malloc(n * sizeof *vals);
+		if (!obj->u.object.keys || !obj->u.object.values) {
+			free(obj->u.object.keys);
+			free(obj->u.object.values);
+			free(obj);
+			obj = NULL;
+			goto out;
+		}
+		memcpy(obj->u.object.keys, keys, n * sizeof *keys);
+		memcpy(obj->u.object.values, vals, n * sizeof *vals);
+		obj->u.object.len = n;
+	}
+	return obj;
+out:
+	for (i = 0; i < n; i++) {
+		free((char *)keys[i]);
+		yajl_tree_free(vals[i]);
+	}
+	return NULL;
+}
+
 yajl_val
 wa_json_parse(const char *text, char *err, size_t errlen)
 {
@@ -42,6 +218,8 @@ wa_json_parse(const char *text, char *err, size_t errlen)
 
 	if (err && errlen)
 		err[0] = '\0';
+	if ((v = flat_parse(text)) != NULL)
+		return v;
 	if (has_nul_escape(text)) {
 		if (err && errlen)
 			snprintf(err, errlen, "a string holds a NUL character (\\u0000)");
@@ -50,16 +228,6 @@ wa_json_parse(const char *text, char *err, size_t errlen)
 	v = yajl_tree_parse(text, err, errlen);
 	if (err && errlen)
 		err[strcspn(err, "\r\n")] = '\0';
-	return v;
-}
-
-static yajl_val
-node(yajl_type t)
-{
-	yajl_val v = calloc(1, sizeof *v);
-
-	if (v)
-		v->type = t;
 	return v;
 }
 

@@ -7,7 +7,8 @@
  * one record per line, numbered in order, overlong exactly when the line
  * is; each record an object, at most 64 deep, that wa-normalize writes
  * (a bad one with its error added) as a line of JSON that reads back the
- * same. */
+ * same. And the input as one text: whatever wa_json_parse reads without
+ * yajl (json.c's flat records) is the tree yajl_tree_parse builds. */
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -68,6 +69,64 @@ read_all(char *const *files, int nfiles, size_t maxline, const size_t *lens,
 	return n;
 }
 
+static int
+same_tree(yajl_val a, yajl_val b)
+{
+	size_t i, n;
+
+	if (!a || !b || a->type != b->type)
+		return 0;
+	switch (a->type) {
+	case yajl_t_string:
+		return strcmp(a->u.string, b->u.string) == 0;
+	case yajl_t_number:
+		return strcmp(a->u.number.r, b->u.number.r) == 0 &&
+		    a->u.number.flags == b->u.number.flags &&
+		    (!(a->u.number.flags & YAJL_NUMBER_INT_VALID) ||
+		    a->u.number.i == b->u.number.i) &&
+		    (!(a->u.number.flags & YAJL_NUMBER_DOUBLE_VALID) ||
+		    a->u.number.d == b->u.number.d);
+	case yajl_t_object:
+		n = a->u.object.len;
+		if (n != b->u.object.len)
+			return 0;
+		for (i = 0; i < n; i++)
+			if (strcmp(a->u.object.keys[i], b->u.object.keys[i]) != 0 ||
+			    !same_tree(a->u.object.values[i], b->u.object.values[i]))
+				return 0;
+		return 1;
+	case yajl_t_array:
+		n = a->u.array.len;
+		if (n != b->u.array.len)
+			return 0;
+		for (i = 0; i < n; i++)
+			if (!same_tree(a->u.array.values[i], b->u.array.values[i]))
+				return 0;
+		return 1;
+	default:
+		return 1;
+	}
+}
+
+static void
+check_parse(const uint8_t *data, size_t size)
+{
+	char *text = malloc(size + 1);
+	yajl_val a, b;
+
+	CHECK(text != NULL);
+	memcpy(text, data, size);
+	text[size] = '\0';
+	a = wa_json_parse(text, NULL, 0);
+	if (a) {
+		b = yajl_tree_parse(text, NULL, 0);
+		CHECK(same_tree(a, b));
+		yajl_tree_free(b);
+		yajl_tree_free(a);
+	}
+	free(text);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -101,5 +160,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(read_all(files, 3, 1 + size % 128, lens, nlines, &nerr) == 2 * nlines);
 	CHECK(nerr == 1);
 	free(lens);
+	check_parse(data, size);
 	return 0;
 }
