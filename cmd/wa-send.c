@@ -240,7 +240,7 @@ struct item {
 	char *text, *caption;     /* after {{field}} substitution */
 	yajl_val components;      /* likewise */
 	char jid[128];
-	char biz[24];             /* for the log: "1" or "-" */
+	char biz[WA_LL_SIZE];           /* for the log: "1" or "-" */
 };
 
 static volatile sig_atomic_t interrupted;
@@ -693,7 +693,7 @@ msg_business(const struct opts *o, struct item *it, struct wa_error *e)
 	}
 	it->msg.business_id = id;
 	if (id >= 0)
-		snprintf(it->biz, sizeof it->biz, "%lld", id);
+		wa_fmt_ll(it->biz, id);
 	else
 		snprintf(it->biz, sizeof it->biz, "-");
 	return 0;

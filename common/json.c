@@ -259,23 +259,33 @@ wa_new_str(const char *s)
 	return s ? wa_new_strn(s, strlen(s)) : wa_new_null();
 }
 
-yajl_val
-wa_new_int(long long i)
+size_t
+wa_fmt_ll(char *buf, long long i)
 {
-	char buf[24], *p = buf + sizeof buf;
+	char tmp[WA_LL_SIZE], *p = tmp + sizeof tmp;
 	unsigned long long u = i < 0 ? 0ULL - (unsigned long long)i : (unsigned long long)i;
-	yajl_val v = node(yajl_t_number);
+	size_t n;
 
-	if (!v)
-		return NULL;
-	/* By hand: several per record, and printf's machinery is most of it. */
-	*--p = '\0';
 	do
 		*--p = (char)('0' + u % 10);
 	while ((u /= 10) != 0);
 	if (i < 0)
 		*--p = '-';
-	v->u.number.r = strdup(p);
+	n = (size_t)(tmp + sizeof tmp - p);
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	return n;
+}
+
+yajl_val
+wa_new_int(long long i)
+{
+	char buf[WA_LL_SIZE];
+	yajl_val v = node(yajl_t_number);
+
+	if (!v)
+		return NULL;
+	v->u.number.r = strndup(buf, wa_fmt_ll(buf, i));
 	if (!v->u.number.r) {
 		free(v);
 		return NULL;
@@ -692,7 +702,7 @@ wa_writer_new(FILE *out)
 static void
 jb_field(struct jbuf *b, const struct wa_field *f, int comma)
 {
-	char num[24];
+	char num[WA_LL_SIZE];
 
 	if (comma)
 		jb_put(b, ",", 1);
@@ -703,7 +713,7 @@ jb_field(struct jbuf *b, const struct wa_field *f, int comma)
 		jb_str(b, f->s);
 		break;
 	case WA_FIELD_INT:
-		jb_put(b, num, (size_t)snprintf(num, sizeof num, "%lld", f->i));
+		jb_put(b, num, wa_fmt_ll(num, f->i));
 		break;
 	case WA_FIELD_VAL:
 		jb_val(b, f->v);

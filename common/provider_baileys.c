@@ -251,11 +251,11 @@ gen_tail(yajl_gen g, const struct wa_msg *m, const char *key)
 static int
 build_text(const struct wa_msg *m, const char *key, struct wa_req *rq)
 {
-	char tenant[40];
+	char tenant[9 + WA_LL_SIZE] = "business_";
 	const char *kv[] = { "to", m->jid, "type", "text", "text", m->text,
 		"idempotencyKey", key, "tenantId", tenant };
 
-	snprintf(tenant, sizeof tenant, "business_%lld", m->business_id);
+	wa_fmt_ll(tenant + 9, m->business_id);
 	rq->head = wa_json_strobj(kv, 5, &rq->head_len);
 	return rq->head ? 0 : -1;
 }

@@ -52,6 +52,10 @@ yajl_val wa_new_array(void);
 yajl_val wa_new_str(const char *s);
 yajl_val wa_new_strn(const char *s, size_t n);
 yajl_val wa_new_int(long long i);
+/* i in decimal into buf (WA_LL_SIZE bytes), NUL-terminated; returns its
+ * length. Several per record: printf's machinery would be most of it. */
+#define WA_LL_SIZE 24
+size_t wa_fmt_ll(char *buf, long long i);
 yajl_val wa_new_bool(int b);
 yajl_val wa_new_null(void);
 yajl_val wa_val_copy(yajl_val v);
