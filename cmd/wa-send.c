@@ -172,8 +172,10 @@ feed_take(struct feed *f, struct slot *s)
 	if (f->n > 0) {
 		*s = f->q[f->head];
 		f->head = (f->head + 1) % f->cap;
-		f->n--;
-		pthread_cond_signal(&f->room);
+		/* The reader, waiting on a full queue, is woken once half of
+		 * it is free, to read that half in one go: not once a record. */
+		if (--f->n == f->cap / 2)
+			pthread_cond_signal(&f->room);
 		rc = 1;
 	} else
 		rc = f->eof ? -1 : 0;
