@@ -80,8 +80,9 @@ static const char usage[] =
 "\n"
 "Exit status: 0 done, 1 some recipient failed, 64 usage, 65 bad input or\n"
 "no such broadcast, 69 provider not ready or a fatal outcome (paused),\n"
-"70 internal error, 74 I/O error, 75 database lost or interrupted (run\n"
-"again), 78 configuration or schema. See wa-broadcast(1) and wa(7).\n";
+"70 internal or database error, 74 I/O error, 75 database lost or\n"
+"interrupted (run again), 78 configuration or schema. See wa-broadcast(1)\n"
+"and wa(7).\n";
 
 enum {
 	O_TEMPLATE = 256, O_LANGUAGE, O_PARAMS, O_MEDIA, O_IDEM, O_MAXLINE,

@@ -67,12 +67,14 @@ bc_status_record(struct bc_db *d, long long id)
 	double window, rate;
 	long long left;
 
+	d->missing = 0;
 	b = bc_q(d, sql_b, 1, v);
 	if (!b)
 		return NULL;
 	if (PQntuples(b) != 1) {
 		PQclear(b);
 		snprintf(d->err, sizeof d->err, "broadcast %lld: no such broadcast", id);
+		d->missing = 1;
 		return NULL;
 	}
 	r = bc_q(d, sql_r, 1, v);
@@ -360,7 +362,11 @@ wa_bcast_status(PGconn *db, const long long *ids, int nids,
 			wa_err("%s", d.err);
 			if (d.lost)
 				return WA_EXIT_TEMP;
-			rc = WA_EXIT_DATA;
+			/* An unknown ID is the caller's; any other error ours. */
+			if (!d.missing)
+				rc = WA_EXIT_SOFTWARE;
+			else if (rc == WA_EXIT_OK)
+				rc = WA_EXIT_DATA;
 			continue;
 		}
 		if (emit(arg, o) != 0) {

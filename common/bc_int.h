@@ -43,6 +43,7 @@ struct bc_db {
 	int shared;       /* pipeline: the lock is taken in shared mode */
 	int locked;
 	int lost;         /* the last failure was a lost connection */
+	int missing;      /* bc_status_record: there is no such broadcast */
 	char err[512];
 	const char *prep[16]; /* statements prepared on this connection */
 	int nprep;

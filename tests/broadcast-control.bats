@@ -19,6 +19,22 @@ teardown() {
 	canary_check
 }
 
+@test "status: an unknown ID is 65 and the others are shown; a database error is 70, not bad input" {
+	bc_new 2
+	wb status "$BID" 999999
+	assert_equal "$status" 65
+	assert_equal "$(jq -r .broadcast_id <<<"$output")" "$BID"
+	[[ "$stderr" == *"broadcast 999999: no such broadcast"* ]] || fail "$stderr"
+	# A role that may read the broadcasts but not their recipients.
+	psql_q "DROP ROLE IF EXISTS wa_watcher; CREATE ROLE wa_watcher LOGIN;
+		GRANT SELECT ON schema_migrations, whatsapp_broadcasts TO wa_watcher" >/dev/null
+	DATABASE_URL=${DATABASE_URL/postgres@/wa_watcher@} wb status "$BID" 999999
+	psql_q "DROP OWNED BY wa_watcher; DROP ROLE wa_watcher" >/dev/null
+	assert_equal "$status" 70
+	[[ "$stderr" == *"permission denied"* ]] || fail "$stderr"
+	[[ "$stderr" == *"no such broadcast"* ]] || fail "$stderr"
+}
+
 @test "cancel a queued broadcast: every recipient cancelled and counted, nothing sent" {
 	bc_new 5
 	wb cancel "$BID"
