@@ -610,8 +610,61 @@ bc_finalize(struct bc_db *d, long long bid, char *status, size_t len)
 	return 0;
 }
 
+/* The counters, made to match the rows when they do not (a database
+ * adopted from the old system, which could count a send twice). The
+ * broadcast row is locked first, so the count, taken by the next
+ * statement, sees every outcome recorded before and none is recorded
+ * meanwhile. "old>new" pairs into fixed when something changed. */
+static int
+recount(struct bc_db *d, const char *const *v, char *fixed, size_t len,
+    struct bc_counts *c)
+{
+	static const char sql[] =
+	    "WITH c AS (SELECT count(*) AS t,"
+	    "  count(*) FILTER (WHERE status IN ('sent', 'delivered')) AS s,"
+	    "  count(*) FILTER (WHERE status = 'failed') AS f,"
+	    "  count(*) FILTER (WHERE status = 'cancelled') AS c,"
+	    "  count(*) FILTER (WHERE status IN ('sent', 'delivered', 'failed',"
+	    "   'cancelled')) AS p"
+	    "  FROM whatsapp_broadcast_recipients WHERE broadcast_id = $1),"
+	    " o AS (SELECT total_recipients AS t, sent_count AS s,"
+	    "  failed_count AS f, cancelled_count AS c, processed_count AS p"
+	    "  FROM whatsapp_broadcasts WHERE id = $1)"
+	    " UPDATE whatsapp_broadcasts b SET total_recipients = c.t,"
+	    " sent_count = c.s, failed_count = c.f, cancelled_count = c.c,"
+	    " processed_count = c.p, updated_at = now() FROM c, o"
+	    " WHERE b.id = $1 AND (o.t, o.s, o.f, o.c, o.p)"
+	    "  IS DISTINCT FROM (c.t, c.s, c.f, c.c, c.p)"
+	    " RETURNING coalesce(o.t::text, 'null'), c.t, coalesce(o.s::text, 'null'),"
+	    " c.s, coalesce(o.f::text, 'null'), c.f, coalesce(o.c::text, 'null'), c.c,"
+	    " coalesce(o.p::text, 'null'), c.p";
+	static const char *const names[] = { "total_recipients", "sent_count",
+		"failed_count", "cancelled_count", "processed_count" };
+	PGresult *r;
+	size_t at = 0;
+	int i;
+	long long *to[5] = { &c->total, &c->sent, &c->failed, &c->cancelled,
+		&c->processed };
+
+	fixed[0] = '\0';
+	if (bc_cmd(d, "SELECT 1 FROM whatsapp_broadcasts WHERE id = $1 FOR UPDATE",
+	    1, v) != 0 || !(r = bc_q(d, sql, 1, v)))
+		return -1;
+	for (i = 0; PQntuples(r) == 1 && i < 5; i++) {
+		*to[i] = strtoll(PQgetvalue(r, 0, 2 * i + 1), NULL, 10);
+		if (strcmp(PQgetvalue(r, 0, 2 * i), PQgetvalue(r, 0, 2 * i + 1)) &&
+		    at < len)
+			at += (size_t)snprintf(fixed + at, len - at, "%s%s %s>%s",
+			    at ? ", " : "", names[i], PQgetvalue(r, 0, 2 * i),
+			    PQgetvalue(r, 0, 2 * i + 1));
+	}
+	PQclear(r);
+	return 0;
+}
+
 int
-bc_start(struct bc_db *d, long long bid)
+bc_start(struct bc_db *d, long long bid, char *fixed, size_t len,
+    struct bc_counts *c)
 {
 	static const char sql[] =
 	    "UPDATE whatsapp_broadcasts SET status = 'running',"
@@ -620,13 +673,25 @@ bc_start(struct bc_db *d, long long bid)
 	    " RETURNING id";
 	char b1[32];
 	const char *v[1] = { bc_ll(b1, sizeof b1, bid) };
-	PGresult *r = bc_q(d, sql, 1, v);
+	PGresult *r;
 	int n;
 
-	if (!r)
+	if (bc_cmd(d, "BEGIN", 0, NULL) != 0)
 		return -1;
+	if (recount(d, v, fixed, len, c) != 0 || !(r = bc_q(d, sql, 1, v))) {
+		if (!d->lost) {
+			char err[sizeof d->err];
+
+			memcpy(err, d->err, sizeof err);
+			bc_cmd(d, "ROLLBACK", 0, NULL);
+			memcpy(d->err, err, sizeof err);
+		}
+		return -1;
+	}
 	n = PQntuples(r);
 	PQclear(r);
+	if (bc_cmd(d, "COMMIT", 0, NULL) != 0)
+		return -1;
 	return n == 1;
 }
 

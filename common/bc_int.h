@@ -170,8 +170,12 @@ int bc_cancel_rows(struct bc_db *d, long long bid, long long *n);
 /* Set the final status when no recipient is queued or processing; the
  * status into status (unchanged when not final yet). */
 int bc_finalize(struct bc_db *d, long long bid, char *status, size_t len);
-/* Mark running (started_at) unless paused / final: 1 ok, 0 not runnable. */
-int bc_start(struct bc_db *d, long long bid);
+/* Mark running (started_at) unless paused / final: 1 ok, 0 not runnable.
+ * First the counters are made to match the rows; what was corrected goes
+ * into fixed ("sent_count 4>2, …"; empty when nothing), the counters then
+ * into *c (untouched when nothing). */
+int bc_start(struct bc_db *d, long long bid, char *fixed, size_t len,
+    struct bc_counts *c);
 /* Pause with a reason (fatal outcome). */
 int bc_pause(struct bc_db *d, long long bid, const char *reason);
 

@@ -209,7 +209,8 @@ int
 wa_bcast_export(const struct wa_bcast_run_opts *o, long long id)
 {
 	struct exporter x;
-	char reason[256], msg[256];
+	struct bc_counts cn;
+	char reason[256], msg[256], fixed[200];
 	long long rq, amb;
 	int rc, st, prov;
 
@@ -253,11 +254,14 @@ wa_bcast_export(const struct wa_bcast_run_opts *o, long long id)
 		rc = WA_EXIT_DATA;
 		goto out;
 	}
-	if (bc_worker(&x.d, 1) != 0 || bc_start(&x.d, id) < 0 ||
+	if (bc_worker(&x.d, 1) != 0 || bc_start(&x.d, id, fixed, sizeof fixed, &cn) < 0 ||
 	    bc_recover(&x.d, id, &rq, &amb) != 0) {
 		rc = -1;
 		goto out;
 	}
+	if (fixed[0])
+		wa_log(WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld counters "
+		    "corrected from the recipients' rows: %s", id, fixed);
 	rc = export_loop(&x);
 	wa_log(WA_LOG_VERBOSE, "[WA_BROADCAST] broadcast_id=%lld exported=%lld claim=%lld",
 	    id, x.exported, x.d.key);

@@ -915,7 +915,7 @@ bc_run_one(struct bc_db *d, const struct wa_bcast_run_opts *o,
     struct bc_bcast *b, int provider, const char *pace_sender)
 {
 	struct run u;
-	char err[256];
+	char err[256], fixed[200];
 	int rc, st;
 
 	memset(&u, 0, sizeof u);
@@ -941,17 +941,20 @@ bc_run_one(struct bc_db *d, const struct wa_bcast_run_opts *o,
 		run_free(&u);
 		return WA_EXIT_SOFTWARE;
 	}
-	st = bc_start(d, u.b.id);
-	if (st < 0 || recover(&u) != 0) {
-		wa_err("broadcast_id=%lld: %s", u.b.id, d->err);
-		run_free(&u);
-		return d->lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
-	}
 	u.counts.total = u.b.total;
 	u.counts.sent = u.b.sent;
 	u.counts.failed = u.b.failed;
 	u.counts.cancelled = u.b.cancelled;
 	u.counts.processed = u.b.processed;
+	st = bc_start(d, u.b.id, fixed, sizeof fixed, &u.counts);
+	if (st < 0 || recover(&u) != 0) {
+		wa_err("broadcast_id=%lld: %s", u.b.id, d->err);
+		run_free(&u);
+		return d->lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
+	}
+	if (fixed[0])
+		wa_log(WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld counters "
+		    "corrected from the recipients' rows: %s", u.b.id, fixed);
 	if (poll_row(&u) != 0) {
 		run_free(&u);
 		return WA_EXIT_TEMP;

@@ -147,6 +147,25 @@ sent_row() {
 	bc_consistent "$OLD_BID"
 }
 
+@test "run on the adopted old database: counters the old system counted twice are corrected from the rows, once, and said" {
+	old_broadcast
+	# The old double count (providers.md §6): its one send counted twice.
+	psql_q "UPDATE whatsapp_broadcasts SET sent_count = 2, processed_count = 2 WHERE id = $OLD_BID" >/dev/null
+	adopt
+	wb run "$OLD_BID"
+	assert_success
+	[[ "$stderr" == *"[WA_BROADCAST] broadcast_id=$OLD_BID counters corrected from the recipients' rows: sent_count 2>1, processed_count 2>1"* ]] || fail "$stderr"
+	[[ "$stderr" == *"total=5 sent=5 failed=0 status=completed"* ]] || fail "$stderr"
+	bc_consistent "$OLD_BID"
+	assert_equal "$(provider_count)" 4
+	# Right now: nothing to correct, nothing said.
+	psql_q "UPDATE whatsapp_broadcasts SET status = 'running' WHERE id = $OLD_BID" >/dev/null
+	wb run "$OLD_BID"
+	assert_success
+	[[ "$stderr" != *"corrected"* ]] || fail "$stderr"
+	bc_consistent "$OLD_BID"
+}
+
 @test "run on the adopted old database: an old queued broadcast never started, the same" {
 	old_broadcast queued
 	psql_q "UPDATE whatsapp_broadcasts SET started_at = NULL WHERE id = $OLD_BID"
