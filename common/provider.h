@@ -46,6 +46,7 @@ struct wa_req {
 struct wa_prov {
 	char *baileys_url;               /* …/send */
 	struct curl_slist *baileys_hdr;
+	struct curl_slist *baileys_media_hdr; /* with "Expect:" */
 	char *meta_url;                  /* …/{version}/{id}/messages */
 	struct curl_slist *meta_hdr;
 	const char *meta_missing;        /* NULL, or the setting Meta lacks */

@@ -356,6 +356,7 @@ wa_baileys_build(struct wa_prov *pv, const struct wa_msg *m, const char *key,
 		rq->blob = media_load(pv, m->media.type, m->media.path, e);
 		if (!rq->blob)
 			return -1;
+		rq->headers = pv->baileys_media_hdr;
 		rc = build_media(m, key, rq);
 		break;
 	default:

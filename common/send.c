@@ -298,20 +298,19 @@ token_ok(const char *s, int digits_only)
 	return 1;
 }
 
-/* The headers of a JSON POST, plus one credential header. */
+/* The headers of a JSON POST, plus one credential header; as few as
+ * that, for libcurl goes over each of them for every request. With big,
+ * no 100-continue round trip before a media body. */
 static struct curl_slist *
-post_headers(const char *name, const char *prefix, const char *secret)
+post_headers(const char *name, const char *prefix, const char *secret, int big)
 {
 	struct curl_slist *l, *nl;
 
 	l = wa_header_add(NULL, "Content-Type", "", "application/json");
-	if (l)
-		l = wa_header_add(l, "Accept", "", "application/json");
 	if (l && secret)
 		l = wa_header_add(l, name, prefix, secret);
-	if (!l)
-		return NULL;
-	/* No 100-continue round trip before media bodies. */
+	if (!l || !big)
+		return l;
 	nl = curl_slist_append(l, "Expect:");
 	if (!nl)
 		curl_slist_free_all(l);
@@ -337,7 +336,7 @@ prov_meta(struct wa_prov *pv, const struct wa_cfg *cfg, char *err, size_t errlen
 		return -1;
 	}
 	pv->meta_url = wa_url_join(wa_cfg_get(cfg, WA_CFG_META_BASE_URL), parts);
-	pv->meta_hdr = post_headers("Authorization", "Bearer ", token);
+	pv->meta_hdr = post_headers("Authorization", "Bearer ", token, 0);
 	if (!pv->meta_url || !pv->meta_hdr) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -360,8 +359,9 @@ wa_prov_init(struct wa_prov *pv, const struct wa_cfg *cfg, char *err, size_t err
 	pv->baileys_url = wa_url_join(base, parts);
 	/* The service checks the secret on its session routes only, today;
 	 * sending it on /send too costs nothing. */
-	pv->baileys_hdr = post_headers("X-Internal-Secret", "", secret);
-	if (!pv->baileys_url || !pv->baileys_hdr) {
+	pv->baileys_hdr = post_headers("X-Internal-Secret", "", secret, 0);
+	pv->baileys_media_hdr = post_headers("X-Internal-Secret", "", secret, 1);
+	if (!pv->baileys_url || !pv->baileys_hdr || !pv->baileys_media_hdr) {
 		snprintf(err, errlen, "out of memory");
 		wa_prov_free(pv);
 		return -1;
@@ -379,6 +379,7 @@ wa_prov_free(struct wa_prov *pv)
 	free(pv->baileys_url);
 	free(pv->meta_url);
 	curl_slist_free_all(pv->baileys_hdr);
+	curl_slist_free_all(pv->baileys_media_hdr);
 	curl_slist_free_all(pv->meta_hdr);
 	wa_prov_blob_drop(pv);
 	memset(pv, 0, sizeof *pv);

@@ -364,7 +364,7 @@ log_for() { grep -F "\"to_digits\":\"$1\"" "$LOG" || true; }
 	run cat "$LOG"
 	assert_equal "${#lines[@]}" 5
 	assert_line --index 0 --regexp '^\{"seq":[0-9]+,"t":[0-9]+,"method":"GET","path":"/health","api":"health",'
-	assert_line --index 1 --regexp '"api":"baileys","tenant":"business_1",.*"to":"972508888888@s.whatsapp.net","to_digits":"972508888888","attempt":1,"auth":"ok","content_type":"application/json","idempotency_key":"k-972508888888","status":200,.*"delivered":true,"message_id":"3EB0'
+	assert_line --index 1 --regexp '"api":"baileys","tenant":"business_1",.*"to":"972508888888@s.whatsapp.net","to_digits":"972508888888","attempt":1,"auth":"ok","content_type":"application/json","expect":null,"idempotency_key":"k-972508888888","status":200,.*"delivered":true,"message_id":"3EB0'
 	assert_line --index 2 --regexp '"attempt":2,"auth":"bad",.*"status":401,.*"delivered":false'
 	assert_line --index 3 --regexp "\"api\":\"meta\",.*\"phone_number_id\":\"$PNID\",.*\"auth\":\"bad\",.*\"status\":401,.*\"delivered\":false"
 	assert_line --index 4 --regexp '"data":"<4000 bytes>"'

@@ -83,6 +83,15 @@ EOF
 	assert_equal "$(jq -r '.media.mimetype + " " + .media.filename' <<<"$body")" "image/gif pic.gif"
 }
 
+@test "baileys: a 2 MB media body goes without waiting for 100-continue" {
+	head -c 2000000 /dev/urandom >"$BATS_TEST_TMPDIR/big.png"
+	send_run --business 1 --to +972501234567 --media "{\"type\":\"image\",\"path\":\"$BATS_TEST_TMPDIR/big.png\"}"
+	assert_success
+	# libcurl would add "Expect: 100-continue" to a body over 1 MB.
+	assert_equal "$(provider_sends | jq -r '.expect')" null
+	assert_equal "$(jq -r .status <<<"$output")" sent
+}
+
 @test "media that cannot go: too large, a URL to Baileys, a path to Meta: permanent, no HTTP" {
 	truncate -s 17M "$BATS_TEST_TMPDIR/big.jpg"
 	truncate -s 17M "$BATS_TEST_TMPDIR/big.pdf"
@@ -218,7 +227,7 @@ EOF
 	send_run --dry-run --business 3 --to +972501234567 --text hi
 	assert_success
 	assert_equal "$(jq -c '.request | del(.body.idempotencyKey)' <<<"$output")" \
-		"{\"method\":\"POST\",\"url\":\"$PROVIDER_URL/send\",\"headers\":{\"Content-Type\":\"application/json\",\"Accept\":\"application/json\",\"X-Internal-Secret\":\"***\"},\"body\":{\"to\":\"972501234567@s.whatsapp.net\",\"type\":\"text\",\"text\":\"hi\",\"tenantId\":\"business_3\"}}"
+		"{\"method\":\"POST\",\"url\":\"$PROVIDER_URL/send\",\"headers\":{\"Content-Type\":\"application/json\",\"X-Internal-Secret\":\"***\"},\"body\":{\"to\":\"972501234567@s.whatsapp.net\",\"type\":\"text\",\"text\":\"hi\",\"tenantId\":\"business_3\"}}"
 	# the key made for a message without one is a version 4 UUID
 	assert_regex "$(jq -r .request.body.idempotencyKey <<<"$output")" \
 		'^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$'

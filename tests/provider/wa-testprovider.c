@@ -1893,6 +1893,8 @@ static void log_request(const struct ctx *x)
 	gen_kv_str(g, "auth", x->auth);
 	gen_key(g, "content_type");
 	gen_logstr0(g, header(x, "Content-Type"));
+	gen_key(g, "expect");
+	gen_logstr0(g, header(x, "Expect"));
 	const char *idem = jstr(x->json, "idempotencyKey");
 	if (!idem)
 		idem = header(x, "Idempotency-Key");
