@@ -21,6 +21,8 @@ struct xfer {
 	size_t piece_len[3], cur, off;
 	curl_off_t body_total, body_read;
 	int mode;               /* how the handle was last set up (see setup) */
+	CURLU *cu;              /* the last URL, parsed (see set_url) */
+	char *cu_url;
 	int prereqs;            /* times libcurl was about to send the request */
 	/* the answer */
 	char *resp;
@@ -75,6 +77,8 @@ static void
 xfer_free(struct xfer *x)
 {
 	curl_easy_cleanup(x->easy);
+	curl_url_cleanup(x->cu);
+	free(x->cu_url);
 	free(x->resp);
 	free(x);
 }
@@ -288,6 +292,32 @@ setup_fixed(struct xfer *x, int mode)
 	return bad;
 }
 
+/* The URL, parsed once for the handle while it stays the same: given a
+ * string, libcurl would parse it and put it back together for every
+ * request. One libcurl cannot parse here goes as a string, for libcurl
+ * to report as it would. */
+static int
+set_url(struct xfer *x, const char *url)
+{
+	if (!x->cu_url || strcmp(x->cu_url, url) != 0) {
+		curl_url_cleanup(x->cu);
+		free(x->cu_url);
+		x->cu = curl_url();
+		x->cu_url = strdup(url);
+		if (!x->cu || !x->cu_url ||
+		    curl_url_set(x->cu, CURLUPART_URL, url, 0) != CURLUE_OK) {
+			curl_url_cleanup(x->cu);
+			free(x->cu_url);
+			x->cu = NULL;
+			x->cu_url = NULL;
+		}
+	}
+	if (x->cu)
+		return curl_easy_setopt(x->easy, CURLOPT_CURLU, x->cu);
+	return curl_easy_setopt(x->easy, CURLOPT_CURLU, NULL) |
+	    curl_easy_setopt(x->easy, CURLOPT_URL, url);
+}
+
 static int
 setup(struct xfer *x, const struct wa_http_req *rq)
 {
@@ -303,7 +333,7 @@ setup(struct xfer *x, const struct wa_http_req *rq)
 			return -1;
 		x->mode = mode;
 	}
-	bad |= curl_easy_setopt(e, CURLOPT_URL, rq->url);
+	bad |= set_url(x, rq->url);
 	bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, rq->headers);
 	bad |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, rq->connect_timeout_ms);
 	bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, rq->timeout_ms);
