@@ -19,8 +19,6 @@ void bc_buf_add(struct bc_buf *b, const char *s, size_t n);
 void bc_buf_str(struct bc_buf *b, const char *s);
 void bc_buf_fmt(struct bc_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* The length of the valid UTF-8 character at p, or 0. */
-size_t bc_utf8_seq(const unsigned char *p);
 /* 1 when s is valid UTF-8 of at most maxchars characters (0: any). */
 int bc_utf8_ok(const char *s, size_t maxchars);
 /* Replace each byte of s that is not part of valid UTF-8 with '?'. */

@@ -62,27 +62,6 @@ bc_buf_fmt(struct bc_buf *b, const char *fmt, ...)
 	bc_buf_add(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
-size_t
-bc_utf8_seq(const unsigned char *p)
-{
-	size_t len, k;
-	unsigned c = p[0];
-
-	len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 :
-	    (c & 0xF8) == 0xF0 ? 4 : 0;
-	if (c == 0 || (len > 1 && (c == 0xC0 || c == 0xC1 || c > 0xF4)))
-		return 0;
-	for (k = 1; len && k < len; k++)
-		if ((p[k] & 0xC0) != 0x80)
-			return 0;
-	/* overlong three-byte forms and surrogates; beyond U+10FFFF */
-	if (len == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F)))
-		return 0;
-	if (len == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] > 0x8F)))
-		return 0;
-	return len;
-}
-
 int
 bc_utf8_ok(const char *s, size_t maxchars)
 {
@@ -90,7 +69,7 @@ bc_utf8_ok(const char *s, size_t maxchars)
 	size_t n, chars = 0;
 
 	while (*p) {
-		n = bc_utf8_seq(p);
+		n = wa_utf8_seq(p, 4);
 		if (!n)
 			return 0;
 		p += n;
@@ -106,7 +85,7 @@ bc_utf8_fix(char *s)
 	size_t n;
 
 	while (*p) {
-		n = bc_utf8_seq(p);
+		n = wa_utf8_seq(p, 4);
 		if (n) {
 			p += n;
 			continue;
@@ -154,7 +133,7 @@ bc_buf_json(struct bc_buf *b, const char *s)
 
 	bc_buf_add(b, "\"", 1);
 	while (*p) {
-		n = bc_utf8_seq(p);
+		n = wa_utf8_seq(p, 4);
 		if (*p == '"' || *p == '\\') {
 			esc[0] = '\\';
 			esc[1] = (char)*p;

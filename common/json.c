@@ -60,22 +60,25 @@ fl_ws(const char *p)
 	return p;
 }
 
-/* Length of the well-formed UTF-8 sequence at p (not ASCII), or 0. */
-static size_t
-fl_utf8(const unsigned char *p)
+size_t
+wa_utf8_seq(const unsigned char *p, size_t n)
 {
 	unsigned c = p[0];
-	size_t n, i;
+	size_t len, k;
 
-	n = c >= 0xC2 && c <= 0xDF ? 2 : (c & 0xF0) == 0xE0 ? 3 :
-	    c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-	for (i = 1; i < n; i++)
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-	if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F) ||
-	    (c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] > 0x8F))
+	len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 :
+	    (c & 0xF8) == 0xF0 ? 4 : 0;
+	if (c == 0 || len > n || (len > 1 && (c == 0xC0 || c == 0xC1 || c > 0xF4)))
 		return 0;
-	return n;
+	for (k = 1; k < len; k++)
+		if ((p[k] & 0xC0) != 0x80)
+			return 0;
+	/* overlong three-byte forms and surrogates; beyond U+10FFFF */
+	if (len == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F)))
+		return 0;
+	if (len == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] > 0x8F)))
+		return 0;
+	return len;
 }
 
 /* A string without escapes: a malloc'd copy, its end in *end. */
@@ -91,7 +94,7 @@ fl_str(const char *p, const char **end)
 	while (*q != '"') {
 		if (*q >= 0x20 && *q < 0x80 && *q != '\\')
 			q++;
-		else if (*q >= 0x80 && (n = fl_utf8(q)) != 0)
+		else if (*q >= 0x80 && (n = wa_utf8_seq(q, 4)) != 0)
 			q += n;
 		else
 			return NULL;

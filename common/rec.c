@@ -197,30 +197,14 @@ utf8_clean(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	char *out = malloc(n * 3 + 1);
-	size_t i = 0, o = 0, k, len;
-	unsigned c;
+	size_t i = 0, o = 0, len;
 	yajl_val v;
 
 	if (!out)
 		return NULL;
 	while (i < n) {
-		c = p[i];
-		len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 :
-		    (c & 0xF8) == 0xF0 ? 4 : 0;
-		if (len > 1 && (c == 0xC0 || c == 0xC1 || c > 0xF4))
-			len = 0;
-		for (k = 1; len && k < len; k++)
-			if (i + k >= n || (p[i + k] & 0xC0) != 0x80)
-				len = 0;
-		/* overlongs and surrogates */
-		if (len == 3 && ((c == 0xE0 && p[i + 1] < 0xA0) ||
-		    (c == 0xED && p[i + 1] > 0x9F)))
-			len = 0;
-		if (len == 4 && ((c == 0xF0 && p[i + 1] < 0x90) ||
-		    (c == 0xF4 && p[i + 1] > 0x8F)))
-			len = 0;
-		if (c == 0)
-			len = 0; /* NUL cannot live in a C string */
+		/* NUL is bad too: it cannot live in a C string */
+		len = wa_utf8_seq(p + i, n - i);
 		if (!len) {
 			memcpy(out + o, "\xEF\xBF\xBD", 3);
 			o += 3;

@@ -52,6 +52,10 @@ yajl_val wa_new_array(void);
 yajl_val wa_new_str(const char *s);
 yajl_val wa_new_strn(const char *s, size_t n);
 yajl_val wa_new_int(long long i);
+/* The length of the valid UTF-8 character at p, within its n bytes, or 0
+ * (NUL, a stray or cut byte, an overlong form, a surrogate, beyond
+ * U+10FFFF). */
+size_t wa_utf8_seq(const unsigned char *p, size_t n);
 /* i in decimal into buf (WA_LL_SIZE bytes), NUL-terminated; returns its
  * length. Several per record: printf's machinery would be most of it. */
 #define WA_LL_SIZE 24
