@@ -83,6 +83,33 @@ xfer_free(struct xfer *x)
 	free(x);
 }
 
+static void xfer_put(struct wa_http *h, struct xfer *x);
+
+static void
+unlink_running(struct wa_http *h, struct xfer *x)
+{
+	if (x->prev)
+		x->prev->next = x->next;
+	else
+		h->running = x->next;
+	if (x->next)
+		x->next->prev = x->prev;
+	h->active--;
+}
+
+void *
+wa_http_drop(struct wa_http *h)
+{
+	struct xfer *x = h ? h->running : NULL;
+
+	if (!x)
+		return NULL;
+	curl_multi_remove_handle(h->multi, x->easy);
+	unlink_running(h, x);
+	xfer_put(h, x);
+	return x->ctx;
+}
+
 void
 wa_http_free(struct wa_http *h)
 {
@@ -90,13 +117,8 @@ wa_http_free(struct wa_http *h)
 
 	if (!h)
 		return;
-	/* Requests still running: take them out, without callbacks. */
-	while (h->running) {
-		x = h->running;
-		h->running = x->next;
-		curl_multi_remove_handle(h->multi, x->easy);
-		xfer_free(x);
-	}
+	while (wa_http_drop(h))
+		;
 	while (h->free) {
 		x = h->free;
 		h->free = x->next;
@@ -409,13 +431,7 @@ finish(struct wa_http *h, struct xfer *x, CURLcode code)
 	res.error = code == CURLE_OK ? NULL :
 	    x->errbuf[0] ? x->errbuf : curl_easy_strerror(code);
 	curl_multi_remove_handle(h->multi, x->easy);
-	if (x->prev)
-		x->prev->next = x->next;
-	else
-		h->running = x->next;
-	if (x->next)
-		x->next->prev = x->prev;
-	h->active--;
+	unlink_running(h, x);
 	x->done(x->ctx, &res);
 	xfer_put(h, x);
 }

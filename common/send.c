@@ -390,8 +390,7 @@ wa_prov_free(struct wa_prov *pv)
 struct job {
 	struct wa_sender *s;
 	struct wa_msg *m;
-	struct job *next;        /* in pending, immediate or flying */
-	struct job *prev;        /* in flying */
+	struct job *next;        /* in pending or immediate */
 	struct wa_req req;
 	struct wa_result res;    /* filled as it goes */
 	enum wa_status imm;      /* immediate: how it ends */
@@ -415,7 +414,6 @@ struct wa_sender {
 	int nheap, capheap;
 	struct job **batch;      /* parallel entries, for starting */
 	struct wa_msg **batch_msgs;
-	struct job *flying;      /* requests running, to free if dropped */
 	int inflight, stopping;
 	long reported;
 	uint64_t rng;
@@ -649,11 +647,10 @@ wa_sender_free(struct wa_sender *s)
 
 	if (!s)
 		return;
-	wa_http_free(s->http); /* in-flight requests are dropped with it... */
-	while ((j = s->flying) != NULL) { /* ...and their jobs here */
-		s->flying = j->next;
+	/* Requests still in flight are dropped, and their jobs with them. */
+	while ((j = wa_http_drop(s->http)) != NULL)
 		job_free(j);
-	}
+	wa_http_free(s->http);
 	while ((j = fifo_pop(&s->pending)) != NULL)
 		job_free(j);
 	while ((j = fifo_pop(&s->immediate)) != NULL)
@@ -842,13 +839,6 @@ on_http(void *ctx, const struct wa_http_res *res)
 	double d;
 
 	s->inflight--;
-	if (j->prev)
-		j->prev->next = j->next;
-	else
-		s->flying = j->next;
-	if (j->next)
-		j->next->prev = j->prev;
-	j->next = j->prev = NULL;
 	if (res->body_sent)
 		j->handed = 1;
 	memset(&j->res.error, 0, sizeof j->res.error);
@@ -903,11 +893,6 @@ start_job(struct wa_sender *s, struct job *j)
 	}
 	j->attempts++;
 	s->inflight++;
-	j->prev = NULL;
-	j->next = s->flying;
-	if (j->next)
-		j->next->prev = j;
-	s->flying = j;
 }
 
 /* Take up to n startable jobs, retries that are due first. */

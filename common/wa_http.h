@@ -69,6 +69,10 @@ int wa_http_active(const struct wa_http *h);
 /* Make a wa_http_run() that waits return now. Safe from another thread. */
 void wa_http_wakeup(struct wa_http *h);
 
+/* Take out one request still running, without its callback: its ctx, or
+ * NULL when none is left (or h is NULL). */
+void *wa_http_drop(struct wa_http *h);
+
 /* Free h. Requests still running are dropped without their callback. */
 void wa_http_free(struct wa_http *h);
 
