@@ -242,7 +242,7 @@ struct item {
 	char *text, *caption;     /* after {{field}} substitution */
 	yajl_val components;      /* likewise */
 	char jid[128];
-	char biz[WA_LL_SIZE];           /* for the log: "1" or "-" */
+	char biz[WA_LL_SIZE];     /* for the log: "1" or "-" */
 };
 
 static volatile sig_atomic_t interrupted;
@@ -285,20 +285,27 @@ halt(struct app *a, int code)
 	}
 }
 
-/* Write one record whole. -1 when output is lost (the run then stops;
- * reported at exit). Called with mu held. */
+/* Write one record whole, with n fields in place of its own or after
+ * them. -1 when output is lost (the run then stops; reported at exit).
+ * Called with mu held. */
 static int
-put_locked(struct app *a, yajl_val obj)
+put_fields_locked(struct app *a, yajl_val obj, const struct wa_field *f, int n)
 {
 	if (a->fatal_code == WA_EXIT_IO)
 		return -1;
-	if (wa_writer_put(a->wr, obj) != 0) {
+	if (wa_writer_put_fields(a->wr, obj, f, n) != 0) {
 		halt(a, WA_EXIT_IO);
 		a->fatal_code = WA_EXIT_IO;
 		return -1;
 	}
 	a->dirty = 1;
 	return 0;
+}
+
+static int
+put_locked(struct app *a, yajl_val obj)
+{
+	return put_fields_locked(a, obj, NULL, 0);
 }
 
 static int
@@ -379,17 +386,8 @@ set_result(struct result *r, int sent, const char *provider, const char *msgid,
 static int
 put_result_locked(struct app *a, yajl_val obj, struct result *r)
 {
-	int rc = -1;
+	int rc = put_fields_locked(a, obj, r->f, 6);
 
-	if (a->fatal_code != WA_EXIT_IO) {
-		if (wa_writer_put_fields(a->wr, obj, r->f, 6) != 0) {
-			halt(a, WA_EXIT_IO);
-			a->fatal_code = WA_EXIT_IO;
-		} else {
-			a->dirty = 1;
-			rc = 0;
-		}
-	}
 	wa_val_free(r->error);
 	r->error = NULL;
 	return rc;
