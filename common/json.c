@@ -644,6 +644,16 @@ jb_str(struct jbuf *b, const char *s)
 	jb_put(b, "\"", 1);
 }
 
+/* ,"key": (the comma unless first) */
+static void
+jb_key(struct jbuf *b, const char *k, int comma)
+{
+	if (comma)
+		jb_put(b, ",", 1);
+	jb_str(b, k);
+	jb_put(b, ":", 1);
+}
+
 static void
 jb_val(struct jbuf *b, yajl_val v)
 {
@@ -659,10 +669,7 @@ jb_val(struct jbuf *b, yajl_val v)
 	case yajl_t_object:
 		jb_put(b, "{", 1);
 		for (i = 0; i < v->u.object.len; i++) {
-			if (i)
-				jb_put(b, ",", 1);
-			jb_str(b, v->u.object.keys[i]);
-			jb_put(b, ":", 1);
+			jb_key(b, v->u.object.keys[i], i > 0);
 			jb_val(b, v->u.object.values[i]);
 		}
 		jb_put(b, "}", 1);
@@ -707,10 +714,7 @@ jb_field(struct jbuf *b, const struct wa_field *f, int comma)
 {
 	char num[WA_LL_SIZE];
 
-	if (comma)
-		jb_put(b, ",", 1);
-	jb_str(b, f->key);
-	jb_put(b, ":", 1);
+	jb_key(b, f->key, comma);
 	switch (f->type) {
 	case WA_FIELD_STR:
 		jb_str(b, f->s);
@@ -746,10 +750,7 @@ jb_obj_fields(struct jbuf *b, yajl_val obj, const struct wa_field *f, int n)
 			done[j] = 1;
 			continue;
 		}
-		if (any++)
-			jb_put(b, ",", 1);
-		jb_str(b, k);
-		jb_put(b, ":", 1);
+		jb_key(b, k, any++);
 		jb_val(b, obj->u.object.values[i]);
 	}
 	for (j = 0; j < n; j++)
