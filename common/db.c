@@ -180,9 +180,10 @@ has_any(const char *msg, const char *const *needles)
 	return 0;
 }
 
-/* The exit code for a failed connection, from libpq's whole message. */
+/* The exit code for a failed connection, from libpq's whole message and,
+ * when that does not tell, a ping with the same settings. */
 static int
-classify(const char *msg)
+classify(const char *msg, const char *const *keys, const char *const *vals)
 {
 	/* SQLSTATE 57P03 and 53300: the server is there but not taking
 	 * connections yet or right now; trying again later will work. */
@@ -209,10 +210,30 @@ classify(const char *msg)
 		NULL
 	};
 
+	/* libpq's own texts (English: we never call setlocale) for a server
+	 * it did not reach: asking again would only wait twice as long. */
+	static const char *const unreached[] = {
+		"Connection refused",
+		"No such file or directory", /* no Unix socket */
+		"timeout expired",
+		"could not translate host name",
+		"Network is unreachable",
+		"No route to host",
+		NULL
+	};
+
 	if (has_any(msg, temp))
 		return WA_EXIT_TEMP;
 	if (has_any(msg, config))
 		return WA_EXIT_CONFIG;
+	if (has_any(msg, unreached))
+		return WA_EXIT_UNAVAIL;
+	/* The server's part of the message is in its lc_messages, so the
+	 * texts above miss a server speaking another language. A ping answers
+	 * with a code: "rejected" is SQLSTATE 57P03, not taking connections
+	 * for now. */
+	if (PQpingParams(keys, vals, 1) == PQPING_REJECT)
+		return WA_EXIT_TEMP;
 	return WA_EXIT_UNAVAIL;
 }
 
@@ -305,7 +326,7 @@ wa_db_connect(const char *url, const char *appname, char *err,
 
 		char *fatal;
 
-		*code = db ? classify(msg) : WA_EXIT_SOFTWARE;
+		*code = db ? classify(msg, keys, vals) : WA_EXIT_SOFTWARE;
 		first_line(msg, line, sizeof line);
 		/* "...port 5432 failed: FATAL:  database "x" does not exist" */
 		fatal = strstr(line, "FATAL:  ");

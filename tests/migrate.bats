@@ -483,6 +483,42 @@ load_old() {
 	[[ $stderr == *"the database system is not accepting connections"* ]] || fail "$stderr"
 }
 
+@test "a server speaking German that is not accepting connections yet: exit 75 all the same" {
+	# The server's messages follow its lc_messages (initdb takes the
+	# system's language); only English texts can be matched, so the exit
+	# code must not depend on them. The locale is built for this server
+	# alone (LOCPATH), readable by the postgres user.
+	local d=$BATS_TEST_TMPDIR/german data loc
+	loc=$(mktemp -d /tmp/wa-locale.XXXXXX)
+	chmod 755 "$loc"
+	localedef -c -i de_DE -f UTF-8 "$loc/de_DE.UTF-8" >/dev/null 2>&1 || true
+	[ -d "$loc/de_DE.UTF-8" ] || { rm -rf "$loc"; fail "localedef made no de_DE.UTF-8"; }
+	chmod -R a+rX "$loc"
+	mkdir "$d"
+	"$WA_ROOT/scripts/pg-tmp" start "$d" >/dev/null
+	"$WA_ROOT/scripts/pg-tmp" down "$d"
+	data=$(pg_datadir "$d")
+	touch "$data/standby.signal"
+	printf "hot_standby = off\nlc_messages = 'de_DE.UTF-8'\n" >>"$data/postgresql.conf"
+	[ "$(id -u)" -ne 0 ] || chown postgres "$data/standby.signal"
+	LOCPATH=$loc "$WA_ROOT/scripts/pg-tmp" up "$d"
+	run_split wa-migrate status --db "$(cat "$d/url")"
+	# And a database that does not exist, on the same German server once
+	# it takes connections: the server is there, so not "starting up".
+	rm "$data/standby.signal"
+	"$WA_ROOT/scripts/pg-tmp" down "$d"
+	LOCPATH=$loc "$WA_ROOT/scripts/pg-tmp" up "$d"
+	local st2 err2
+	err2=$(wa-migrate status --db "postgresql://postgres@127.0.0.1:$(cat "$d/port")/nope" 2>&1 >/dev/null) && st2=0 || st2=$?
+	"$WA_ROOT/scripts/pg-tmp" stop "$d"
+	rm -rf "$loc"
+	assert_equal "$status" 75
+	[[ $stderr == *"Datenbanksystem nimmt keine Verbindungen an"* ]] || fail "not the German message: $stderr"
+	[[ $stderr != *"not accepting connections"* ]] || fail "$stderr"
+	[[ $err2 == *"existiert nicht"* ]] || fail "not the German message: $err2"
+	[ "$st2" -ne 75 ] || fail "a missing database taken for a server starting up: $err2"
+}
+
 @test "a malformed URL: exit 78, and the password never shown" {
 	for url in 'postgresql://wa:s3cr%zzet@127.0.0.1/wa' \
 		'postgresql://wa:s3cret@127.0.0.1:5432/wa?no_such_option=1' \
