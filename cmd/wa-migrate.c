@@ -19,7 +19,8 @@ static const char usage[] =
 "Apply the pending migrations (NNNN_name.sql) in order, each in one\n"
 "transaction together with its row in schema_migrations; list every\n"
 "migration with its state; or adopt an existing database by recording the\n"
-"migrations up to VERSION as applied without running them.\n"
+"migrations up to VERSION as applied without running them (once the\n"
+"database is found to have every table and column they make).\n"
 "\n"
 "      --db URL         the database (default $DATABASE_URL, else libpq's\n"
 "                       PG* variables and service file)\n"
@@ -35,7 +36,7 @@ static const char usage[] =
 "A record per migration (version, name, state, applied_at) goes to standard\n"
 "output; a table when it is a terminal.\n"
 "Exit status: 0 done, 64 usage, 65 a migration failed, was changed or is\n"
-"not a usable file, 69 database unreachable, 70 internal error, 74 I/O\n"
+"not a usable file, or the database lacks what baseline records, 69 database unreachable, 70 internal error, 74 I/O\n"
 "error, 75 database starting up or busy, 78 bad URL or folder.\n"
 "See wa-migrate(1) and wa(7).\n";
 
@@ -210,7 +211,7 @@ cmd_up(PGconn *db, struct wa_migset *set, const struct opts *op)
 static int
 cmd_baseline(PGconn *db, struct wa_migset *set, const struct opts *op)
 {
-	char err[1024], *was;
+	char err[2048], *was;
 	struct out o;
 	size_t i;
 	int code, status;
@@ -227,8 +228,8 @@ cmd_baseline(PGconn *db, struct wa_migset *set, const struct opts *op)
 	for (i = 0; i < set->n; i++)
 		was[i] = set->m[i].state == WA_MIG_PENDING &&
 		    set->m[i].version <= op->baseline;
-	if (!op->dry_run &&
-	    wa_mig_baseline(db, set, op->baseline, err, sizeof err, &code) != 0) {
+	if (wa_mig_baseline(db, set, op->baseline, op->dry_run, err, sizeof err,
+	    &code) != 0) {
 		wa_err("%s", err);
 		free(was);
 		return code;

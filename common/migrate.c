@@ -751,21 +751,22 @@ simple(PGconn *db, const char *sql, char *err, size_t errlen, int *code)
 	return 0;
 }
 
-int
-wa_mig_apply(PGconn *db, struct wa_mig *m, char *err, size_t errlen, int *code)
+/* Run the statements of m in the open transaction; -1 with err reading
+ * "FILE:LINE: message" when one fails (the transaction is then aborted)
+ * or when the file ends the transaction itself. */
+static int
+run_file(PGconn *db, const struct wa_mig *m, char *err, size_t errlen,
+    int *code)
 {
 	PGresult *r;
 	ExecStatusType st;
 	int done = 0, failed = 0;
 
-	if (simple(db, "BEGIN", err, errlen, code) != 0)
-		return -1;
 	/* The file may hold many statements: the simple query protocol runs
 	 * them all, in our transaction, with a result for each, so the one
 	 * that failed is known by counting. */
 	if (!PQsendQuery(db, m->sql)) {
 		migration_error(db, m, NULL, -1, err, errlen, code);
-		rollback(db);
 		return -1;
 	}
 	while ((r = PQgetResult(db)) != NULL) {
@@ -781,13 +782,25 @@ wa_mig_apply(PGconn *db, struct wa_mig *m, char *err, size_t errlen, int *code)
 	if (failed || PQstatus(db) != CONNECTION_OK) {
 		if (!failed)
 			migration_error(db, m, NULL, -1, err, errlen, code);
-		rollback(db);
 		return -1;
 	}
 	if (PQtransactionStatus(db) != PQTRANS_INTRANS) {
 		snprintf(err, errlen, "%s: ends the transaction itself (COMMIT or ROLLBACK in the file): remove that, each migration runs in a transaction of its own",
 		    m->path);
 		*code = WA_EXIT_DATA;
+		return -1;
+	}
+	return 0;
+}
+
+int
+wa_mig_apply(PGconn *db, struct wa_mig *m, char *err, size_t errlen, int *code)
+{
+	PGresult *r;
+
+	if (simple(db, "BEGIN", err, errlen, code) != 0)
+		return -1;
+	if (run_file(db, m, err, errlen, code) != 0) {
 		rollback(db);
 		return -1;
 	}
@@ -808,14 +821,100 @@ wa_mig_apply(PGconn *db, struct wa_mig *m, char *err, size_t errlen, int *code)
 	return 0;
 }
 
+/* Baseline records migrations without running them, so the database must
+ * have what they make already: a wrong VERSION, or the wrong database,
+ * would otherwise pass for adopted and fail in the tools later. The
+ * migrations up to version run on an empty copy (temporary tables:
+ * search_path pg_temp, in a subtransaction rolled back at once); every
+ * table and column they make must then exist in the real schema. */
+static int
+baseline_verify(PGconn *db, const struct wa_migset *set, int version,
+    char *err, size_t errlen, int *code)
+{
+	static const char made[] =
+	    "SELECT coalesce(json_agg(json_build_array(c.relname, a.attname)"
+	    "  ORDER BY c.relname, a.attnum), '[]')"
+	    " FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid"
+	    " WHERE c.relnamespace = pg_my_temp_schema() AND c.relkind IN ('r', 'p')"
+	    " AND a.attnum > 0 AND NOT a.attisdropped";
+	/* Resolved as the tools resolve them: unqualified, on search_path. */
+	static const char lacking[] =
+	    "WITH want AS (SELECT x->>0 AS rel, x->>1 AS att"
+	    "  FROM json_array_elements($1::json) AS x),"
+	    " miss AS (SELECT DISTINCT CASE"
+	    "  WHEN to_regclass(quote_ident(w.rel)) IS NULL THEN 'table ' || w.rel"
+	    "  ELSE 'column ' || w.rel || '.' || w.att END AS what"
+	    "  FROM want w WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a"
+	    "   WHERE a.attrelid = to_regclass(quote_ident(w.rel))"
+	    "   AND a.attname = w.att AND a.attnum > 0 AND NOT a.attisdropped))"
+	    " SELECT count(*), string_agg(what, ', ' ORDER BY what) FROM miss";
+	PGresult *r;
+	char *cols;
+	const char *v[1];
+	size_t i;
+
+	if (simple(db, "SAVEPOINT wa_baseline", err, errlen, code) != 0)
+		return -1;
+	r = exec(db, "SELECT set_config('search_path', 'pg_temp', true)", 0, NULL);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		return query_fail(db, r, "setting search_path", err, errlen, code);
+	PQclear(r);
+	for (i = 0; i < set->n && set->m[i].version <= version; i++)
+		if (run_file(db, &set->m[i], err, errlen, code) != 0) {
+			/* Ours on an empty copy: a file that cannot run there
+			 * has no place in baseline's checks. */
+			size_t n = strlen(err);
+
+			snprintf(err + n, errlen - n, " (baseline runs the migrations up to %d on an empty copy to check the database has what they make)",
+			    version);
+			return -1;
+		}
+	r = exec(db, made, 0, NULL);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		return query_fail(db, r, "listing the columns", err, errlen, code);
+	cols = strdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	if (!cols || simple(db, "ROLLBACK TO SAVEPOINT wa_baseline", err, errlen,
+	    code) != 0) {
+		if (!cols) {
+			snprintf(err, errlen, "out of memory");
+			*code = WA_EXIT_SOFTWARE;
+		}
+		free(cols);
+		return -1;
+	}
+	v[0] = cols;
+	r = exec(db, lacking, 1, v);
+	free(cols);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		return query_fail(db, r, "comparing the columns", err, errlen, code);
+	if (strcmp(PQgetvalue(r, 0, 0), "0") != 0) {
+		snprintf(err, errlen, "baseline %d: the database lacks %s, which the migrations up to %d make: nothing recorded; baseline the last version whose changes the database has, or check --db",
+		    version, PQgetvalue(r, 0, 1), version);
+		*code = WA_EXIT_DATA;
+		PQclear(r);
+		return -1;
+	}
+	PQclear(r);
+	return 0;
+}
+
 int
-wa_mig_baseline(PGconn *db, struct wa_migset *set, int version, char *err,
-    size_t errlen, int *code)
+wa_mig_baseline(PGconn *db, struct wa_migset *set, int version, int dry_run,
+    char *err, size_t errlen, int *code)
 {
 	size_t i;
 
 	if (simple(db, "BEGIN", err, errlen, code) != 0)
 		return -1;
+	if (baseline_verify(db, set, version, err, errlen, code) != 0) {
+		rollback(db);
+		return -1;
+	}
+	if (dry_run) {
+		rollback(db);
+		return 0;
+	}
 	for (i = 0; i < set->n && set->m[i].version <= version; i++) {
 		if (set->m[i].state != WA_MIG_PENDING)
 			continue;

@@ -74,9 +74,12 @@ int wa_mig_apply(PGconn *db, struct wa_mig *m, char *err, size_t errlen,
 
 /* Baseline: record every pending migration numbered up to version as
  * applied without running it, in one transaction; their state becomes
- * applied. Call with the lock held. */
+ * applied. First the migrations up to version run on an empty copy (rolled
+ * back): a table or column they make that the database lacks refuses the
+ * baseline (WA_EXIT_DATA), naming them. dry_run: only that check. Call
+ * with the lock held unless dry_run. */
 int wa_mig_baseline(PGconn *db, struct wa_migset *set, int version,
-    char *err, size_t errlen, int *code);
+    int dry_run, char *err, size_t errlen, int *code);
 
 /* "pending", "applied", "changed", "missing". */
 const char *wa_mig_state_name(enum wa_mig_state st);

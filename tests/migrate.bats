@@ -236,10 +236,18 @@ wait_for() {
 	assert_line --index 0 '{"version":1,"name":"business","state":"pending","applied_at":null}'
 	[[ $stderr == *"dry run: would apply $NMIG migrations"* ]] || fail "$stderr"
 	assert_equal "$(psql_q "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")" 0
+	# baseline's dry run checks the database as baseline does: an empty
+	# one lacks what migrations 1 and 2 make.
+	run_split wa-migrate --dry-run baseline 2
+	assert_equal "$status" 65
+	assert_equal "${#lines[@]}" 0
+	assert_equal "$(psql_q "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")" 0
+	load_old
 	run_split wa-migrate --dry-run baseline 2
 	assert_success
 	assert_equal "${#lines[@]}" 2
-	assert_equal "$(psql_q "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")" 0
+	assert_line --index 1 '{"version":2,"name":"whatsapp_broadcasts","state":"pending","applied_at":null}'
+	assert_equal "$(psql_q "SELECT to_regclass('schema_migrations') IS NULL")" t
 }
 
 # The old system's database: tables full of rows, no schema_migrations.
@@ -291,6 +299,36 @@ load_old() {
 		assert_equal "$(psql_q "SELECT string_agg(last_processed_recipient_id::text, ',' ORDER BY id) FROM whatsapp_broadcasts")" "$cursors"
 		assert_equal "$(applied)" "$(seq -s, 1 "$LAST")"
 	done
+}
+
+@test "baseline refuses a database that lacks what it would record, naming it; nothing recorded" {
+	# The old database without the cursor column, adopted as if it had it.
+	load_old
+	before=$(old_data)
+	schema=$(dump --schema-only -T schema_migrations)
+	run_split wa-migrate baseline 3
+	assert_equal "$status" 65
+	[[ $stderr == *"wa-migrate: error: baseline 3: the database lacks column whatsapp_broadcasts.last_processed_recipient_id, which the migrations up to 3 make: nothing recorded"* ]] ||
+		fail "$stderr"
+	assert_equal "${#lines[@]}" 0
+	assert_equal "$(old_data)" "$before"
+	[ "$(dump --schema-only -T schema_migrations)" = "$schema" ] || fail "the schema changed"
+	assert_equal "$(psql_q "SELECT count(*) FROM schema_migrations")" 0
+	# The right version goes through, and up brings the cursor.
+	run_split wa-migrate baseline 2
+	assert_success
+	run_split wa-migrate
+	assert_success
+	assert_equal "$(old_data)" "$before"
+	assert_equal "$(applied)" "$(seq -s, 1 "$LAST")"
+	# The wrong database: an empty one has none of the tables.
+	DATABASE_URL=$(pg_new_db)
+	run_split wa-migrate baseline 2
+	assert_equal "$status" 65
+	[[ $stderr == *"lacks table business, table whatsapp_broadcast_recipients, table whatsapp_broadcasts, which"* ]] ||
+		fail "$stderr"
+	assert_equal "$(psql_q "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'")" 0
+	assert_equal "$(psql_q "SELECT count(*) FROM schema_migrations")" 0
 }
 
 @test "the old database with a number twice in a broadcast: refused with a count and a hint, nothing lost" {
