@@ -503,18 +503,24 @@ load_old() {
 	assert_equal "$status" 69
 }
 
-@test "a server not accepting connections yet (SQLSTATE 57P03): exit 75" {
-	local d=$BATS_TEST_TMPDIR/standby data
-	mkdir "$d"
-	"$WA_ROOT/scripts/pg-tmp" start "$d" >/dev/null
-	"$WA_ROOT/scripts/pg-tmp" down "$d"
-	# A standby with nothing to recover from stays "not accepting
-	# connections", the state a server is in while it starts up.
-	data=$(pg_datadir "$d")
+# standby_start DIR [CONF]: a pg-tmp cluster in DIR that is up but not
+# accepting connections, the state a server is in while it starts up (a
+# standby with nothing to recover from). CONF: more postgresql.conf lines.
+standby_start() {
+	local data
+	mkdir "$1"
+	"$WA_ROOT/scripts/pg-tmp" start "$1" >/dev/null
+	"$WA_ROOT/scripts/pg-tmp" down "$1"
+	data=$(pg_datadir "$1")
 	touch "$data/standby.signal"
-	echo "hot_standby = off" >>"$data/postgresql.conf"
+	printf 'hot_standby = off\n%s\n' "${2:-}" >>"$data/postgresql.conf"
 	[ "$(id -u)" -ne 0 ] || chown postgres "$data/standby.signal"
-	"$WA_ROOT/scripts/pg-tmp" up "$d"
+	"$WA_ROOT/scripts/pg-tmp" up "$1"
+}
+
+@test "a server not accepting connections yet (SQLSTATE 57P03): exit 75" {
+	local d=$BATS_TEST_TMPDIR/standby
+	standby_start "$d"
 	run_split wa-migrate status --db "$(cat "$d/url")"
 	"$WA_ROOT/scripts/pg-tmp" stop "$d"
 	assert_equal "$status" 75
@@ -526,24 +532,17 @@ load_old() {
 	# system's language); only English texts can be matched, so the exit
 	# code must not depend on them. The locale is built for this server
 	# alone (LOCPATH), readable by the postgres user.
-	local d=$BATS_TEST_TMPDIR/german data loc
+	local d=$BATS_TEST_TMPDIR/german loc
 	loc=$(mktemp -d /tmp/wa-locale.XXXXXX)
 	chmod 755 "$loc"
 	localedef -c -i de_DE -f UTF-8 "$loc/de_DE.UTF-8" >/dev/null 2>&1 || true
 	[ -d "$loc/de_DE.UTF-8" ] || { rm -rf "$loc"; fail "localedef made no de_DE.UTF-8"; }
 	chmod -R a+rX "$loc"
-	mkdir "$d"
-	"$WA_ROOT/scripts/pg-tmp" start "$d" >/dev/null
-	"$WA_ROOT/scripts/pg-tmp" down "$d"
-	data=$(pg_datadir "$d")
-	touch "$data/standby.signal"
-	printf "hot_standby = off\nlc_messages = 'de_DE.UTF-8'\n" >>"$data/postgresql.conf"
-	[ "$(id -u)" -ne 0 ] || chown postgres "$data/standby.signal"
-	LOCPATH=$loc "$WA_ROOT/scripts/pg-tmp" up "$d"
+	LOCPATH=$loc standby_start "$d" "lc_messages = 'de_DE.UTF-8'"
 	run_split wa-migrate status --db "$(cat "$d/url")"
 	# And a database that does not exist, on the same German server once
 	# it takes connections: the server is there, so not "starting up".
-	rm "$data/standby.signal"
+	rm "$(pg_datadir "$d")/standby.signal"
 	"$WA_ROOT/scripts/pg-tmp" down "$d"
 	LOCPATH=$loc "$WA_ROOT/scripts/pg-tmp" up "$d"
 	local st2 err2
