@@ -450,8 +450,11 @@ mark_one(struct marker *k, const struct wa_rec *rec)
 		bc_copy(oc->message_id, sizeof oc->message_id,
 		    wa_get_str(o, "message_id"));
 	} else if (cls && !strcmp(cls, "fatal")) {
-		/* Not the recipient's failure: back it goes. */
+		/* Not the recipient's failure: back it goes, without spending
+		 * attempts when no try reached the provider. */
 		oc->end = BC_REQUEUE;
+		if (wa_error_unreached(wa_get_str(err, "code")))
+			oc->attempts = 0;
 		if (!k->fatal)
 			snprintf(k->reason, sizeof k->reason, "%s: %s",
 			    wa_get_str(err, "code") ? wa_get_str(err, "code") : "fatal",

@@ -271,6 +271,14 @@ copy_error(struct bc_outcome *oc, const struct wa_error *e)
 	bc_copy(oc->message, sizeof oc->message, e->message);
 }
 
+/* The attempts a recipient given back has spent: tries that never
+ * reached the provider (it was down) do not count against the policy. */
+static int
+spent(const struct wa_result *r)
+{
+	return r->attempts - r->unreached;
+}
+
 /* The sender's final word on one message. */
 static void
 on_result(void *ctx, struct wa_msg *m, const struct wa_result *r)
@@ -284,9 +292,9 @@ on_result(void *ctx, struct wa_msg *m, const struct wa_result *r)
 		bc_copy(oc->message_id, sizeof oc->message_id, r->message_id);
 		log_send(u, it, "sent", r);
 	} else if (r->status == WA_FAILED && r->error.cls == WA_CLASS_FATAL) {
-		/* Nobody's fault but the account's: the recipient goes back,
-		 * the broadcast pauses with the reason. */
-		oc = outcome_new(u, it->r.id, BC_REQUEUE, r->attempts);
+		/* Nobody's fault but the account's or the provider's: the
+		 * recipient goes back, the broadcast pauses with the reason. */
+		oc = outcome_new(u, it->r.id, BC_REQUEUE, spent(r));
 		if (u->stop == GO || u->stop == STOP_SIGNAL) {
 			u->stop = STOP_FATAL;
 			snprintf(u->reason, sizeof u->reason, "%s: %s",
@@ -301,7 +309,7 @@ on_result(void *ctx, struct wa_msg *m, const struct wa_result *r)
 	} else {
 		/* Not sent (again): certainly did not go out. */
 		oc = outcome_new(u, it->r.id, u->stop == STOP_CANCEL ? BC_CANCELLED :
-		    BC_REQUEUE, r->attempts);
+		    BC_REQUEUE, spent(r));
 		if (oc->end == BC_REQUEUE && r->attempts > 0)
 			oc->retry_in = 1.0;
 	}

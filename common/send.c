@@ -233,6 +233,13 @@ wa_utf8_len(const char *s)
 	return n;
 }
 
+int
+wa_error_unreached(const char *code)
+{
+	return code && (strcmp(code, "connect_failed") == 0 ||
+	    strcmp(code, "connect_timeout") == 0 || strcmp(code, "dns_failed") == 0);
+}
+
 void
 wa_transport_error(const struct wa_http_res *res, struct wa_error *e)
 {
@@ -396,6 +403,7 @@ struct job {
 	enum wa_status imm;      /* immediate: how it ends */
 	double t_first, waited, due;
 	int attempts, handed;
+	int unreached;           /* tries that never reached the provider */
 	char key[40];            /* a made idempotency key */
 	char msgid[WA_MSGID_SIZE];
 };
@@ -738,6 +746,7 @@ report(struct wa_sender *s, struct job *j, enum wa_status st)
 	r->provider = j->m->provider;
 	r->message_id = st == WA_SENT ? j->msgid : NULL;
 	r->attempts = j->attempts;
+	r->unreached = j->unreached;
 	r->handed = j->handed;
 	r->duration_ms = j->attempts ? (long)((now_s() - j->t_first) * 1000 + 0.5) : 0;
 	if (st == WA_SENT)
@@ -842,9 +851,10 @@ on_http(void *ctx, const struct wa_http_res *res)
 	if (res->body_sent)
 		j->handed = 1;
 	memset(&j->res.error, 0, sizeof j->res.error);
-	if (res->code != CURLE_OK)
+	if (res->code != CURLE_OK) {
 		wa_transport_error(res, &j->res.error);
-	else if (j->m->provider == WA_PROVIDER_META)
+		j->unreached += wa_error_unreached(j->res.error.code);
+	} else if (j->m->provider == WA_PROVIDER_META)
 		sent = wa_meta_outcome(res, j->msgid, sizeof j->msgid, &j->res.error);
 	else
 		sent = wa_baileys_outcome(res, j->msgid, sizeof j->msgid, &j->res.error);
@@ -859,6 +869,14 @@ on_http(void *ctx, const struct wa_http_res *res)
 		j->due = now_s() + d;
 		if (heap_push(s, j) == 0)
 			return;
+	}
+	if (j->unreached == j->attempts && wa_error_unreached(j->res.error.code)) {
+		size_t n = strlen(j->res.error.message);
+
+		j->res.error.cls = WA_CLASS_FATAL;
+		snprintf(j->res.error.message + n, sizeof j->res.error.message - n,
+		    " (%d %s: the provider cannot be reached)", j->attempts,
+		    j->attempts == 1 ? "try" : "tries");
 	}
 	report(s, j, WA_FAILED);
 }

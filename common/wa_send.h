@@ -79,6 +79,13 @@ enum wa_class {
 };
 const char *wa_class_name(enum wa_class c);
 
+/* The error code of a try that never reached the provider (no connection:
+ * dns_failed, connect_failed, connect_timeout): nothing of it went out.
+ * Such tries are retried; a message none of whose tries reached the
+ * provider ends fatal with that code, as the provider is down or its
+ * address wrong for every message alike. */
+int wa_error_unreached(const char *code);
+
 struct wa_error {
 	const char *code;        /* "undeliverable", "timeout", … (static) */
 	enum wa_class cls;
@@ -94,6 +101,8 @@ struct wa_result {
 	enum wa_provider provider;
 	const char *message_id;  /* WA_SENT: Baileys messageId, Meta wamid… */
 	int attempts;            /* HTTP sends made for this message */
+	int unreached;           /* of them, tries that never reached the
+	                            provider (wa_error_unreached) */
 	int handed;              /* some request reached the provider whole */
 	long duration_ms;        /* first send to final outcome */
 	struct wa_error error;   /* WA_FAILED; WA_NOT_SENT: the last try's */

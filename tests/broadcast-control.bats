@@ -11,11 +11,13 @@ load lib/bcast
 setup_file() { bc_setup_file; }
 teardown_file() { bc_teardown_file; }
 setup() { bc_setup; }
-# A worker a test left running when it failed (its pid in KEEP_PID).
+# A worker or provider a test left running when it failed (their pids in
+# KEEP_PID).
 teardown() {
-	if [ -n "${KEEP_PID:-}" ]; then
-		kill -9 "$KEEP_PID" 2>/dev/null || true
-	fi
+	local p
+	for p in ${KEEP_PID:-}; do
+		kill -9 "$p" 2>/dev/null || true
+	done
 	canary_check
 }
 
@@ -153,6 +155,46 @@ teardown() {
 	wb run "$BID"
 	assert_success
 	assert_equal "$(bc_sent "$BID") $(provider_stats duplicates)" "10 0"
+}
+
+@test "the provider gone mid-run: paused, nobody failed for it, no attempt spent; back on its port, resume and run finish" {
+	bc_new 30
+	# A provider of this test's own, to stop and start again on its port.
+	provider_start "$BATS_TEST_TMPDIR/gone"
+	local port=$PROVIDER_PORT p
+	KEEP_PID=$PROVIDER_PID
+	# One send at a time, paced: the provider is seldom mid-answer when it
+	# stops (a send cut there may have gone out: failed, ambiguous).
+	BAILEYS_BASE_URL=$PROVIDER_URL bc_bg a run --parallel 1 --rate 20 "$BID"
+	KEEP_PID="$KEEP_PID $BG_PID"
+	provider_wait_count 8
+	provider_stop
+	bc_bg_wait "$BG_PID" 60
+	assert_equal "$BG_RC" 69
+	assert_equal "$(bc_col "$BID" status)" paused
+	[[ "$(bc_col "$BID" pause_reason)" == "connect_failed: "*"(3 tries: the provider cannot be reached)" ]] ||
+		fail "pause reason: $(bc_col "$BID" pause_reason)"
+	grep -q "status=paused reason=connect_failed" "$BATS_TEST_TMPDIR/a.err" || fail "$(cat "$BATS_TEST_TMPDIR/a.err")"
+	# Nobody failed because the provider was away, and the recipient that
+	# found it away goes back with its attempts unspent.
+	assert_equal "$(psql_q "SELECT count(*) FROM whatsapp_broadcast_recipients
+		WHERE broadcast_id = $BID AND (status = 'processing' OR claimed_by IS NOT NULL
+		OR (status = 'failed' AND error_class <> 'ambiguous')
+		OR (status = 'queued' AND attempts > 0))")" 0 || fail "$(psql_q "SELECT status, attempts, error_code, count(*) FROM whatsapp_broadcast_recipients WHERE broadcast_id = $BID GROUP BY 1,2,3")"
+	read -r q p s f c <<<"$(bc_state "$BID")"
+	[ "$f" -le 1 ] && [ "$s" -ge 7 ] && [ "$q" -gt 0 ] || fail "state $q $p $s $f $c"
+	bc_consistent "$BID"
+	provider_start "$BATS_TEST_TMPDIR/back" --port "$port"
+	KEEP_PID="$KEEP_PID $PROVIDER_PID"
+	wb resume "$BID"
+	BAILEYS_BASE_URL=$PROVIDER_URL wb run --parallel 4 "$BID"
+	provider_stop
+	assert_equal "$status" "$((f > 0 ? 1 : 0))"
+	assert_equal "$(bc_state "$BID")" "0 0 $((30 - f)) $f 0"
+	# Each recipient reached the provider once, across both lives of it.
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/gone/requests.jsonl" "$BATS_TEST_TMPDIR/back/requests.jsonl" |
+		jq -r 'select(.path == "/send") | .to_digits' | sort | uniq -d | wc -l)" 0
+	bc_consistent "$BID"
 }
 
 @test "retry: failed recipients again on demand; ambiguous ones only with --ambiguous" {

@@ -98,6 +98,27 @@ counters() {
 	bc_consistent "$BID"
 }
 
+@test "pipeline: the provider cannot be reached: paused with the reason, nobody failed, no attempt spent" {
+	bc_new 6
+	# export finds the provider ready; wa-send then finds nothing there.
+	run --separate-stderr bash -c 'wa-broadcast export "$0" |
+		BAILEYS_BASE_URL=http://127.0.0.1:$1 wa-send --context broadcast --parallel 2 |
+		wa-broadcast mark "$0"' "$BID" "$(closed_port)"
+	printf '%s\n%s\n' "$output" "$stderr" >>"$BATS_FILE_TMPDIR/outputs"
+	assert_equal "$status" 69
+	assert_equal "$(bc_col "$BID" status)" paused
+	[[ "$(bc_col "$BID" pause_reason)" == "connect_failed: "*"(3 tries: the provider cannot be reached)" ]] ||
+		fail "pause reason: $(bc_col "$BID" pause_reason)"
+	assert_equal "$(bc_state "$BID")" "6 0 0 0 0"
+	assert_equal "$(psql_q "SELECT count(*) FROM whatsapp_broadcast_recipients
+		WHERE broadcast_id = $BID AND (attempts > 0 OR claimed_by IS NOT NULL)")" 0
+	wa-broadcast resume "$BID" >/dev/null
+	pipeline "$BID"
+	assert_success
+	assert_equal "$(bc_state "$BID") $(provider_stats duplicates)" "0 0 6 0 0 0"
+	bc_consistent "$BID"
+}
+
 @test "pipeline: the sender dies: its unanswered recipients are left for review, the rest go on" {
 	bc_new 60
 	provider_control '{"latency_ms":200}'

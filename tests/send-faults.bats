@@ -87,22 +87,36 @@ EOF
 	[ "$(provider_count $IL)" -eq 1 ]
 }
 
-@test "connection refused is retryable: both chat attempts, no provider reached" {
+@test "connection refused: both chat tries, then fatal (the provider cannot be reached), exit 69" {
 	BAILEYS_BASE_URL=http://127.0.0.1:$(closed_port) send_run --business 1 --to +972501234567 --text hi
-	assert_failure 1
+	assert_failure 69
 	assert_equal "$(jq -r '[.error.code, .error.class, (.attempts|tostring)] | join(" ")' <<<"$output")" \
-		"connect_failed retryable 2"
+		"connect_failed fatal 2"
+	[[ "$(jq -r .error.message <<<"$output")" == *"(2 tries: the provider cannot be reached)" ]] || fail "$output"
+}
+
+@test "the provider down: the run stops at the first message that cannot reach it, not after every record" {
+	# 200 records, 4 at a time: each would take 3 tries over ~4 s; a run
+	# that tried them all would last minutes and write 200 failures.
+	seq 200 | awk '{ printf "{\"to\":\"+9725012%05d\"}\n", $1 }' >"$BATS_TEST_TMPDIR/in.jsonl"
+	BAILEYS_BASE_URL=http://127.0.0.1:$(closed_port) send_run --business 1 --text hi \
+		--context broadcast --parallel 4 "$BATS_TEST_TMPDIR/in.jsonl"
+	assert_failure 69
+	[ "${#lines[@]}" -ge 1 ] && [ "${#lines[@]}" -le 4 ] || fail "${#lines[@]} records written: $output"
+	assert_equal "$(jq -r '[.error.code, .error.class, (.attempts|tostring)] | join(" ")' <<<"${lines[0]}")" \
+		"connect_failed fatal 3"
+	[[ $stderr == *"wa-send: error: stopping: connect_failed: nothing more will be sent"* ]] || fail "$stderr"
 }
 
 @test "proxy variables are honoured as libcurl reads them (http_proxy, ALL_PROXY, no_proxy)" {
 	p=$(closed_port)
 	# The proxy named is a closed port: the send goes there, not to the provider.
 	http_proxy=http://127.0.0.1:$p send_run --business 1 --to +972501234567 --text hi
-	assert_failure 1
+	assert_failure 69
 	assert_equal "$(jq -r '.error.code' <<<"$output")" connect_failed
 	[[ "$(jq -r '.error.message' <<<"$output")" == *"port $p"* ]] || fail "$output"
 	ALL_PROXY=http://127.0.0.1:$p send_run --business 1 --to +972501234567 --text hi
-	assert_failure 1
+	assert_failure 69
 	[[ "$(jq -r '.error.message' <<<"$output")" == *"port $p"* ]] || fail "$output"
 	assert_equal "$(provider_count)" 0
 	# no_proxy naming the provider's host: straight to it.
@@ -111,21 +125,21 @@ EOF
 	assert_equal "$(provider_count)" 1
 }
 
-@test "a connect that never completes: connect_timeout after the set seconds, retryable, for both providers" {
+@test "a connect that never completes: connect_timeout after the set seconds, both tries, then fatal, for both providers" {
 	blackhole_start
 	# The environment sets it for Baileys, the option for Meta; either way
 	# libcurl gives up after about 1 s, not the default 3 s.
 	BAILEYS_BASE_URL=$url WA_CONNECT_TIMEOUT=1 send_run --provider baileys --business 1 --to +972501234567 --text hi
-	assert_failure 1
+	assert_failure 69
 	assert_equal "$(jq -r '[.error.code, .error.class, (.attempts|tostring)] | join(" ")' <<<"$output")" \
-		"connect_timeout retryable 2"
+		"connect_timeout fatal 2"
 	[[ "$(jq -r .error.message <<<"$output")" =~ after\ 1[0-9]{3}\ ms ]] || fail "not 1 s: $output"
 	META_WA_BASE_URL=$url send_run --provider meta --connect-timeout 1 --to +972501234567 --text hi
 	kill "$bh"
 	wait "$bh" || true
-	assert_failure 1
+	assert_failure 69
 	assert_equal "$(jq -r '[.error.code, .error.class, (.attempts|tostring)] | join(" ")' <<<"$output")" \
-		"connect_timeout retryable 2"
+		"connect_timeout fatal 2"
 	[[ "$(jq -r .error.message <<<"$output")" =~ after\ 1[0-9]{3}\ ms ]] || fail "not 1 s: $output"
 	# Nothing reached the provider.
 	[ "$(provider_count)" -eq 0 ]
