@@ -67,6 +67,24 @@ read_counts(PGresult *r, struct bc_counts *c)
 		    strtoll(PQgetvalue(r, 0, i), NULL, 10) : 0;
 }
 
+/* Run a statement ending in RETURN_COUNTS; the rows it changed go into
+ * *n (when n is not NULL). */
+static int
+run_counted(struct bc_db *d, const char *sql, int nv, const char *const *v,
+    long long *n)
+{
+	struct bc_counts c;
+	PGresult *r = bc_q(d, sql, nv, v);
+
+	if (!r)
+		return -1;
+	read_counts(r, &c);
+	PQclear(r);
+	if (n)
+		*n = c.recorded;
+	return 0;
+}
+
 int
 bc_recover(struct bc_db *d, long long bid, long long *requeued,
     long long *ambiguous)
@@ -452,16 +470,8 @@ bc_leftovers(struct bc_db *d, long long bid, int requeue, long long *n)
 	char b1[32], b2[32];
 	const char *v[3] = { bc_ll(b1, sizeof b1, bid), bc_ll(b2, sizeof b2, d->key),
 		requeue ? "true" : "false" };
-	struct bc_counts c;
-	PGresult *r = bc_q(d, sql, 3, v);
 
-	if (!r)
-		return -1;
-	read_counts(r, &c);
-	PQclear(r);
-	if (n)
-		*n = c.recorded;
-	return 0;
+	return run_counted(d, sql, 3, v, n);
 }
 
 int
@@ -558,16 +568,8 @@ bc_cancel_rows(struct bc_db *d, long long bid, long long *n)
 	    " WHERE b.id = $1" RETURN_COUNTS;
 	char b1[32], b2[32];
 	const char *v[2] = { bc_ll(b1, sizeof b1, bid), bc_ll(b2, sizeof b2, d->key) };
-	struct bc_counts c;
-	PGresult *r = bc_q(d, sql, 2, v);
 
-	if (!r)
-		return -1;
-	read_counts(r, &c);
-	PQclear(r);
-	if (n)
-		*n = c.recorded;
-	return 0;
+	return run_counted(d, sql, 2, v, n);
 }
 
 int
