@@ -79,10 +79,10 @@ static const char usage[] =
 "  -V, --version          show the version and exit\n"
 "\n"
 "Exit status: 0 done, 1 some recipient failed, 64 usage, 65 bad input or\n"
-"no such broadcast, 69 provider not ready or a fatal outcome (paused),\n"
-"70 internal or database error, 74 I/O error, 75 database lost or\n"
-"interrupted (run again), 78 configuration or schema. See wa-broadcast(1)\n"
-"and wa(7).\n";
+"no such broadcast, 69 provider not ready, a fatal outcome (paused) or\n"
+"the provider gone mid-run (not paused: run again), 70 internal or\n"
+"database error, 74 I/O error, 75 database lost or interrupted (run\n"
+"again), 78 configuration or schema. See wa-broadcast(1) and wa(7).\n";
 
 enum {
 	O_TEMPLATE = 256, O_LANGUAGE, O_PARAMS, O_MEDIA, O_IDEM, O_MAXLINE,

@@ -287,6 +287,7 @@ struct marker {
 	long long keys[16];       /* claims seen (pipeline keys) */
 	int nkeys;
 	int fatal, failed_db;
+	int unreached;            /* the fatal outcome: provider not reached */
 	char reason[300];
 	long long recorded, dropped, bad;
 };
@@ -455,10 +456,12 @@ mark_one(struct marker *k, const struct wa_rec *rec)
 		oc->end = BC_REQUEUE;
 		if (wa_error_unreached(wa_get_str(err, "code")))
 			oc->attempts = 0;
-		if (!k->fatal)
+		if (!k->fatal) {
+			k->unreached = wa_error_unreached(wa_get_str(err, "code"));
 			snprintf(k->reason, sizeof k->reason, "%s: %s",
 			    wa_get_str(err, "code") ? wa_get_str(err, "code") : "fatal",
 			    wa_get_str(err, "message") ? wa_get_str(err, "message") : "");
+		}
 		k->fatal = 1;
 	} else {
 		oc->end = BC_FAILED;
@@ -536,8 +539,14 @@ mark_settle(struct marker *k)
 			    "recipients handed to the sender got no result: marked "
 			    "ambiguous for review", k->bid, n);
 	}
-	if (k->fatal && bc_pause(&k->d, k->bid, k->reason) != 0)
+	/* As run does: a provider not reached leaves the broadcast to the
+	 * next run instead of pausing it. */
+	if (k->fatal && !k->unreached && bc_pause(&k->d, k->bid, k->reason) != 0)
 		return -1;
+	if (k->fatal && k->unreached)
+		wa_log(WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld stopped: the "
+		    "provider cannot be reached; not paused, the next run carries on",
+		    k->bid);
 	return 0;
 }
 

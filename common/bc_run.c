@@ -70,6 +70,7 @@ struct run {
 	long long done_here;        /* outcomes recorded by this worker */
 	enum stop_why stop;
 	char reason[300];
+	int unreached;              /* the fatal outcome: provider not reached */
 	int db_down;                /* the connection is lost */
 	int unrecorded;             /* outcomes that found no claim */
 	int max_attempts;           /* the broadcast policy's */
@@ -297,6 +298,7 @@ on_result(void *ctx, struct wa_msg *m, const struct wa_result *r)
 		oc = outcome_new(u, it->r.id, BC_REQUEUE, spent(r));
 		if (u->stop == GO || u->stop == STOP_SIGNAL) {
 			u->stop = STOP_FATAL;
+			u->unreached = wa_error_unreached(r->error.code);
 			snprintf(u->reason, sizeof u->reason, "%s: %s",
 			    r->error.code ? r->error.code : "fatal", r->error.message);
 			bc_utf8_fix(u->reason); /* the message may be cut mid-character */
@@ -875,10 +877,16 @@ finish(struct run *u, int rc)
 	if (rc == WA_EXIT_OK && (u->stop == GO || u->stop == STOP_CANCEL))
 		if (bc_finalize(u->d, u->b.id, st, sizeof st) != 0)
 			rc = u->d->lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
-	if (rc == WA_EXIT_OK && u->stop == STOP_FATAL) {
+	/* A provider that cannot be reached is most often back within
+	 * minutes, by itself: the broadcast is left to the next run (cron's
+	 * run --all), not paused for an operator to notice. */
+	if (rc == WA_EXIT_OK && u->stop == STOP_FATAL && !u->unreached) {
 		if (bc_pause(u->d, u->b.id, u->reason) != 0)
 			rc = WA_EXIT_SOFTWARE;
-	}
+	} else if (rc == WA_EXIT_OK && u->stop == STOP_FATAL)
+		wa_log(WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld stopped: the "
+		    "provider cannot be reached; not paused, the next run carries on",
+		    u->b.id);
 	if (u->db_down || bc_load(u->d, u->b.id, &now) != 1) {
 		if (!u->db_down)
 			wa_err("broadcast_id=%lld: %s", u->b.id, u->d->err);

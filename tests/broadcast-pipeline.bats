@@ -98,7 +98,7 @@ counters() {
 	bc_consistent "$BID"
 }
 
-@test "pipeline: the provider cannot be reached: paused with the reason, nobody failed, no attempt spent" {
+@test "pipeline: the provider cannot be reached: stopped, not paused, nobody failed, no attempt spent" {
 	bc_new 6
 	# export finds the provider ready; wa-send then finds nothing there.
 	run --separate-stderr bash -c 'wa-broadcast export "$0" |
@@ -106,13 +106,14 @@ counters() {
 		wa-broadcast mark "$0"' "$BID" "$(closed_port)"
 	printf '%s\n%s\n' "$output" "$stderr" >>"$BATS_FILE_TMPDIR/outputs"
 	assert_equal "$status" 69
-	assert_equal "$(bc_col "$BID" status)" paused
-	[[ "$(bc_col "$BID" pause_reason)" == "connect_failed: "*"(3 tries: the provider cannot be reached)" ]] ||
-		fail "pause reason: $(bc_col "$BID" pause_reason)"
+	assert_equal "$(bc_col "$BID" status) $(bc_col "$BID" "coalesce(pause_reason, '-')")" "running -"
+	[[ $stderr == *"status=running reason=connect_failed: "*"(3 tries: the provider cannot be reached)"* ]] ||
+		fail "$stderr"
+	[[ $stderr == *"broadcast_id=$BID stopped: the provider cannot be reached; not paused, the next run carries on"* ]] ||
+		fail "$stderr"
 	assert_equal "$(bc_state "$BID")" "6 0 0 0 0"
 	assert_equal "$(psql_q "SELECT count(*) FROM whatsapp_broadcast_recipients
 		WHERE broadcast_id = $BID AND (attempts > 0 OR claimed_by IS NOT NULL)")" 0
-	wa-broadcast resume "$BID" >/dev/null
 	pipeline "$BID"
 	assert_success
 	assert_equal "$(bc_state "$BID") $(provider_stats duplicates)" "0 0 6 0 0 0"
