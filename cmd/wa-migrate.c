@@ -36,8 +36,9 @@ static const char usage[] =
 "A record per migration (version, name, state, applied_at) goes to standard\n"
 "output; a table when it is a terminal.\n"
 "Exit status: 0 done, 64 usage, 65 a migration failed, was changed or is\n"
-"not a usable file, or the database lacks what baseline records, 69 database unreachable, 70 internal error, 74 I/O\n"
-"error, 75 database starting up or busy, 78 bad URL or folder.\n"
+"not a usable file, or the database lacks what baseline records, 69\n"
+"database unreachable, 70 internal error, 74 I/O error, 75 database\n"
+"starting up or busy, 78 bad URL or folder.\n"
 "See wa-migrate(1) and wa(7).\n";
 
 enum cmd { CMD_UP, CMD_STATUS, CMD_BASELINE };

@@ -709,3 +709,18 @@ bc_pause(struct bc_db *d, long long bid, const char *reason)
 
 	return bc_cmd(d, sql, 2, v);
 }
+
+int
+bc_halt(struct bc_db *d, long long bid, const char *reason, int unreached)
+{
+	/* A provider away is most often back within minutes, by itself; a
+	 * paused broadcast waits for an operator to notice (cron's run --all
+	 * takes running broadcasts, not paused ones). */
+	if (unreached) {
+		wa_log(WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld stopped: "
+		    "the provider cannot be reached; not paused, the next run "
+		    "carries on", bid);
+		return 0;
+	}
+	return bc_pause(d, bid, reason);
+}

@@ -174,8 +174,12 @@ int bc_finalize(struct bc_db *d, long long bid, char *status, size_t len);
  * into *c (untouched when nothing). */
 int bc_start(struct bc_db *d, long long bid, char *fixed, size_t len,
     struct bc_counts *c);
-/* Pause with a reason (fatal outcome). */
+/* Pause with a reason (an operator's pause). */
 int bc_pause(struct bc_db *d, long long bid, const char *reason);
+/* After a fatal outcome: pause with the reason, or, when the provider was
+ * not reached at all (unreached), leave the broadcast to the next run and
+ * say so. */
+int bc_halt(struct bc_db *d, long long bid, const char *reason, int unreached);
 
 /* --- pacing (bc_pace.c) ------------------------------------------------ */
 struct bc_pace {

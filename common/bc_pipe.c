@@ -453,11 +453,13 @@ mark_one(struct marker *k, const struct wa_rec *rec)
 	} else if (cls && !strcmp(cls, "fatal")) {
 		/* Not the recipient's failure: back it goes, without spending
 		 * attempts when no try reached the provider. */
+		int unreached = wa_error_unreached(wa_get_str(err, "code"));
+
 		oc->end = BC_REQUEUE;
-		if (wa_error_unreached(wa_get_str(err, "code")))
+		if (unreached)
 			oc->attempts = 0;
 		if (!k->fatal) {
-			k->unreached = wa_error_unreached(wa_get_str(err, "code"));
+			k->unreached = unreached;
 			snprintf(k->reason, sizeof k->reason, "%s: %s",
 			    wa_get_str(err, "code") ? wa_get_str(err, "code") : "fatal",
 			    wa_get_str(err, "message") ? wa_get_str(err, "message") : "");
@@ -539,14 +541,8 @@ mark_settle(struct marker *k)
 			    "recipients handed to the sender got no result: marked "
 			    "ambiguous for review", k->bid, n);
 	}
-	/* As run does: a provider not reached leaves the broadcast to the
-	 * next run instead of pausing it. */
-	if (k->fatal && !k->unreached && bc_pause(&k->d, k->bid, k->reason) != 0)
+	if (k->fatal && bc_halt(&k->d, k->bid, k->reason, k->unreached) != 0)
 		return -1;
-	if (k->fatal && k->unreached)
-		wa_log(WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld stopped: the "
-		    "provider cannot be reached; not paused, the next run carries on",
-		    k->bid);
 	return 0;
 }
 

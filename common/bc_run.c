@@ -294,7 +294,7 @@ on_result(void *ctx, struct wa_msg *m, const struct wa_result *r)
 		log_send(u, it, "sent", r);
 	} else if (r->status == WA_FAILED && r->error.cls == WA_CLASS_FATAL) {
 		/* Nobody's fault but the account's or the provider's: the
-		 * recipient goes back, the broadcast pauses with the reason. */
+		 * recipient goes back, the broadcast stops (bc_halt). */
 		oc = outcome_new(u, it->r.id, BC_REQUEUE, spent(r));
 		if (u->stop == GO || u->stop == STOP_SIGNAL) {
 			u->stop = STOP_FATAL;
@@ -877,16 +877,9 @@ finish(struct run *u, int rc)
 	if (rc == WA_EXIT_OK && (u->stop == GO || u->stop == STOP_CANCEL))
 		if (bc_finalize(u->d, u->b.id, st, sizeof st) != 0)
 			rc = u->d->lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
-	/* A provider that cannot be reached is most often back within
-	 * minutes, by itself: the broadcast is left to the next run (cron's
-	 * run --all), not paused for an operator to notice. */
-	if (rc == WA_EXIT_OK && u->stop == STOP_FATAL && !u->unreached) {
-		if (bc_pause(u->d, u->b.id, u->reason) != 0)
-			rc = WA_EXIT_SOFTWARE;
-	} else if (rc == WA_EXIT_OK && u->stop == STOP_FATAL)
-		wa_log(WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld stopped: the "
-		    "provider cannot be reached; not paused, the next run carries on",
-		    u->b.id);
+	if (rc == WA_EXIT_OK && u->stop == STOP_FATAL &&
+	    bc_halt(u->d, u->b.id, u->reason, u->unreached) != 0)
+		rc = WA_EXIT_SOFTWARE;
 	if (u->db_down || bc_load(u->d, u->b.id, &now) != 1) {
 		if (!u->db_down)
 			wa_err("broadcast_id=%lld: %s", u->b.id, u->d->err);
