@@ -870,7 +870,9 @@ on_http(void *ctx, const struct wa_http_res *res)
 		if (heap_push(s, j) == 0)
 			return;
 	}
-	if (j->unreached == j->attempts && wa_error_unreached(j->res.error.code)) {
+	/* No try reached the provider: it is down or its address wrong, for
+	 * every message alike. */
+	if (j->unreached == j->attempts) {
 		size_t n = strlen(j->res.error.message);
 
 		j->res.error.cls = WA_CLASS_FATAL;
