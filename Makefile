@@ -56,8 +56,10 @@ PHONE_LIBS ?= -Wl,-Bstatic -Wl,--start-group -lphonenumber $(PHONE_DEPS) \
 	-Wl,--end-group -Wl,-Bdynamic -lz -lpthread -lrt
 LDLIBS   = $(PKG_LIBS) $(PHONE_LIBS) -lstdc++ -lm
 
-LIB_C    = $(sort $(wildcard common/*.c))
-LIB_CC   = $(sort $(wildcard common/*.cc))
+# common/ is one folder a layer (see common/README); every .c below it goes
+# into libwa.a.
+LIB_C    = $(sort $(wildcard common/*/*.c common/*/*/*.c))
+LIB_CC   = $(sort $(wildcard common/*/*.cc))
 LIB_OBJ  = $(LIB_C:%.c=$(B)/%.o) $(LIB_CC:%.cc=$(B)/%.o)
 CMDS     = $(patsubst cmd/%.c,%,$(sort $(wildcard cmd/wa-*.c)))
 BINS     = $(CMDS:%=$(B)/bin/%)
@@ -105,8 +107,8 @@ $(B)/tests/wa-testprovider: $(B)/tests/wa-testprovider.o
 	$(CC) $(LDFLAGS) -o $@ $< $(MHD_LIBS) -lpthread
 
 # db.o carries the schema version: rebuild it when migrations change.
-$(B)/common/db.o: $(MIGRATIONS)
-$(B)/common/db.o: override CPPFLAGS += -DWA_SCHEMA_VERSION=$(SCHEMA_VERSION)
+$(B)/common/db/db.o: $(MIGRATIONS)
+$(B)/common/db/db.o: override CPPFLAGS += -DWA_SCHEMA_VERSION=$(SCHEMA_VERSION)
 
 # migrate.o and wa-migrate.o carry DATADIR (the installed migrations): the
 # stamp changes, and they are rebuilt, only when DATADIR does, so that
@@ -114,7 +116,7 @@ $(B)/common/db.o: override CPPFLAGS += -DWA_SCHEMA_VERSION=$(SCHEMA_VERSION)
 $(B)/datadir.stamp: FORCE
 	@mkdir -p $(@D)
 	@echo '$(DATADIR)' | cmp -s - $@ || echo '$(DATADIR)' >$@
-$(B)/common/migrate.o $(B)/cmd/wa-migrate.o: $(B)/datadir.stamp
+$(B)/common/db/migrate.o $(B)/cmd/wa-migrate.o: $(B)/datadir.stamp
 
 # Objects are kept (not removed as intermediates), so a second make does
 # nothing and does not relink.

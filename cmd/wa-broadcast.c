@@ -8,11 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "wa_bcast.h"
-#include "wa_cfg.h"
-#include "wa_cli.h"
-#include "wa_db.h"
-#include "wa_rec.h"
+#include "bcast/wa_bcast.h"
+#include "cfg/wa_cfg.h"
+#include "base/wa_cli.h"
+#include "db/wa_db.h"
+#include "record/wa_rec.h"
 
 static const char usage[] =
 "Usage: wa-broadcast [OPTION]... COMMAND [ARG]...\n"

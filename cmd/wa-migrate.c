@@ -7,10 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "wa_cli.h"
-#include "wa_db.h"
-#include "wa_migrate.h"
-#include "wa_rec.h"
+#include "base/wa_cli.h"
+#include "db/wa_db.h"
+#include "db/wa_migrate.h"
+#include "record/wa_rec.h"
 
 static const char usage[] =
 "Usage: wa-migrate [OPTION]... [up]\n"

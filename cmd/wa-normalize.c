@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "wa_cli.h"
-#include "wa_norm.h"
-#include "wa_rec.h"
+#include "base/wa_cli.h"
+#include "phone/wa_norm.h"
+#include "record/wa_rec.h"
 
 static const char usage[] =
 "Usage: wa-normalize [OPTION]... [FILE]...\n"

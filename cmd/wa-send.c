@@ -20,12 +20,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "wa_cfg.h"
-#include "wa_cli.h"
-#include "wa_norm.h"
-#include "wa_rec.h"
-#include "wa_route.h"
-#include "wa_send.h"
+#include "cfg/wa_cfg.h"
+#include "base/wa_cli.h"
+#include "phone/wa_norm.h"
+#include "record/wa_rec.h"
+#include "route/wa_route.h"
+#include "send/wa_send.h"
 
 static const char usage[] =
 "Usage: wa-send [OPTION]... [FILE]...\n"

@@ -257,11 +257,11 @@ EOF
 	run perl "$BATS_TEST_TMPDIR/sqlcheck.pl" "$BATS_TEST_TMPDIR/bad.c"
 	assert_equal "$status" 1
 	assert_equal "$(wc -l <<<"$output")" 5
-	run perl "$BATS_TEST_TMPDIR/sqlcheck.pl" "$WA_ROOT"/common/*.c "$WA_ROOT"/common/*.cc "$WA_ROOT"/cmd/*.c
+	run perl "$BATS_TEST_TMPDIR/sqlcheck.pl" "$WA_ROOT"/common/*/*.c "$WA_ROOT"/common/*/*/*.c "$WA_ROOT"/common/*/*.cc "$WA_ROOT"/cmd/*.c
 	assert_success
 	assert_output ""
 	# and the one simple-query call is the migration's
-	assert_equal "$(cat "$WA_ROOT"/common/*.c "$WA_ROOT"/cmd/*.c | grep -Ec 'PQ(exec|sendQuery)\(')" 1
+	assert_equal "$(cat "$WA_ROOT"/common/*/*.c "$WA_ROOT"/common/*/*/*.c "$WA_ROOT"/cmd/*.c | grep -Ec 'PQ(exec|sendQuery)\(')" 1
 }
 
 # --- wa-broadcast create ---------------------------------------------------

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# common/phone.cc: the libphonenumber shim and its fast path for "+digits".
+# common/phone/phone.cc: the libphonenumber shim and its fast path for "+digits".
 
 load '/usr/lib/bats/bats-support/load'
 load '/usr/lib/bats/bats-assert/load'

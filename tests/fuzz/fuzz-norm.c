@@ -9,7 +9,7 @@
  * normalize again to themselves; a failure has a documented code and a
  * message; a record comes out as a line of JSON that reads back. */
 #include "fuzz.h"
-#include "wa_norm.h"
+#include "phone/wa_norm.h"
 
 static int
 is_code(const char *code, int record)

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "provider.h"
-#include "wa_rec.h"
+#include "send/provider.h"
+#include "record/wa_rec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

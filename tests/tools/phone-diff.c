@@ -30,7 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "wa_phone.h"
+#include "phone/wa_phone.h"
 
 #define MAXIN 64 /* longest input generated, with its NUL */
 

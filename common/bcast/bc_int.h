@@ -7,7 +7,7 @@
 #include <libpq-fe.h>
 #include <yajl/yajl_tree.h>
 
-#include "wa_bcast.h"
+#include "bcast/wa_bcast.h"
 
 /* --- a growing string (broadcast.c) ------------------------------------ */
 struct bc_buf {

@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "wa_cfg.h"
-#include "wa_cli.h"
+#include "cfg/wa_cfg.h"
+#include "base/wa_cli.h"
 
 #define CFG_MAXFILE (1024 * 1024)
 

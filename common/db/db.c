@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "wa_cli.h"
-#include "wa_db.h"
+#include "base/wa_cli.h"
+#include "db/wa_db.h"
 
 #ifndef WA_SCHEMA_VERSION
 #error "WA_SCHEMA_VERSION is not defined: the Makefile passes it for db.c"

@@ -10,9 +10,9 @@
 #include <unistd.h>
 
 #include "bc_int.h"
-#include "wa_cli.h"
-#include "wa_db.h"
-#include "wa_rec.h"
+#include "base/wa_cli.h"
+#include "db/wa_db.h"
+#include "record/wa_rec.h"
 
 /* --- string buffer ------------------------------------------------------ */
 

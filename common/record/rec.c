@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "wa_rec.h"
+#include "record/wa_rec.h"
 
 #define BLOCK (64 * 1024)
 #define MAXDEPTH 64 /* deeper JSON is refused: it would only be an attack */

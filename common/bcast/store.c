@@ -12,9 +12,9 @@
 #include <string.h>
 
 #include "bc_int.h"
-#include "wa_cli.h"
-#include "wa_norm.h"
-#include "wa_rec.h"
+#include "base/wa_cli.h"
+#include "phone/wa_norm.h"
+#include "record/wa_rec.h"
 
 #define BATCH 2000
 

@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "wa_cli.h"
-#include "wa_migrate.h"
+#include "base/wa_cli.h"
+#include "db/wa_migrate.h"
 
 /* The advisory lock serializing wa-migrate runs. The two-key form lives in
  * a key space of its own, apart from the one-bigint keys workers lock. */

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <yajl/yajl_tree.h>
 
-#include "wa_cfg.h"
+#include "cfg/wa_cfg.h"
 
 enum wa_provider { WA_PROVIDER_BAILEYS = 1, WA_PROVIDER_META = 2 };
 /* "baileys", "meta"; parse: 0, or -1 for anything else. */

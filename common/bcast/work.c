@@ -6,11 +6,11 @@
 #include <string.h>
 
 #include "bc_int.h"
-#include "wa_cfg.h"
-#include "wa_cli.h"
-#include "wa_rec.h"
-#include "wa_route.h"
-#include "wa_send.h"
+#include "cfg/wa_cfg.h"
+#include "base/wa_cli.h"
+#include "record/wa_rec.h"
+#include "route/wa_route.h"
+#include "send/wa_send.h"
 
 #define MAXBIZ 64
 

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "bc_int.h"
-#include "wa_cli.h"
-#include "wa_rec.h"
+#include "base/wa_cli.h"
+#include "record/wa_rec.h"
 
 /* --- status records ------------------------------------------------------ */
 

@@ -62,7 +62,7 @@
 // tests/tools/phone-diff compares the two paths on some 55,000 inputs of
 // every calling code (tests/phone.bats).
 
-#include "wa_phone.h"
+#include "phone/wa_phone.h"
 
 #include <stdint.h>
 #include <stdio.h>

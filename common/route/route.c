@@ -3,10 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "provider.h"
-#include "wa_cli.h"
-#include "wa_db.h"
-#include "wa_route.h"
+#include "send/provider.h"
+#include "base/wa_cli.h"
+#include "db/wa_db.h"
+#include "route/wa_route.h"
 
 /* What a business routes to, as cached. */
 enum { R_EMPTY, R_BAILEYS, R_META, R_DEFAULT, R_UNKNOWN, R_BAD };

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "wa_cli.h"
+#include "base/wa_cli.h"
 
 /* Set once at start-up, read everywhere: the same role as getprogname(). */
 static const char *progname = "wa";

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "wa_http.h"
+#include "net/wa_http.h"
 
 #ifndef WA_VERSION
 #define WA_VERSION "0"

@@ -25,11 +25,11 @@
 #include <string.h>
 
 #include "bc_int.h"
-#include "wa_cfg.h"
-#include "wa_cli.h"
-#include "wa_norm.h"
-#include "wa_rec.h"
-#include "wa_send.h"
+#include "cfg/wa_cfg.h"
+#include "base/wa_cli.h"
+#include "phone/wa_norm.h"
+#include "record/wa_rec.h"
+#include "send/wa_send.h"
 
 #define EXPORT_BATCH 64
 #define MARK_BATCH 64

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "provider.h"
-#include "wa_rec.h"
+#include "send/provider.h"
+#include "record/wa_rec.h"
 
 static const struct meta_code {
 	long code;

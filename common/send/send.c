@@ -19,10 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "provider.h"
-#include "wa_cli.h"
-#include "wa_rec.h"
-#include "wa_send.h"
+#include "send/provider.h"
+#include "base/wa_cli.h"
+#include "record/wa_rec.h"
+#include "send/wa_send.h"
 
 /* --- names ------------------------------------------------------------- */
 

@@ -9,8 +9,8 @@
 
 #include <stddef.h>
 
-#include "wa_cfg.h"
-#include "wa_send.h"
+#include "cfg/wa_cfg.h"
+#include "send/wa_send.h"
 
 struct wa_router;
 

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "bc_int.h"
-#include "wa_cli.h"
+#include "base/wa_cli.h"
 
 /* Worker keys held: advisory locks granted on this database. A bigint
  * lock shows in pg_locks as classid (high 32 bits) and objid (low),

@@ -9,9 +9,9 @@
 #include <curl/curl.h>
 #include <yajl/yajl_gen.h>
 
-#include "wa_cfg.h"
-#include "wa_http.h"
-#include "wa_send.h"
+#include "cfg/wa_cfg.h"
+#include "net/wa_http.h"
+#include "send/wa_send.h"
 
 /* Media caps (the old client's): bytes read from disk for Baileys. */
 #define WA_MEDIA_MAX (16L * 1024 * 1024)

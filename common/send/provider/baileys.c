@@ -17,8 +17,8 @@
 
 #include <yajl/yajl_parse.h>
 
-#include "provider.h"
-#include "wa_rec.h"
+#include "send/provider.h"
+#include "record/wa_rec.h"
 
 /* --- base64 ------------------------------------------------------------ */
 

@@ -23,11 +23,11 @@
 #include <string.h>
 
 #include "bc_int.h"
-#include "wa_cfg.h"
-#include "wa_cli.h"
-#include "wa_norm.h"
-#include "wa_rec.h"
-#include "wa_send.h"
+#include "cfg/wa_cfg.h"
+#include "base/wa_cli.h"
+#include "phone/wa_norm.h"
+#include "record/wa_rec.h"
+#include "send/wa_send.h"
 
 #define POLL_S 1.0       /* look at the broadcast row (cancel, pause) */
 #define RECOVER_S 10.0   /* recover dead workers' claims */

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "wa_rec.h"
+#include "record/wa_rec.h"
 
 /* Does a string in text hold an escaped NUL? yajl_tree would hand it
  * back as a C string cut at the NUL, and a value stored or sent cut

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "wa_norm.h"
-#include "wa_phone.h"
+#include "phone/wa_norm.h"
+#include "phone/wa_phone.h"
 
 /* norm_phone copies a parse into an address without checking lengths. */
 _Static_assert(sizeof ((struct wa_addr *)0)->phone ==
@@ -22,7 +22,7 @@ _Static_assert(sizeof ((struct wa_addr *)0)->jid >=
     sizeof ((struct wa_phone *)0)->e164 + 15, "jid holds e164@s.whatsapp.net");
 _Static_assert(sizeof ((struct wa_addr *)0)->region ==
     sizeof ((struct wa_phone *)0)->region, "region holds region");
-#include "wa_rec.h"
+#include "record/wa_rec.h"
 
 int
 wa_norm_init(struct wa_norm_opts *o, const char *region, const char *field,
