@@ -612,3 +612,10 @@ out:
 	free(k);
 	return rc;
 }
+
+int
+wa_bcast_preview(const struct wa_bcast_run_opts *o, long long id, long long n)
+{
+	wa_err("preview: not built yet");
+	return WA_EXIT_SOFTWARE;
+}

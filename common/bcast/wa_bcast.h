@@ -104,6 +104,12 @@ int wa_bcast_export(const struct wa_bcast_run_opts *o, long long id);
 int wa_bcast_mark(const struct wa_bcast_run_opts *o, long long id,
     char *const *files, int nfiles, size_t maxline);
 
+/* The first n (> 0) messages of broadcast id exactly as they would be
+ * sent, one record each through emit (recipient, address, the rendered
+ * message), claiming nothing and changing nothing. */
+int wa_bcast_preview(const struct wa_bcast_run_opts *o, long long id,
+    long long n);
+
 /* --- control (bc_ctl.c) ------------------------------------------------ */
 int wa_bcast_cancel(PGconn *db, long long id, yajl_val *out);
 int wa_bcast_pause(PGconn *db, long long id, const char *reason, yajl_val *out);

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "send/provider.h"
+#include "send/wa_send.h"
 #include "base/wa_cli.h"
 #include "db/wa_db.h"
 #include "route/wa_route.h"

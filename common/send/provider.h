@@ -89,8 +89,6 @@ int wa_meta_status_req(const struct wa_cfg *cfg, char **url,
     struct curl_slist **hdr);
 
 /* --- helpers shared by the providers (send.c) ------------------------ */
-void wa_error_set(struct wa_error *e, const char *code, enum wa_class cls,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* A base URL without its trailing slashes, then the rest: malloc'd. */
 char *wa_url_join(const char *base, const char *const *parts);
 /* Append "Name: <prefix><value>" to a header list (the copy made on the

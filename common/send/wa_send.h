@@ -96,6 +96,10 @@ struct wa_error {
 	int provider_code_num;   /* provider_code is a number */
 };
 
+/* Fill e: code (static), class, and a one-line message. */
+void wa_error_set(struct wa_error *e, const char *code, enum wa_class cls,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 struct wa_result {
 	enum wa_status status;
 	enum wa_provider provider;
