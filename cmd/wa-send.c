@@ -25,6 +25,8 @@
 #include "phone/wa_norm.h"
 #include "record/wa_rec.h"
 #include "route/wa_route.h"
+#include "send/wa_message.h"
+#include "send/wa_result.h"
 #include "send/wa_send.h"
 
 static const char usage[] =
@@ -218,6 +220,7 @@ struct app {
 	/* The lanes share what follows, under mu. */
 	pthread_mutex_t mu;
 	struct wa_norm_opts norm;
+	struct wa_msg_src src;  /* --text, --template, --media */
 	struct wa_router *router;
 	struct wa_writer *wr;
 	int status;       /* the exit status so far */
@@ -239,8 +242,7 @@ struct lane {
 struct item {
 	struct wa_rec rec;
 	struct wa_msg msg;
-	char *text, *caption;     /* after {{field}} substitution */
-	yajl_val components;      /* likewise */
+	struct wa_msg_own own;    /* the rendered parts of msg */
 	char jid[128];
 	char biz[WA_LL_SIZE];     /* for the log: "1" or "-" */
 };
@@ -257,9 +259,7 @@ static void
 item_free(struct item *it)
 {
 	wa_rec_free(&it->rec);
-	free(it->text);
-	free(it->caption);
-	wa_val_free(it->components);
+	wa_msg_own_free(&it->own);
 	free(it);
 }
 
@@ -327,69 +327,13 @@ some_failed(struct app *a)
 		a->status = WA_EXIT_FAILED;
 }
 
-static yajl_val
-error_obj(const struct wa_error *e)
-{
-	yajl_val v = wa_new_object();
-
-	wa_set_str(v, "code", e->code ? e->code : "error");
-	wa_set_str(v, "message", e->message);
-	wa_set_str(v, "class", wa_class_name(e->cls));
-	if (e->http_status)
-		wa_set_int(v, "http_status", e->http_status);
-	else
-		wa_set_null(v, "http_status");
-	if (e->provider_code[0] && e->provider_code_num)
-		wa_set_int(v, "provider_code", strtoll(e->provider_code, NULL, 10));
-	else if (e->provider_code[0])
-		wa_set_str(v, "provider_code", e->provider_code);
-	else
-		wa_set_null(v, "provider_code");
-	return v;
-}
-
-/* The result fields, written after the record's own (or in their place)
- * without touching its tree. */
-struct result {
-	struct wa_field f[6];
-	yajl_val error;
-};
-
-static void
-set_result(struct result *r, int sent, const char *provider, const char *msgid,
-    int attempts, long duration_ms, const struct wa_error *e)
-{
-	struct wa_field *f = r->f;
-
-	memset(r, 0, sizeof *r);
-	f[0].key = "status";
-	f[0].s = sent ? "sent" : "failed";
-	f[1].key = "provider";
-	f[1].type = provider ? WA_FIELD_STR : WA_FIELD_NULL;
-	f[1].s = provider;
-	f[2].key = "message_id";
-	f[2].type = msgid ? WA_FIELD_STR : WA_FIELD_NULL;
-	f[2].s = msgid;
-	f[3].key = "attempts";
-	f[3].type = WA_FIELD_INT;
-	f[3].i = attempts;
-	f[4].key = "duration_ms";
-	f[4].type = WA_FIELD_INT;
-	f[4].i = duration_ms;
-	f[5].key = "error";
-	f[5].type = sent ? WA_FIELD_DROP : WA_FIELD_VAL;
-	/* NULL (out of memory) is written as null. */
-	f[5].v = r->error = sent ? NULL : error_obj(e);
-}
-
 /* Write a record with its result; -1 as put_locked. */
 static int
-put_result_locked(struct app *a, yajl_val obj, struct result *r)
+put_result_locked(struct app *a, yajl_val obj, struct wa_result_rec *r)
 {
-	int rc = put_fields_locked(a, obj, r->f, 6);
+	int rc = put_fields_locked(a, obj, r->f, WA_RESULT_NFIELDS);
 
-	wa_val_free(r->error);
-	r->error = NULL;
+	wa_result_rec_free(r);
 	return rc;
 }
 
@@ -405,243 +349,14 @@ static void
 fail_early(struct app *a, struct wa_rec *rec, const char *provider,
     const struct wa_error *e)
 {
-	struct result r;
+	struct wa_result_rec r;
 
-	set_result(&r, 0, provider, NULL, 0, 0, e);
+	wa_result_fields(&r, 0, provider, NULL, 0, 0, e);
 	record_error(rec, NULL, e);
 	pthread_mutex_lock(&a->mu);
 	some_failed(a);
 	put_result_locked(a, rec->obj, &r);
 	pthread_mutex_unlock(&a->mu);
-}
-
-static void __attribute__((format(printf, 3, 4)))
-early_error(struct wa_error *e, const char *code, const char *fmt, ...)
-{
-	va_list ap;
-
-	memset(e, 0, sizeof *e);
-	e->code = code;
-	e->cls = WA_CLASS_PERMANENT;
-	va_start(ap, fmt);
-	vsnprintf(e->message, sizeof e->message, fmt, ap);
-	va_end(ap);
-}
-
-/* --- {{field}} ---------------------------------------------------------- */
-
-static int
-name_char(char c, int first)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-	    (!first && ((c >= '0' && c <= '9') || c == '.' || c == '-'));
-}
-
-/* The record's value for a name, as text; NULL if it has none usable. */
-static const char *
-field_text(yajl_val obj, const char *name, size_t n)
-{
-	char key[128];
-	yajl_val v;
-
-	if (n >= sizeof key)
-		return NULL;
-	memcpy(key, name, n);
-	key[n] = '\0';
-	v = wa_get(obj, key);
-	if (YAJL_IS_STRING(v))
-		return v->u.string;
-	if (YAJL_IS_NUMBER(v))
-		return v->u.number.r;
-	return NULL;
-}
-
-/* s with every {{name}} replaced by the record's field (names start with a
- * letter or '_'; anything else is left as it is). NULL with e set when a
- * field is missing. */
-static char *
-substitute(yajl_val obj, const char *s, struct wa_error *e)
-{
-	size_t cap = strlen(s) + 1, len = 0, n, vl;
-	char *out = malloc(cap), *no;
-	const char *p = s, *open, *close, *name, *val;
-
-	while (out && (open = strstr(p, "{{")) != NULL) {
-		name = open + 2;
-		while (*name == ' ')
-			name++;
-		for (n = 0; name_char(name[n], n == 0); n++)
-			;
-		close = name + n;
-		while (*close == ' ')
-			close++;
-		val = NULL;
-		if (n > 0 && strncmp(close, "}}", 2) == 0) {
-			val = field_text(obj, name, n);
-			if (!val) {
-				char what[80];
-
-				snprintf(what, sizeof what, "%.*s", (int)(n > 60 ? 60 : n), name);
-				early_error(e, "missing_field", "{{%s}}: the record has no such "
-				    "field (a string or number)", what);
-				free(out);
-				return NULL;
-			}
-		}
-		/* Copy up to the placeholder, then the value or the "{{" as is. */
-		n = (size_t)(open - p);
-		vl = val ? strlen(val) : 2;
-		if (len + n + vl + strlen(open) + 1 > cap) {
-			cap = len + n + vl + strlen(open) + 1;
-			no = realloc(out, cap);
-			if (!no) {
-				free(out);
-				return NULL;
-			}
-			out = no;
-		}
-		memcpy(out + len, p, n);
-		len += n;
-		memcpy(out + len, val ? val : "{{", vl);
-		len += vl;
-		p = val ? close + 2 : open + 2;
-	}
-	if (!out) {
-		early_error(e, "no_memory", "%s", "out of memory");
-		return NULL;
-	}
-	n = strlen(p);
-	if (len + n + 1 > cap) {
-		no = realloc(out, len + n + 1);
-		if (!no) {
-			free(out);
-			return NULL;
-		}
-		out = no;
-	}
-	memcpy(out + len, p, n + 1);
-	return out;
-}
-
-/* A copy of v with {{field}} replaced in every string. */
-static yajl_val
-substitute_tree(yajl_val obj, yajl_val v, struct wa_error *e)
-{
-	yajl_val c;
-	char *s;
-	size_t i;
-
-	if (YAJL_IS_STRING(v)) {
-		s = substitute(obj, v->u.string, e);
-		if (!s)
-			return NULL;
-		c = wa_new_str(s);
-		free(s);
-		return c;
-	}
-	c = wa_val_copy(v);
-	if (YAJL_IS_OBJECT(c)) {
-		for (i = 0; i < c->u.object.len; i++)
-			if (YAJL_IS_STRING(c->u.object.values[i]) || YAJL_IS_OBJECT(c->u.object.values[i]) ||
-			    YAJL_IS_ARRAY(c->u.object.values[i])) {
-				yajl_val n = substitute_tree(obj, c->u.object.values[i], e);
-
-				if (!n) {
-					wa_val_free(c);
-					return NULL;
-				}
-				wa_val_free(c->u.object.values[i]);
-				c->u.object.values[i] = n;
-			}
-	} else if (YAJL_IS_ARRAY(c)) {
-		for (i = 0; i < c->u.array.len; i++) {
-			yajl_val n = substitute_tree(obj, c->u.array.values[i], e);
-
-			if (!n) {
-				wa_val_free(c);
-				return NULL;
-			}
-			wa_val_free(c->u.array.values[i]);
-			c->u.array.values[i] = n;
-		}
-	}
-	return c;
-}
-
-/* --- building a message from a record ------------------------------------ */
-
-static int
-msg_template(struct item *it, yajl_val t, struct wa_error *e)
-{
-	yajl_val lang = wa_get(t, "language"), comps = wa_get(t, "components");
-
-	if (!YAJL_IS_OBJECT(t)) {
-		early_error(e, "bad_template", "%s", "template must be an object");
-		return -1;
-	}
-	it->msg.kind = WA_MSG_TEMPLATE;
-	it->msg.tpl.name = wa_get_str(t, "name");
-	it->msg.tpl.language = YAJL_IS_OBJECT(lang) ? wa_get_str(lang, "code") :
-	    wa_get_str(t, "language");
-	if (comps) {
-		it->components = substitute_tree(it->rec.obj, comps, e);
-		if (!it->components)
-			return -1;
-		it->msg.tpl.components = it->components;
-	}
-	return 0;
-}
-
-static int
-msg_media(struct item *it, yajl_val m, struct wa_error *e)
-{
-	const char *cap;
-
-	if (!YAJL_IS_OBJECT(m)) {
-		early_error(e, "bad_media", "%s", "media must be an object");
-		return -1;
-	}
-	it->msg.kind = WA_MSG_MEDIA;
-	it->msg.media.type = wa_get_str(m, "type");
-	it->msg.media.url = wa_get_str(m, "url");
-	it->msg.media.path = wa_get_str(m, "path");
-	it->msg.media.filename = wa_get_str(m, "filename");
-	it->msg.media.mimetype = wa_get_str(m, "mimetype");
-	/* A record's own text is the caption when the media has none. */
-	cap = wa_get_str(m, "caption");
-	if (!cap)
-		cap = wa_get_str(it->rec.obj, "text");
-	if (cap) {
-		it->caption = substitute(it->rec.obj, cap, e);
-		if (!it->caption)
-			return -1;
-		it->msg.media.caption = it->caption;
-	}
-	return 0;
-}
-
-/* The message: the record's template, media or text, else the options'. */
-static int
-msg_content(const struct opts *o, struct item *it, struct wa_error *e)
-{
-	yajl_val obj = it->rec.obj, tpl = wa_get(obj, "template"), media = wa_get(obj, "media");
-	const char *text = wa_get_str(obj, "text");
-
-	if (tpl || (!media && !text && o->tpl))
-		return msg_template(it, tpl ? tpl : o->tpl, e);
-	if (media || (!text && o->media))
-		return msg_media(it, media ? media : o->media, e);
-	if (!text)
-		text = o->text;
-	if (!text) {
-		early_error(e, "missing_message", "%s", "no text, template or media "
-		    "(give one in the record, or --text)");
-		return -1;
-	}
-	it->msg.kind = WA_MSG_TEXT;
-	it->text = substitute(obj, text, e);
-	it->msg.text = it->text;
-	return it->text ? 0 : -1;
 }
 
 static void
@@ -688,7 +403,7 @@ msg_business(const struct opts *o, struct item *it, struct wa_error *e)
 	long long id = o->business;
 
 	if (v && !YAJL_IS_NULL(v) && (wa_get_int(it->rec.obj, "business_id", &id) != 0 || id < 0)) {
-		early_error(e, "bad_business", "%s", "business_id is not a number");
+		wa_error_set(e, "bad_business", WA_CLASS_PERMANENT, "business_id is not a number");
 		return -1;
 	}
 	it->msg.business_id = id;
@@ -769,9 +484,9 @@ take_record(struct lane *l, struct wa_rec *rec)
 		rc = wa_route(a->router, it->msg.business_id, &it->msg.provider, &e);
 		if (rc == -2) {
 			/* The database went away: nothing more can be routed. */
-			struct result res;
+			struct wa_result_rec res;
 
-			set_result(&res, 0, NULL, NULL, 0, 0, &e);
+			wa_result_fields(&res, 0, NULL, NULL, 0, 0, &e);
 			record_error(&it->rec, NULL, &e);
 			put_result_locked(a, it->rec.obj, &res);
 			halt(a, WA_EXIT_UNAVAIL);
@@ -783,7 +498,7 @@ take_record(struct lane *l, struct wa_rec *rec)
 		pthread_mutex_unlock(&a->mu);
 	}
 	if (rc == 0)
-		rc = msg_content(o, it, &e);
+		rc = wa_msg_content(&it->msg, &it->own, it->rec.obj, &a->src, &e);
 	if (rc != 0) {
 		fail_early(a, &it->rec, it->msg.provider ?
 		    wa_provider_name(it->msg.provider) : NULL, &e);
@@ -803,7 +518,7 @@ on_result(void *ctx, struct wa_msg *m, const struct wa_result *r)
 	struct lane *l = ctx;
 	struct app *a = l->a;
 	struct item *it = m->udata;
-	struct result res;
+	struct wa_result_rec res;
 	char digits[64];
 	int lost;
 
@@ -820,7 +535,7 @@ on_result(void *ctx, struct wa_msg *m, const struct wa_result *r)
 		item_free(it);
 		return;
 	}
-	set_result(&res, r->status == WA_SENT, wa_provider_name(r->provider),
+	wa_result_fields(&res, r->status == WA_SENT, wa_provider_name(r->provider),
 	    r->message_id, r->attempts, r->duration_ms, &r->error);
 	if (r->status == WA_SENT)
 		wa_log(WA_LOG_VERBOSE, "[WA_SEND] to=%s status=sent message_id=%s attempts=%d",
@@ -1106,6 +821,11 @@ setup_cfg(struct app *a)
 	const struct opts *o = a->o;
 	char err[600];
 
+	a->src.text = o->text;
+	a->src.tpl = o->tpl;
+	a->src.media = o->media;
+	if (wa_msg_src_check(&a->src, err, sizeof err) != 0)
+		return wa_usage_error("%s", err);
 	if (wa_cfg_load(&a->cfg, o->config, err, sizeof err) != 0) {
 		wa_err("%s", err);
 		return WA_EXIT_CONFIG;
