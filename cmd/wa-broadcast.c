@@ -87,7 +87,7 @@ static const char usage[] =
 enum {
 	O_TEMPLATE = 256, O_LANGUAGE, O_PARAMS, O_MEDIA, O_IDEM, O_MAXLINE,
 	O_ALL, O_RATE, O_BATCH, O_DBWAIT, O_LEASE, O_WINDOW, O_PROGRESS,
-	O_NOPROGRESS, O_REASON, O_FAILED, O_AMBIGUOUS, O_DB
+	O_NOPROGRESS, O_REASON, O_FAILED, O_AMBIGUOUS, O_DB, O_COUNT
 };
 
 struct args {
@@ -95,6 +95,7 @@ struct args {
 	const char *config, *db, *reason;
 	long long business;
 	int all, parallel, batch, window, progress, failed, ambiguous;
+	long count;         /* preview */
 	double rate, db_wait, lease;
 	long maxline;
 	unsigned used;      /* which option groups were given (see below) */
@@ -102,7 +103,8 @@ struct args {
 
 /* Option groups, to refuse an option the command does not take. */
 enum { G_CREATE = 1, G_RUN = 2, G_EXPORT = 4, G_DBWAIT = 8, G_ALL = 16,
-	G_BUSINESS = 32, G_PAUSE = 64, G_RETRY = 128, G_MAXLINE = 256 };
+	G_BUSINESS = 32, G_PAUSE = 64, G_RETRY = 128, G_MAXLINE = 256,
+	G_COUNT = 512 };
 
 static volatile sig_atomic_t stop_flag;
 
@@ -253,6 +255,7 @@ parse_opts(int argc, char **argv, struct args *a)
 		{ "db-wait", required_argument, NULL, O_DBWAIT },
 		{ "lease", required_argument, NULL, O_LEASE },
 		{ "window", required_argument, NULL, O_WINDOW },
+		{ "count", required_argument, NULL, O_COUNT },
 		{ "progress", no_argument, NULL, O_PROGRESS },
 		{ "no-progress", no_argument, NULL, O_NOPROGRESS },
 		{ "reason", required_argument, NULL, O_REASON },
@@ -324,6 +327,12 @@ parse_opts(int argc, char **argv, struct args *a)
 				return wa_usage_error("--lease: not a number of seconds from 1: '%s'", optarg);
 			a->used |= G_EXPORT;
 			break;
+		case O_COUNT:
+			a->count = wa_parse_long(optarg, 1, 1000000);
+			if (a->count < 0)
+				return wa_usage_error("--count: not a number from 1 to 1000000: '%s'", optarg);
+			a->used |= G_COUNT;
+			break;
 		case O_WINDOW:
 			l = wa_parse_long(optarg, 0, 1000000);
 			if (l < 0)
@@ -361,6 +370,7 @@ static const struct cmd cmds[] = {
 	{ "create", G_CREATE | G_BUSINESS | G_MAXLINE, 0, -1 },
 	{ "run", G_RUN | G_ALL | G_DBWAIT, 0, -1 },
 	{ "export", G_EXPORT, 1, 1 },
+	{ "preview", G_COUNT, 1, 1 },
 	{ "mark", G_EXPORT | G_MAXLINE | G_DBWAIT, 1, -1 },
 	{ "status", G_ALL, 0, -1 },
 	{ "list", G_BUSINESS, 0, 0 },
@@ -494,6 +504,8 @@ dispatch(const struct cmd *c, struct args *a, char **rest, int nrest,
 		catch_signals();
 		o->flush_each = 1;
 		rc = wa_bcast_export(&ro, id);
+	} else if (!strcmp(c->name, "preview")) {
+		rc = wa_bcast_preview(&ro, id, a->count);
 	} else if (!strcmp(c->name, "mark")) {
 		/* Read on to the end after a first SIGINT: the sender upstream
 		 * finishes its sends and their results must be recorded. */
@@ -540,6 +552,7 @@ main(int argc, char **argv)
 	a.db_wait = 30;
 	a.lease = 300;
 	a.window = 256;
+	a.count = 10;
 	a.maxline = WA_MAXLINE_DEFAULT;
 	a.progress = -1;
 	wa_diag_init(argv[0], WA_LOG_NORMAL);

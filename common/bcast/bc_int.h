@@ -100,7 +100,22 @@ struct bc_recip {
 	char jid[128];
 	int attempts;     /* HTTP sends already made */
 	long long lead_id;
+	yajl_val fields;  /* the record's other fields, as stored; owned */
 };
+
+/* The most bytes of JSON a recipient's fields may take. */
+#define BC_FIELDS_MAX 16384
+
+/* A field name create does not store: the address fields, lead_id (a
+ * column of its own) and the names a send record sets itself. */
+int bc_reserved_field(const char *k);
+/* The record of a stored recipient, the one export writes and run and
+ * preview turn into its message (wa_msg_content): recipient_id,
+ * broadcast_id, business_id, phone, jid, lead_id, its stored fields, the
+ * message fields of proto (bc_message; NULL: none), idempotency_key and
+ * claim. Free with wa_val_free. */
+yajl_val bc_recipient_record(const struct bc_bcast *b, const struct bc_recip *r,
+    yajl_val proto, long long claim);
 
 /* How a claimed recipient ends this round. */
 enum bc_end {
@@ -118,6 +133,16 @@ struct bc_outcome {
 	char message_id[256];  /* the column holds 255 */
 	char code[64], klass[16], message[256];
 };
+
+struct wa_result;
+struct wa_error;
+/* A send's result (from the sender, or read back from wa-send's record
+ * by mark) as a claimed recipient's outcome: sent, failed, or back to the
+ * queue (fatal, not sent) or cancelled (not sent while cancelling). */
+enum bc_end bc_outcome_of(struct bc_outcome *oc, long long id,
+    const struct wa_result *r, int cancelling);
+/* A fatal outcome's reason, "code: message", for the pause. */
+void bc_fatal_reason(char *buf, size_t len, const struct wa_error *e);
 
 struct bc_counts {
 	long long total, sent, failed, cancelled, processed;
@@ -203,6 +228,10 @@ struct wa_cfg;
  * can send now: WA_EXIT_OK ready; WA_EXIT_UNAVAIL not ready,
  * WA_EXIT_CONFIG not configured (reason says why); WA_EXIT_TEMP or
  * WA_EXIT_SOFTWARE when the database failed. */
+/* The business's provider (into *p, an enum wa_provider), chosen as for
+ * every send (wa_route.h). 0, or an exit code with the reason in err. */
+int bc_provider_of(const struct wa_cfg *cfg, long long business_id, int *p,
+    char *err, size_t len);
 int bc_preflight(struct bc_db *d, const struct wa_cfg *cfg, long long business_id,
     int *provider, char *reason, size_t len);
 /* Run broadcast b (taken over: b is emptied) as worker d until it is done

@@ -13,6 +13,7 @@
 #include "base/wa_cli.h"
 #include "db/wa_db.h"
 #include "record/wa_rec.h"
+#include "send/wa_send.h"
 
 /* --- string buffer ------------------------------------------------------ */
 
@@ -479,11 +480,14 @@ bc_message(const struct bc_bcast *b, yajl_val rec, char *msg, size_t len)
 	}
 	if (b->media) {
 		v = wa_json_parse(b->media, msg, len);
-		if (!v || !YAJL_IS_OBJECT(v)) {
+		if (!v || !YAJL_IS_OBJECT(v) || !wa_get_str(v, "type")) {
 			wa_val_free(v);
-			snprintf(msg, len, "stored media is not a JSON object");
+			snprintf(msg, len, "stored media is not a JSON object with a type");
 			return -1;
 		}
+		/* The old system kept a media broadcast's caption as its text. */
+		if (!wa_get(v, "caption") && b->text && *b->text)
+			wa_set_str(v, "caption", b->text);
 		wa_set(rec, "media", v);
 		return 0;
 	}
@@ -493,4 +497,88 @@ bc_message(const struct bc_bcast *b, yajl_val rec, char *msg, size_t len)
 	}
 	snprintf(msg, len, "the broadcast has no message (text, template or media)");
 	return -1;
+}
+
+yajl_val
+bc_recipient_record(const struct bc_bcast *b, const struct bc_recip *r,
+    yajl_val proto, long long claim)
+{
+	yajl_val rec = wa_new_object(), f = r->fields;
+	char key[48];
+	size_t i;
+
+	wa_set_int(rec, "recipient_id", r->id);
+	wa_set_int(rec, "broadcast_id", b->id);
+	wa_set_int(rec, "business_id", b->business_id);
+	wa_set_str(rec, "phone", r->phone);
+	wa_set_str(rec, "jid", r->jid);
+	if (r->lead_id)
+		wa_set_int(rec, "lead_id", r->lead_id);
+	/* Stored without the names set here (create leaves them out), so a
+	 * field never takes the place of one of these. */
+	for (i = 0; YAJL_IS_OBJECT(f) && i < f->u.object.len; i++)
+		if (!wa_get(rec, f->u.object.keys[i]))
+			wa_set(rec, f->u.object.keys[i], wa_val_copy(f->u.object.values[i]));
+	for (i = 0; proto && i < proto->u.object.len; i++)
+		wa_set(rec, proto->u.object.keys[i], wa_val_copy(proto->u.object.values[i]));
+	bc_idem_key(key, sizeof key, b->id, r->id);
+	wa_set_str(rec, "idempotency_key", key);
+	wa_set_int(rec, "claim", claim);
+	return rec;
+}
+
+int
+bc_reserved_field(const char *k)
+{
+	static const char *const names[] = { "to", "phone", "jid", "region",
+		"valid", "source", "lead_id", "text", "template", "media",
+		"recipient_id", "broadcast_id", "business_id", "idempotency_key",
+		"claim", "status", "error", "provider", "message_id", "attempts",
+		"duration_ms", "request", NULL };
+	int i;
+
+	for (i = 0; names[i]; i++)
+		if (strcmp(k, names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+enum bc_end
+bc_outcome_of(struct bc_outcome *oc, long long id, const struct wa_result *r,
+    int cancelling)
+{
+	const struct wa_error *e = &r->error;
+
+	memset(oc, 0, sizeof *oc);
+	oc->id = id;
+	oc->attempts = r->attempts;
+	if (r->status == WA_SENT) {
+		oc->end = BC_SENT;
+		bc_copy(oc->message_id, sizeof oc->message_id, r->message_id);
+	} else if (r->status == WA_FAILED && e->cls != WA_CLASS_FATAL) {
+		oc->end = BC_FAILED;
+		bc_copy(oc->code, sizeof oc->code, e->code ? e->code : "send_failed");
+		/* A failure always has a class; "none" would break the
+		 * column's check. */
+		snprintf(oc->klass, sizeof oc->klass, "%s", e->cls == WA_CLASS_NONE ?
+		    "permanent" : wa_class_name(e->cls));
+		bc_copy(oc->message, sizeof oc->message, e->message);
+	} else {
+		/* Fatal (nobody's fault but the account's or the provider's) or
+		 * not sent: it certainly did not go out. Tries that never
+		 * reached the provider do not count against its attempts. */
+		oc->end = cancelling && r->status == WA_NOT_SENT ? BC_CANCELLED :
+		    BC_REQUEUE;
+		oc->attempts = r->attempts - r->unreached;
+		if (oc->end == BC_REQUEUE && r->status == WA_NOT_SENT && r->attempts > 0)
+			oc->retry_in = 1.0;
+	}
+	return oc->end;
+}
+
+void
+bc_fatal_reason(char *buf, size_t len, const struct wa_error *e)
+{
+	snprintf(buf, len, "%s: %s", e->code ? e->code : "fatal", e->message);
+	bc_utf8_fix(buf); /* the message may be cut mid-character */
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "bc_int.h"
+#include "record/wa_rec.h"
 #include "base/wa_cli.h"
 
 /* Worker keys held: advisory locks granted on this database. A bigint
@@ -149,7 +150,8 @@ bc_claim(struct bc_db *d, long long bid, int max, double lease, int handed,
 	    "  sending_since = CASE WHEN $5::boolean THEN now() END,"
 	    "  updated_at = now()"
 	    "  FROM c WHERE r.id = c.id"
-	    "  RETURNING r.id, r.phone, r.jid, coalesce(r.attempts, 0), r.lead_id)"
+	    "  RETURNING r.id, r.phone, r.jid, coalesce(r.attempts, 0), r.lead_id,"
+	    "  r.fields::text)"
 	    " SELECT * FROM u ORDER BY id";
 	char b1[32], b2[32], b3[32], b4[32];
 	const char *v[5];
@@ -174,6 +176,9 @@ bc_claim(struct bc_db *d, long long bid, int max, double lease, int handed,
 		rc[i].attempts = atoi(PQgetvalue(r, i, 3));
 		rc[i].lead_id = PQgetisnull(r, i, 4) ? 0 :
 		    strtoll(PQgetvalue(r, i, 4), NULL, 10);
+		/* jsonb written by create: an object, or NULL */
+		rc[i].fields = PQgetisnull(r, i, 5) ? NULL :
+		    wa_json_parse(PQgetvalue(r, i, 5), NULL, 0);
 	}
 	PQclear(r);
 	return i;

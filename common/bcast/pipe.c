@@ -29,6 +29,8 @@
 #include "base/wa_cli.h"
 #include "phone/wa_norm.h"
 #include "record/wa_rec.h"
+#include "send/wa_message.h"
+#include "send/wa_result.h"
 #include "send/wa_send.h"
 
 #define EXPORT_BATCH 64
@@ -45,29 +47,6 @@ struct exporter {
 	long long exported;
 	int adopted;              /* mark holds our key too */
 };
-
-static yajl_val
-export_record(struct exporter *x, const struct bc_recip *r)
-{
-	yajl_val rec = wa_new_object();
-	char key[48];
-	size_t i;
-
-	wa_set_int(rec, "recipient_id", r->id);
-	wa_set_int(rec, "broadcast_id", x->b.id);
-	wa_set_int(rec, "business_id", x->b.business_id);
-	wa_set_str(rec, "phone", r->phone);
-	wa_set_str(rec, "jid", r->jid);
-	if (r->lead_id)
-		wa_set_int(rec, "lead_id", r->lead_id);
-	for (i = 0; i < x->proto->u.object.len; i++)
-		wa_set(rec, x->proto->u.object.keys[i],
-		    wa_val_copy(x->proto->u.object.values[i]));
-	bc_idem_key(key, sizeof key, x->b.id, r->id);
-	wa_set_str(rec, "idempotency_key", key);
-	wa_set_int(rec, "claim", x->d.key);
-	return rec;
-}
 
 /* Settle claims that were not written: back to queued (the records never
  * left), or failed when the number is no number. */
@@ -129,6 +108,33 @@ export_poll(struct exporter *x)
 	return st;
 }
 
+/* Hand n claimed recipients to wa-send: 0, or an exit code (-1 error). */
+static int
+export_batch(struct exporter *x, struct bc_recip *rs, int n)
+{
+	yajl_val rec;
+	int i, st;
+
+	for (i = 0; i < n; i++) {
+		st = export_jid(x, &rs[i]);
+		if (st < 0)
+			return -1;
+		if (st == 0)
+			continue;
+		rec = bc_recipient_record(&x->b, &rs[i], x->proto, x->d.key);
+		st = rec ? x->o->emit(x->o->arg, rec) : -1;
+		wa_val_free(rec);
+		if (st != 0) {
+			/* The reader is gone: nothing from here on left. */
+			if (unwritten(x, rs, i, n) != 0)
+				return -1;
+			return WA_EXIT_IO;
+		}
+		x->exported++;
+	}
+	return 0;
+}
+
 static int
 export_loop(struct exporter *x)
 {
@@ -136,7 +142,6 @@ export_loop(struct exporter *x)
 	double last_poll = 0;
 	long long out;
 	double wait;
-	yajl_val rec;
 	int n, i, want, st;
 
 	for (;;) {
@@ -185,23 +190,11 @@ export_loop(struct exporter *x)
 			bc_sleep_ms((int)(wait * 1000) + 1);
 			continue;
 		}
-		for (i = 0; i < n; i++) {
-			st = export_jid(x, &rs[i]);
-			if (st < 0)
-				return -1;
-			if (st == 0)
-				continue;
-			rec = export_record(x, &rs[i]);
-			st = x->o->emit(x->o->arg, rec);
-			wa_val_free(rec);
-			if (st != 0) {
-				/* The reader is gone: nothing from here on left. */
-				if (unwritten(x, rs, i, n) != 0)
-					return -1;
-				return WA_EXIT_IO;
-			}
-			x->exported++;
-		}
+		st = export_batch(x, rs, n);
+		for (i = 0; i < n; i++)
+			wa_val_free(rs[i].fields);
+		if (st != 0)
+			return st;
 	}
 }
 
@@ -417,10 +410,11 @@ mark_log(const struct marker *k, yajl_val rec, const char *status)
 static int
 mark_one(struct marker *k, const struct wa_rec *rec)
 {
-	yajl_val o = rec->obj, err = wa_get(o, "error");
-	long long rid, bid, key, att = 0;
-	const char *st = wa_get_str(o, "status"), *cls = wa_get_str(err, "class");
+	yajl_val o = rec->obj;
+	long long rid, bid, key;
+	const char *st = wa_get_str(o, "status");
 	struct bc_outcome *oc;
+	struct wa_result res;
 
 	if (rec->kind == WA_REC_BAD) {
 		wa_err("%s:%lu: %s: %s", rec->file, rec->line, rec->errcode,
@@ -441,38 +435,15 @@ mark_one(struct marker *k, const struct wa_rec *rec)
 	}
 	if (use_key(k, key) != 0)
 		return -1;
-	wa_get_int(o, "attempts", &att);
+	/* wa-send's result, read back as the sender reported it: recorded
+	 * as run records the sender's own report. */
+	wa_result_read(o, &res);
 	oc = &k->outs[k->nout];
-	memset(oc, 0, sizeof *oc);
-	oc->id = rid;
-	oc->attempts = (int)att;
-	if (!strcmp(st, "sent")) {
-		oc->end = BC_SENT;
-		bc_copy(oc->message_id, sizeof oc->message_id,
-		    wa_get_str(o, "message_id"));
-	} else if (cls && !strcmp(cls, "fatal")) {
-		/* Not the recipient's failure: back it goes, without spending
-		 * attempts when no try reached the provider. */
-		int unreached = wa_error_unreached(wa_get_str(err, "code"));
-
-		oc->end = BC_REQUEUE;
-		if (unreached)
-			oc->attempts = 0;
-		if (!k->fatal) {
-			k->unreached = unreached;
-			snprintf(k->reason, sizeof k->reason, "%s: %s",
-			    wa_get_str(err, "code") ? wa_get_str(err, "code") : "fatal",
-			    wa_get_str(err, "message") ? wa_get_str(err, "message") : "");
-		}
+	if (bc_outcome_of(oc, rid, &res, 0) == BC_REQUEUE && !k->fatal) {
+		/* fatal: not the recipient's failure */
 		k->fatal = 1;
-	} else {
-		oc->end = BC_FAILED;
-		bc_copy(oc->code, sizeof oc->code, wa_get_str(err, "code") ?
-		    wa_get_str(err, "code") : "send_failed");
-		snprintf(oc->klass, sizeof oc->klass, "%s", cls &&
-		    (!strcmp(cls, "retryable") || !strcmp(cls, "ambiguous") ||
-		    !strcmp(cls, "permanent")) ? cls : "permanent");
-		bc_copy(oc->message, sizeof oc->message, wa_get_str(err, "message"));
+		k->unreached = res.unreached > 0;
+		bc_fatal_reason(k->reason, sizeof k->reason, &res.error);
 	}
 	mark_log(k, o, oc->end == BC_SENT ? "sent" : oc->end == BC_FAILED ?
 	    "failed" : "not_sent");
@@ -611,11 +582,4 @@ out:
 	*o->db = k->d.conn;
 	free(k);
 	return rc;
-}
-
-int
-wa_bcast_preview(const struct wa_bcast_run_opts *o, long long id, long long n)
-{
-	wa_err("preview: not built yet");
-	return WA_EXIT_SOFTWARE;
 }

@@ -27,6 +27,7 @@
 #include "base/wa_cli.h"
 #include "phone/wa_norm.h"
 #include "record/wa_rec.h"
+#include "send/wa_message.h"
 #include "send/wa_send.h"
 
 #define POLL_S 1.0       /* look at the broadcast row (cancel, pause) */
@@ -39,8 +40,9 @@ struct item {
 	struct wa_msg m;
 	struct bc_recip r;
 	struct run *run;
-	char key[64];     /* idempotency key: the same for every try */
-	int next;         /* free list / queue link */
+	yajl_val rec;         /* the recipient's record, as export writes it */
+	struct wa_msg_own own; /* m's rendered parts */
+	int next;             /* free list / queue link */
 };
 
 struct run {
@@ -50,8 +52,8 @@ struct run {
 	struct bc_bcast b;
 	enum wa_provider prov;
 	struct wa_norm_opts norm;   /* for rows stored without a JID */
-	yajl_val comps, media;      /* the message's parsed parts */
-	struct wa_msg proto;        /* the message, but for jid */
+	yajl_val proto_rec;         /* the message fields (bc_message) */
+	struct wa_msg proto;        /* provider, business, context */
 	struct wa_sender *snd;
 	struct bc_pace pace;
 
@@ -114,6 +116,11 @@ item_take(struct run *u)
 static void
 item_put(struct run *u, struct item *it)
 {
+	wa_val_free(it->rec);
+	it->rec = NULL;
+	wa_msg_own_free(&it->own);
+	wa_val_free(it->r.fields);
+	it->r.fields = NULL;
 	it->next = u->free_head;
 	u->free_head = (int)(it - u->pool);
 	u->nfree++;
@@ -262,58 +269,32 @@ log_send(struct run *u, const struct item *it, const char *status,
 		    "status=%s", u->b.id, digits, status);
 }
 
-static void
-copy_error(struct bc_outcome *oc, const struct wa_error *e)
-{
-	bc_copy(oc->code, sizeof oc->code, e->code ? e->code : "send_failed");
-	/* A failure always has a class; "none" would break the column's check. */
-	snprintf(oc->klass, sizeof oc->klass, "%s", e->cls == WA_CLASS_NONE ?
-	    "permanent" : wa_class_name(e->cls));
-	bc_copy(oc->message, sizeof oc->message, e->message);
-}
-
-/* The attempts a recipient given back has spent: tries that never
- * reached the provider (it was down) do not count against the policy. */
-static int
-spent(const struct wa_result *r)
-{
-	return r->attempts - r->unreached;
-}
-
 /* The sender's final word on one message. */
 static void
 on_result(void *ctx, struct wa_msg *m, const struct wa_result *r)
 {
 	struct run *u = ctx;
 	struct item *it = m->udata;
-	struct bc_outcome *oc;
+	struct bc_outcome *oc = outcome_new(u, it->r.id, BC_SENT, 0);
 
-	if (r->status == WA_SENT) {
-		oc = outcome_new(u, it->r.id, BC_SENT, r->attempts);
-		bc_copy(oc->message_id, sizeof oc->message_id, r->message_id);
+	switch (bc_outcome_of(oc, it->r.id, r, u->stop == STOP_CANCEL)) {
+	case BC_SENT:
 		log_send(u, it, "sent", r);
-	} else if (r->status == WA_FAILED && r->error.cls == WA_CLASS_FATAL) {
-		/* Nobody's fault but the account's or the provider's: the
-		 * recipient goes back, the broadcast stops (bc_halt). */
-		oc = outcome_new(u, it->r.id, BC_REQUEUE, spent(r));
-		if (u->stop == GO || u->stop == STOP_SIGNAL) {
-			u->stop = STOP_FATAL;
-			u->unreached = wa_error_unreached(r->error.code);
-			snprintf(u->reason, sizeof u->reason, "%s: %s",
-			    r->error.code ? r->error.code : "fatal", r->error.message);
-			bc_utf8_fix(u->reason); /* the message may be cut mid-character */
-		}
-		log_send(u, it, "not_sent", NULL);
-	} else if (r->status == WA_FAILED) {
-		oc = outcome_new(u, it->r.id, BC_FAILED, r->attempts);
-		copy_error(oc, &r->error);
+		break;
+	case BC_FAILED:
 		log_send(u, it, "failed", r);
-	} else {
-		/* Not sent (again): certainly did not go out. */
-		oc = outcome_new(u, it->r.id, u->stop == STOP_CANCEL ? BC_CANCELLED :
-		    BC_REQUEUE, spent(r));
-		if (oc->end == BC_REQUEUE && r->attempts > 0)
-			oc->retry_in = 1.0;
+		break;
+	default:
+		if (r->status == WA_FAILED) {
+			/* Fatal: the recipient goes back, the broadcast stops
+			 * (bc_halt). */
+			if (u->stop == GO || u->stop == STOP_SIGNAL) {
+				u->stop = STOP_FATAL;
+				u->unreached = wa_error_unreached(r->error.code);
+				bc_fatal_reason(u->reason, sizeof u->reason, &r->error);
+			}
+			log_send(u, it, "not_sent", NULL);
+		}
 	}
 	item_put(u, it);
 }
@@ -377,54 +358,23 @@ acquire(void *ctx, int want, double *wait_s)
 
 /* --- the message -------------------------------------------------------- */
 
+/* The message every recipient's record carries (as export writes it)
+ * and what the sender needs besides. */
 static int
 build_proto(struct run *u, char *err, size_t len)
 {
 	struct wa_msg *m = &u->proto;
-	yajl_val v;
 
 	memset(m, 0, sizeof *m);
 	m->provider = u->prov;
 	m->business_id = u->b.business_id;
 	m->context = WA_CTX_BROADCAST;
-	if (u->b.template_name) {
-		m->kind = WA_MSG_TEMPLATE;
-		m->tpl.name = u->b.template_name;
-		m->tpl.language = u->b.language ? u->b.language : "en";
-		if (u->b.params) {
-			u->comps = wa_json_parse(u->b.params, err, len);
-			if (!u->comps || !YAJL_IS_ARRAY(u->comps)) {
-				snprintf(err, len, "stored template parameters are not a JSON array");
-				return -1;
-			}
-			m->tpl.components = u->comps;
-		}
-		return 0;
-	}
-	if (u->b.media) {
-		v = u->media = wa_json_parse(u->b.media, err, len);
-		if (!v || !YAJL_IS_OBJECT(v) || !wa_get_str(v, "type")) {
-			snprintf(err, len, "stored media is not an object with a type");
-			return -1;
-		}
-		m->kind = WA_MSG_MEDIA;
-		m->media.type = wa_get_str(v, "type");
-		m->media.url = wa_get_str(v, "url");
-		m->media.path = wa_get_str(v, "path");
-		m->media.caption = wa_get_str(v, "caption");
-		if (!m->media.caption)
-			m->media.caption = u->b.text;
-		m->media.filename = wa_get_str(v, "filename");
-		m->media.mimetype = wa_get_str(v, "mimetype");
-		return 0;
-	}
-	if (!u->b.text || !*u->b.text) {
-		snprintf(err, len, "the broadcast has no message (text, template or media)");
+	u->proto_rec = wa_new_object();
+	if (!u->proto_rec) {
+		snprintf(err, len, "out of memory");
 		return -1;
 	}
-	m->kind = WA_MSG_TEXT;
-	m->text = u->b.text;
-	return 0;
+	return bc_message(&u->b, u->proto_rec, err, len);
 }
 
 /* A row stored without a JID (the old system's) is normalized here, the
@@ -519,6 +469,36 @@ policy_for(const struct run *u, const struct item *it)
 	return used <= 0 ? WA_CTX_BROADCAST : used == 1 ? WA_CTX_LEAD : WA_CTX_CHAT;
 }
 
+/* The recipient's message, from its record as export would write it:
+ * the one way wa-send builds it too. 0, or -1 when it cannot be built
+ * (a field missing since create): failed, permanent. */
+static int
+build_msg(struct run *u, struct item *it)
+{
+	struct bc_outcome *oc;
+	struct wa_error e;
+
+	it->m = u->proto;
+	it->m.jid = it->r.jid;
+	it->m.context = policy_for(u, it);
+	it->m.udata = it;
+	it->rec = bc_recipient_record(&u->b, &it->r, u->proto_rec, u->d->key);
+	if (it->rec && wa_msg_content(&it->m, &it->own, it->rec, NULL, &e) == 0) {
+		it->m.idempotency_key = wa_get_str(it->rec, "idempotency_key");
+		return 0;
+	}
+	if (!it->rec)
+		wa_error_set(&e, "no_memory", WA_CLASS_PERMANENT, "out of memory");
+	oc = outcome_new(u, it->r.id, BC_FAILED, 0);
+	bc_copy(oc->code, sizeof oc->code, e.code);
+	snprintf(oc->klass, sizeof oc->klass, "%s", wa_class_name(e.cls));
+	bc_copy(oc->message, sizeof oc->message, e.message);
+	LOGLINE(u, WA_LOG_NORMAL, "%s: warning: broadcast_id=%lld recipient_id=%lld: "
+	    "%s: %s", wa_progname(), u->b.id, it->r.id, e.code, e.message);
+	item_put(u, it);
+	return -1;
+}
+
 /* Keep the sender fed: at most `parallel` waiting to start, so a stop
  * leaves few claims to give back and pacing is granted send by send. */
 static void
@@ -541,12 +521,8 @@ feed(struct run *u)
 			item_put(u, it);
 			continue;
 		}
-		it->m = u->proto;
-		it->m.jid = it->r.jid;
-		it->m.context = policy_for(u, it);
-		bc_idem_key(it->key, sizeof it->key, u->b.id, it->r.id);
-		it->m.idempotency_key = it->key;
-		it->m.udata = it;
+		if (build_msg(u, it) != 0)
+			continue;
 		if (wa_sender_submit(u->snd, &it->m) != 0) {
 			/* Stopped (or out of memory): back to our queue. */
 			queue_push(u, it);
@@ -912,8 +888,7 @@ run_free(struct run *u)
 {
 	if (u->snd)
 		wa_sender_free(u->snd);
-	wa_val_free(u->comps);
-	wa_val_free(u->media);
+	wa_val_free(u->proto_rec);
 	free(u->pool);
 	free(u->outs);
 	bc_bcast_free(&u->b);

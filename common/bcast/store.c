@@ -15,12 +15,18 @@
 #include "base/wa_cli.h"
 #include "phone/wa_norm.h"
 #include "record/wa_rec.h"
+#include "record/wa_render.h"
+#include "send/wa_message.h"
 
 #define BATCH 2000
 
 struct store {
 	struct bc_db *d;
 	long long bid, business_id;
+	const char *field;   /* --field: an address field, not stored */
+	struct bc_bcast b;   /* the message, as run will read it back */
+	yajl_val proto;      /* its fields in a record (bc_message) */
+	int render;          /* the message has placeholders */
 	struct bc_buf rows;  /* the JSON array being built */
 	int nrows;
 	long long seq;       /* input order, kept in recipient ids */
@@ -32,13 +38,13 @@ flush_rows(struct store *s)
 {
 	static const char sql[] =
 	    "WITH x AS (SELECT * FROM json_to_recordset($3::json)"
-	    "  AS x(n bigint, p text, j text, l bigint, c text, m text)),"
+	    "  AS x(n bigint, p text, j text, l bigint, c text, m text, f jsonb)),"
 	    " ins AS (INSERT INTO whatsapp_broadcast_recipients"
 	    "  (broadcast_id, business_id, phone, jid, lead_id, status,"
-	    "   error_code, error_class, error_message, attempts)"
+	    "   error_code, error_class, error_message, attempts, fields)"
 	    "  SELECT $1, $2, p, j, l,"
 	    "   CASE WHEN c IS NULL THEN 'queued' ELSE 'failed' END,"
-	    "   c, CASE WHEN c IS NULL THEN NULL ELSE 'permanent' END, m, 0"
+	    "   c, CASE WHEN c IS NULL THEN NULL ELSE 'permanent' END, m, 0, f"
 	    "  FROM x ORDER BY n"
 	    "  ON CONFLICT (broadcast_id, phone) DO NOTHING RETURNING status)"
 	    " SELECT count(*), count(*) FILTER (WHERE status = 'failed') FROM ins";
@@ -75,7 +81,7 @@ flush_rows(struct store *s)
  * is not valid), code NULL for a good number. */
 static int
 add_row(struct store *s, const char *phone, const char *jid, yajl_val lead,
-    const char *code, const char *msg)
+    const char *code, const char *msg, const char *fields)
 {
 	long long lid;
 
@@ -91,6 +97,11 @@ add_row(struct store *s, const char *phone, const char *jid, yajl_val lead,
 		lid = YAJL_GET_INTEGER(lead);
 		if (lid > 0 && lid <= 2147483647)
 			bc_buf_fmt(&s->rows, ",\"l\":%lld", lid);
+	}
+	if (fields) {
+		/* JSON already, from records the reader found valid */
+		bc_buf_str(&s->rows, ",\"f\":");
+		bc_buf_str(&s->rows, fields);
 	}
 	if (code) {
 		bc_buf_str(&s->rows, ",\"c\":");
@@ -118,6 +129,90 @@ bad_key(const struct wa_rec *rec, const struct wa_addr *a, char *key,
 	bc_utf8_cut(key, 32);
 }
 
+/* The record's fields that are stored: all but the address fields,
+ * lead_id and the names a send record sets itself. NULL when none. */
+static yajl_val
+own_fields(const struct store *s, yajl_val obj)
+{
+	yajl_val f = NULL;
+	size_t i;
+	const char *k;
+
+	for (i = 0; i < obj->u.object.len; i++) {
+		k = obj->u.object.keys[i];
+		if (bc_reserved_field(k) || (s->field && strcmp(k, s->field) == 0))
+			continue;
+		if (!f && !(f = wa_new_object()))
+			return NULL;
+		wa_set(f, k, wa_val_copy(obj->u.object.values[i]));
+	}
+	return f;
+}
+
+/* Would the message render for this recipient? NULL when it would, else
+ * the reason (into msg): a field it needs is missing. */
+static const char *
+unrenderable(struct store *s, const struct bc_recip *r, char *msg, size_t len)
+{
+	struct wa_msg m;
+	struct wa_msg_own own;
+	struct wa_error e;
+	yajl_val rec;
+	int rc;
+
+	rec = bc_recipient_record(&s->b, r, s->proto, 0);
+	memset(&m, 0, sizeof m);
+	rc = rec ? wa_msg_content(&m, &own, rec, NULL, &e) : 0;
+	wa_msg_own_free(&own);
+	wa_val_free(rec);
+	if (rc == 0)
+		return NULL;
+	snprintf(msg, len, "%s", e.message);
+	return e.code;
+}
+
+/* A recipient with a usable address: stored queued with its fields, or
+ * failed when they are too large or lack what the message needs. */
+static int
+add_good(struct store *s, const struct wa_rec *rec, const char *key,
+    const char *jid)
+{
+	struct bc_recip r;
+	yajl_val lead = wa_get(rec->obj, "lead_id");
+	char *fj = NULL, msg[256];
+	const char *code = NULL;
+	size_t n = 0;
+	int rc;
+
+	memset(&r, 0, sizeof r);
+	r.id = s->seq + 1;
+	snprintf(r.phone, sizeof r.phone, "%s", key);
+	snprintf(r.jid, sizeof r.jid, "%s", jid);
+	if (lead && YAJL_IS_INTEGER(lead) && YAJL_GET_INTEGER(lead) > 0 &&
+	    YAJL_GET_INTEGER(lead) <= 2147483647)
+		r.lead_id = YAJL_GET_INTEGER(lead);
+	r.fields = own_fields(s, rec->obj);
+	if (r.fields && !(fj = wa_json_dump(r.fields, &n))) {
+		wa_val_free(r.fields);
+		snprintf(s->d->err, sizeof s->d->err, "out of memory");
+		return -1;
+	}
+	if (n > BC_FIELDS_MAX) {
+		code = "fields_too_large";
+		snprintf(msg, sizeof msg, "the record's fields take %zu bytes of "
+		    "JSON, more than %d", n, BC_FIELDS_MAX);
+	} else if (s->render)
+		code = unrenderable(s, &r, msg, sizeof msg);
+	if (code) {
+		wa_warn("%s:%lu: %s: %s: %s", rec->file, rec->line, code, key, msg);
+		rc = add_row(s, key, NULL, NULL, code, msg, NULL);
+	} else
+		rc = add_row(s, key, jid, lead, NULL, NULL, fj);
+	free(fj);
+	wa_val_free(r.fields);
+	return rc;
+}
+
 static int
 add_record(struct store *s, const struct wa_norm_opts *no, struct wa_rec *rec)
 {
@@ -131,7 +226,7 @@ add_record(struct store *s, const struct wa_norm_opts *no, struct wa_rec *rec)
 		wa_warn("%s:%lu: %s: %s", rec->file, rec->line, rec->errcode,
 		    rec->errmsg);
 		bad_key(rec, NULL, key, sizeof key);
-		return add_row(s, key, NULL, NULL, rec->errcode, rec->errmsg);
+		return add_row(s, key, NULL, NULL, rec->errcode, rec->errmsg, NULL);
 	}
 	if (wa_norm_record(no, rec->obj, &a) != 0) {
 		e = wa_get(rec->obj, "error");
@@ -140,7 +235,7 @@ add_record(struct store *s, const struct wa_norm_opts *no, struct wa_rec *rec)
 		wa_warn("%s:%lu: %s: %s%s%s", rec->file, rec->line, code,
 		    a.input[0] ? a.input : "", a.input[0] ? ": " : "", msg);
 		bad_key(rec, &a, key, sizeof key);
-		return add_row(s, key, NULL, NULL, code ? code : "invalid_phone", msg);
+		return add_row(s, key, NULL, NULL, code ? code : "invalid_phone", msg, NULL);
 	}
 	/* An @lid address has no phone number: the JID is its key. */
 	k = a.kind == WA_ADDR_LID ? a.jid : a.phone;
@@ -150,9 +245,9 @@ add_record(struct store *s, const struct wa_norm_opts *no, struct wa_rec *rec)
 		snprintf(key, sizeof key, "%s", k);
 		bc_utf8_cut(key, 32);
 		return add_row(s, key, NULL, NULL, "invalid_phone",
-		    "address longer than 32 characters");
+		    "address longer than 32 characters", NULL);
 	}
-	return add_row(s, k, a.jid, wa_get(rec->obj, "lead_id"), NULL, NULL);
+	return add_good(s, rec, k, a.jid);
 }
 
 /* Components from --params: an array of strings becomes the body's text
@@ -371,6 +466,9 @@ check_text(const char *opt, const char *v, size_t max, char *err, size_t len)
 	return -1;
 }
 
+static int check_placeholders(const char *opt, const char *v, int json,
+    char *err, size_t len);
+
 static int
 check_message(const struct wa_bcast_new *n, char **comps, char *err, size_t len)
 {
@@ -406,6 +504,56 @@ check_message(const struct wa_bcast_new *n, char **comps, char *err, size_t len)
 		if (!*comps)
 			return -1;
 	}
+	return check_placeholders("--text", n->text, 0, err, len) ||
+	    check_placeholders("--params", *comps, 1, err, len) ||
+	    check_placeholders("--media", n->media, 1, err, len) ? -1 : 0;
+}
+
+/* Every {{field}} in an option's text (or in the strings of its JSON) is
+ * well formed: a broken one would reach every customer as it is. */
+static int
+check_placeholders(const char *opt, const char *v, int json, char *err,
+    size_t len)
+{
+	struct wa_render_err re;
+	yajl_val t;
+	int rc;
+
+	if (!wa_render_any(v))
+		return 0;
+	if (json) {
+		t = wa_json_parse(v, NULL, 0);
+		rc = wa_render_check_tree(t, &re);
+		wa_val_free(t);
+	} else
+		rc = wa_render_check(v, &re);
+	if (rc == WA_RENDER_OK)
+		return 0;
+	snprintf(err, len, "%s: %s", opt, re.msg);
+	return -1;
+}
+
+/* The message as run will read it back, to check each recipient's
+ * fields against it. */
+static int
+set_message(struct store *s, const struct wa_bcast_new *n, const char *comps)
+{
+	s->b.id = s->bid;
+	s->b.business_id = n->business_id;
+	s->b.text = (char *)n->text;
+	s->b.template_name = (char *)n->template_name;
+	s->b.language = (char *)n->language;
+	s->b.params = (char *)comps;
+	s->b.media = (char *)n->media;
+	s->field = n->field;
+	s->render = wa_render_any(n->text) || wa_render_any(comps) ||
+	    wa_render_any(n->media);
+	if (!s->render)
+		return 0;
+	s->proto = wa_new_object();
+	if (!s->proto || bc_message(&s->b, s->proto, s->d->err, sizeof s->d->err) != 0)
+		return -1;
+	s->b.params = NULL; /* comps is freed once the row is stored */
 	return 0;
 }
 
@@ -467,7 +615,13 @@ wa_bcast_create(PGconn *db, const struct wa_bcast_new *n, yajl_val *out)
 		return WA_EXIT_UNAVAIL;
 	}
 	s.bid = insert_broadcast(&d, n, prov, comps, no.region);
+	rc = s.bid >= 0 ? set_message(&s, n, comps) : 0;
 	free(comps);
+	if (rc != 0) {
+		wa_err("creating the broadcast: %s", d.err);
+		rc = WA_EXIT_SOFTWARE;
+		goto fail;
+	}
 	if (s.bid < 0) {
 		wa_err("creating the broadcast: %s", d.err);
 		rc = d.lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
@@ -482,12 +636,14 @@ wa_bcast_create(PGconn *db, const struct wa_bcast_new *n, yajl_val *out)
 		goto fail;
 	}
 	bc_buf_free(&s.rows);
+	wa_val_free(s.proto);
 	wa_log(WA_LOG_VERBOSE, "[WA_BROADCAST] broadcast_id=%lld created total=%lld "
 	    "invalid=%lld duplicates=%lld", s.bid, s.total, s.invalid, s.dups);
 	*out = created_record(s.bid, s.total, s.invalid, s.dups);
 	return s.invalid ? WA_EXIT_FAILED : WA_EXIT_OK;
 fail:
 	bc_buf_free(&s.rows);
+	wa_val_free(s.proto);
 	if (!d.lost)
 		bc_cmd(&d, "ROLLBACK", 0, NULL);
 	return rc;

@@ -32,10 +32,11 @@ struct worker {
 /* The business's provider, chosen as for every send (wa_route.h): its
  * business.whatsapp_provider, else WA_PROVIDER, else baileys. 0, or an
  * exit code with the reason in err. */
-static int
-provider_of(const struct wa_cfg *cfg, long long business_id, enum wa_provider *p,
+int
+bc_provider_of(const struct wa_cfg *cfg, long long business_id, int *p,
     char *err, size_t len)
 {
+	enum wa_provider ep;
 	struct wa_router *r;
 	struct wa_error e;
 	int rc;
@@ -43,8 +44,9 @@ provider_of(const struct wa_cfg *cfg, long long business_id, enum wa_provider *p
 	rc = wa_router_new(&r, cfg, NULL, err, len);
 	if (rc != 0)
 		return rc;
-	switch (wa_route(r, business_id, p, &e)) {
+	switch (wa_route(r, business_id, &ep, &e)) {
 	case 0:
+		*p = ep;
 		rc = WA_EXIT_OK;
 		break;
 	case -1:
@@ -63,16 +65,16 @@ int
 bc_preflight(struct bc_db *d, const struct wa_cfg *cfg, long long business_id,
     int *provider, char *reason, size_t len)
 {
-	enum wa_provider p;
+	int p;
 	struct wa_ready rd;
 	int st;
 
 	(void)d;
-	st = provider_of(cfg, business_id, &p, reason, len);
+	st = bc_provider_of(cfg, business_id, &p, reason, len);
 	if (st != WA_EXIT_OK)
 		return st == WA_EXIT_UNAVAIL ? WA_EXIT_TEMP : st;
 	*provider = p;
-	st = wa_check_ready(cfg, p, business_id, &rd);
+	st = wa_check_ready(cfg, (enum wa_provider)p, business_id, &rd);
 	snprintf(reason, len, "%s", rd.reason);
 	wa_val_free(rd.info);
 	return st;
