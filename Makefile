@@ -1,9 +1,10 @@
 # wa: small C programs that send WhatsApp messages and run broadcasts.
 #
 #   make            build into $(B)
-#   make check      install what is missing, build, run every test (also
-#                   under AddressSanitizer + UBSan; wa-send's under
-#                   ThreadSanitizer), lint the man pages
+#   make check      install what is missing, build, check the layering of
+#                   includes, run every test (also under AddressSanitizer
+#                   + UBSan; wa-send's under ThreadSanitizer), lint the
+#                   man pages
 #   make demo       the main job, on a throw-away database and test provider
 #   make bench      timing targets (never part of check)
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -175,6 +176,7 @@ deps:
 # (any report fails it).
 check: deps
 	@$(MAKE) --no-print-directory WERROR=-Werror all
+	@$(MAKE) --no-print-directory check-layers
 	@$(MAKE) --no-print-directory lint-man
 	@$(MAKE) --no-print-directory test
 	@$(MAKE) --no-print-directory check-long
@@ -217,6 +219,12 @@ test: all
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=99 \
 		bats --print-output-on-failure $(TEST_FILES) </dev/null
 
+# Every #include in common/ and cmd/ follows the layers of common/: no
+# cycle between folders, only the allowed arrows, private headers kept to
+# their folder (see scripts/check-layers).
+check-layers:
+	@scripts/check-layers
+
 lint-man:
 	@for m in $(MANS); do \
 		out=$$(LC_ALL=C.UTF-8 groff -mdoc -ww -z $$m 2>&1); \
@@ -255,4 +263,4 @@ uninstall:
 clean:
 	rm -rf build
 
-.PHONY: all deps check check-asan check-tsan check-long test lint-man demo bench install uninstall clean FORCE
+.PHONY: all deps check check-asan check-tsan check-long check-layers test lint-man demo bench install uninstall clean FORCE

@@ -545,6 +545,29 @@ wa_gen_val(yajl_gen g, yajl_val v)
 	}
 }
 
+void
+wa_gen_kv(yajl_gen g, const char *key, const char *val)
+{
+	yajl_gen_string(g, (const unsigned char *)key, strlen(key));
+	yajl_gen_string(g, (const unsigned char *)val, strlen(val));
+}
+
+char *
+wa_gen_take(yajl_gen g, size_t *len)
+{
+	const unsigned char *buf;
+	char *out;
+
+	if (yajl_gen_get_buf(g, &buf, len) != yajl_gen_status_ok)
+		return NULL;
+	out = malloc(*len + 1);
+	if (!out)
+		return NULL;
+	memcpy(out, buf, *len);
+	out[*len] = '\0';
+	return out;
+}
+
 /* --- writing ----------------------------------------------------------- */
 
 /* Records are written by hand rather than through yajl_gen, byte for byte

@@ -87,6 +87,10 @@ int wa_set_failed(yajl_val obj, const char *code, const char *message);
 
 /* Emit v through a generator (used for requests as well as records). */
 yajl_gen_status wa_gen_val(yajl_gen g, yajl_val v);
+/* Emit "key":"val" (inside an open map). */
+void wa_gen_kv(yajl_gen g, const char *key, const char *val);
+/* A copy of g's output, malloc'd and NUL-terminated; NULL on failure. */
+char *wa_gen_take(yajl_gen g, size_t *len);
 
 /* --- writer (json.c) --------------------------------------------------- */
 struct wa_writer;

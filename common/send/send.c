@@ -6,10 +6,11 @@
  *   pending    waiting for a free slot, in submission order
  *   in flight  its HTTP request is running
  *   waiting    in a timer heap until its next attempt is due
- * and leaves through report(), which calls on_result once and frees it. */
-#include <ctype.h>
+ * and leaves through report(), which calls on_result once and frees it.
+ *
+ * Providers are known only through their tables of operations (see
+ * provider/provider.h), indexed by enum wa_provider. */
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,29 +20,49 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "send/provider.h"
 #include "base/wa_cli.h"
+#include "base/wa_clock.h"
+#include "net/wa_http.h"
 #include "record/wa_rec.h"
+#include "send/provider/provider.h"
 #include "send/wa_send.h"
+
+/* --- providers --------------------------------------------------------- */
+
+static const struct wa_provider_ops *const providers[] = {
+	[WA_PROVIDER_BAILEYS] = &wa_baileys_ops,
+	[WA_PROVIDER_META] = &wa_meta_ops,
+};
+#define NPROVIDERS ((int)(sizeof providers / sizeof providers[0]))
+
+/* p's operations, or NULL when p is no provider. */
+static const struct wa_provider_ops *
+provider_ops(enum wa_provider p)
+{
+	return (int)p > 0 && (int)p < NPROVIDERS ? providers[p] : NULL;
+}
 
 /* --- names ------------------------------------------------------------- */
 
 const char *
 wa_provider_name(enum wa_provider p)
 {
-	return p == WA_PROVIDER_META ? "meta" : p == WA_PROVIDER_BAILEYS ? "baileys" : "none";
+	const struct wa_provider_ops *op = provider_ops(p);
+
+	return op ? op->name : "none";
 }
 
 int
 wa_provider_parse(const char *s, enum wa_provider *p)
 {
-	if (s && strcasecmp(s, "baileys") == 0)
-		*p = WA_PROVIDER_BAILEYS;
-	else if (s && strcasecmp(s, "meta") == 0)
-		*p = WA_PROVIDER_META;
-	else
-		return -1;
-	return 0;
+	int i;
+
+	for (i = 1; s && i < NPROVIDERS; i++)
+		if (providers[i] && strcasecmp(s, providers[i]->name) == 0) {
+			*p = (enum wa_provider)i;
+			return 0;
+		}
+	return -1;
 }
 
 static const char *const ctx_names[WA_NCTX] = { "chat", "lead", "broadcast" };
@@ -95,144 +116,6 @@ wa_retry_policy_default(struct wa_retry_policy *p, enum wa_context c)
 	}
 }
 
-/* --- helpers shared with the providers --------------------------------- */
-
-void
-wa_error_set(struct wa_error *e, const char *code, enum wa_class cls,
-    const char *fmt, ...)
-{
-	va_list ap;
-
-	memset(e, 0, sizeof *e);
-	e->code = code;
-	e->cls = cls;
-	va_start(ap, fmt);
-	vsnprintf(e->message, sizeof e->message, fmt, ap);
-	va_end(ap);
-	e->message[strcspn(e->message, "\r\n")] = '\0';
-	wa_utf8_trim(e->message);
-}
-
-char *
-wa_url_join(const char *base, const char *const *parts)
-{
-	size_t n = strlen(base), len, i;
-	char *url, *p;
-
-	while (n && base[n - 1] == '/')
-		n--;
-	len = n + 1;
-	for (i = 0; parts[i]; i++)
-		len += strlen(parts[i]) + 1;
-	url = malloc(len);
-	if (!url)
-		return NULL;
-	memcpy(url, base, n);
-	p = url + n;
-	for (i = 0; parts[i]; i++) {
-		*p++ = '/';
-		memcpy(p, parts[i], strlen(parts[i]));
-		p += strlen(parts[i]);
-	}
-	*p = '\0';
-	return url;
-}
-
-struct curl_slist *
-wa_header_add(struct curl_slist *l, const char *name, const char *prefix,
-    const char *value)
-{
-	size_t n = strlen(name) + strlen(prefix) + strlen(value) + 3;
-	struct curl_slist *nl;
-	char *line = malloc(n);
-
-	if (!line) {
-		curl_slist_free_all(l);
-		return NULL;
-	}
-	snprintf(line, n, "%s: %s%s", name, prefix, value);
-	nl = curl_slist_append(l, line);
-	explicit_bzero(line, n);
-	free(line);
-	if (!nl)
-		curl_slist_free_all(l);
-	return nl;
-}
-
-char *
-wa_gen_take(yajl_gen g, size_t *len)
-{
-	const unsigned char *buf;
-	char *out;
-
-	if (yajl_gen_get_buf(g, &buf, len) != yajl_gen_status_ok)
-		return NULL;
-	out = malloc(*len + 1);
-	if (!out)
-		return NULL;
-	memcpy(out, buf, *len);
-	out[*len] = '\0';
-	return out;
-}
-
-void
-wa_gen_kv(yajl_gen g, const char *key, const char *val)
-{
-	yajl_gen_string(g, (const unsigned char *)key, strlen(key));
-	yajl_gen_string(g, (const unsigned char *)val, strlen(val));
-}
-
-int
-wa_jid_kind(const char *jid, char *digits, size_t len)
-{
-	const char *at = jid ? strchr(jid, '@') : NULL;
-	size_t n, i;
-
-	if (!at || at == jid || (size_t)(at - jid) > 24)
-		return 0;
-	n = (size_t)(at - jid);
-	for (i = 0; i < n; i++)
-		if (!isdigit((unsigned char)jid[i]))
-			return 0;
-	if (strcmp(at + 1, "lid") == 0)
-		return 2;
-	if (strcmp(at + 1, "s.whatsapp.net") != 0 && strcmp(at + 1, "c.us") != 0)
-		return 0;
-	if (digits) {
-		if (n >= len)
-			return 0;
-		memcpy(digits, jid, n);
-		digits[n] = '\0';
-	}
-	return 1;
-}
-
-void
-wa_utf8_trim(char *s)
-{
-	size_t n = strlen(s), i = n;
-	unsigned char c;
-
-	while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
-		i--;
-	if (i == 0)
-		return;
-	c = (unsigned char)s[i - 1];
-	if (c >= 0xC0 && (size_t)(c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2) > n - i + 1)
-		s[i - 1] = '\0';
-}
-
-size_t
-wa_utf8_len(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s; s++)
-		if (((unsigned char)*s & 0xC0) != 0x80)
-			n++;
-	return n;
-}
-
 int
 wa_error_unreached(const char *code)
 {
@@ -240,8 +123,10 @@ wa_error_unreached(const char *code)
 	    strcmp(code, "connect_timeout") == 0 || strcmp(code, "dns_failed") == 0);
 }
 
-void
-wa_transport_error(const struct wa_http_res *res, struct wa_error *e)
+/* No HTTP answer: connection refused, DNS, timeouts, dropped connections.
+ * Retryable unless the whole request had been written (then ambiguous). */
+static void
+transport_error(const struct wa_http_res *res, struct wa_error *e)
 {
 	const char *why = res->error ? res->error : "no answer";
 
@@ -289,107 +174,38 @@ wa_transport_error(const struct wa_http_res *res, struct wa_error *e)
 
 /* --- providers' settings ----------------------------------------------- */
 
-static int
-url_ok(const char *u)
+/* Every provider's state, from the config once per sender. */
+struct prov {
+	void *state[NPROVIDERS];
+};
+
+static void
+prov_free(struct prov *pv)
 {
-	return strncasecmp(u, "http://", 7) == 0 || strncasecmp(u, "https://", 8) == 0;
+	int i;
+
+	for (i = 1; i < NPROVIDERS; i++)
+		if (providers[i] && pv->state[i])
+			providers[i]->fini(pv->state[i]);
+	memset(pv, 0, sizeof *pv);
 }
 
 static int
-token_ok(const char *s, int digits_only)
+prov_init(struct prov *pv, const struct wa_cfg *cfg, char *err, size_t errlen)
 {
-	for (; *s; s++)
-		if (digits_only ? !isdigit((unsigned char)*s) :
-		    !(isalnum((unsigned char)*s) || *s == '.' || *s == '_' || *s == '-'))
-			return 0;
-	return 1;
-}
-
-/* The headers of a JSON POST, plus one credential header; as few as
- * that, for libcurl goes over each of them for every request. With big,
- * no 100-continue round trip before a media body. */
-static struct curl_slist *
-post_headers(const char *name, const char *prefix, const char *secret, int big)
-{
-	struct curl_slist *l, *nl;
-
-	l = wa_header_add(NULL, "Content-Type", "", "application/json");
-	if (l && secret)
-		l = wa_header_add(l, name, prefix, secret);
-	if (!l || !big)
-		return l;
-	nl = curl_slist_append(l, "Expect:");
-	if (!nl)
-		curl_slist_free_all(l);
-	return nl;
-}
-
-static int
-prov_meta(struct wa_prov *pv, const struct wa_cfg *cfg, char *err, size_t errlen)
-{
-	const char *token = wa_cfg_get(cfg, WA_CFG_META_TOKEN);
-	const char *id = wa_cfg_get(cfg, WA_CFG_META_PHONE_ID);
-	const char *ver = wa_cfg_get(cfg, WA_CFG_META_VERSION);
-	const char *parts[] = { ver, id, "messages", NULL };
-
-	if (!token || !id) {
-		pv->meta_missing = !token ? "META_WA_ACCESS_TOKEN" : "META_WA_PHONE_NUMBER_ID";
-		return 0;
-	}
-	if (!token_ok(id, 1) || !token_ok(ver, 0) || !url_ok(wa_cfg_get(cfg, WA_CFG_META_BASE_URL))) {
-		snprintf(err, errlen, "%s", !token_ok(id, 1) ? "META_WA_PHONE_NUMBER_ID: not a number" :
-		    !token_ok(ver, 0) ? "META_WA_API_VERSION: not a version like v21.0" :
-		    "META_WA_BASE_URL: not an http:// or https:// URL");
-		return -1;
-	}
-	pv->meta_url = wa_url_join(wa_cfg_get(cfg, WA_CFG_META_BASE_URL), parts);
-	pv->meta_hdr = post_headers("Authorization", "Bearer ", token, 0);
-	if (!pv->meta_url || !pv->meta_hdr) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	return 0;
-}
-
-int
-wa_prov_init(struct wa_prov *pv, const struct wa_cfg *cfg, char *err, size_t errlen)
-{
-	const char *base = wa_cfg_get(cfg, WA_CFG_BAILEYS_BASE_URL);
-	const char *secret = wa_cfg_get(cfg, WA_CFG_INTERNAL_SECRET);
-	const char *parts[] = { "send", NULL };
+	int i;
 
 	memset(pv, 0, sizeof *pv);
-	if (!url_ok(base)) {
-		snprintf(err, errlen, "BAILEYS_BASE_URL: not an http:// or https:// URL");
-		return -1;
-	}
-	pv->baileys_url = wa_url_join(base, parts);
-	/* The service checks the secret on its session routes only, today;
-	 * sending it on /send too costs nothing. */
-	pv->baileys_hdr = post_headers("X-Internal-Secret", "", secret, 0);
-	pv->baileys_media_hdr = post_headers("X-Internal-Secret", "", secret, 1);
-	if (!pv->baileys_url || !pv->baileys_hdr || !pv->baileys_media_hdr) {
-		snprintf(err, errlen, "out of memory");
-		wa_prov_free(pv);
-		return -1;
-	}
-	if (prov_meta(pv, cfg, err, errlen) != 0) {
-		wa_prov_free(pv);
-		return -1;
+	for (i = 1; i < NPROVIDERS; i++) {
+		if (!providers[i])
+			continue;
+		pv->state[i] = providers[i]->init(cfg, err, errlen);
+		if (!pv->state[i]) {
+			prov_free(pv);
+			return -1;
+		}
 	}
 	return 0;
-}
-
-void
-wa_prov_free(struct wa_prov *pv)
-{
-	free(pv->baileys_url);
-	free(pv->meta_url);
-	curl_slist_free_all(pv->baileys_hdr);
-	curl_slist_free_all(pv->baileys_media_hdr);
-	curl_slist_free_all(pv->meta_hdr);
-	wa_prov_blob_drop(pv);
-	memset(pv, 0, sizeof *pv);
 }
 
 /* --- the engine -------------------------------------------------------- */
@@ -397,6 +213,7 @@ wa_prov_free(struct wa_prov *pv)
 struct job {
 	struct wa_sender *s;
 	struct wa_msg *m;
+	const struct wa_provider_ops *op; /* m's provider; NULL: none */
 	struct job *next;        /* in pending or immediate */
 	struct wa_req req;
 	struct wa_result res;    /* filled as it goes */
@@ -416,7 +233,7 @@ struct fifo {
 struct wa_sender {
 	struct wa_sender_opts o;
 	struct wa_http *http;
-	struct wa_prov pv;
+	struct prov pv;
 	struct fifo pending, immediate;
 	struct job **heap;       /* waiting, by due time */
 	int nheap, capheap;
@@ -428,15 +245,6 @@ struct wa_sender {
 	double tat, interval;    /* local pacing: next free slot, spacing */
 	double pace_until;       /* the pacer said: not before */
 };
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static uint64_t
 rng_next(struct wa_sender *s)
@@ -581,7 +389,7 @@ static int
 local_acquire(void *ctx, int want, double *wait_s)
 {
 	struct wa_sender *s = ctx;
-	double now = now_s();
+	double now = wa_clock_s();
 	int n = 0;
 
 	while (n < want && now >= s->tat) {
@@ -618,7 +426,7 @@ wa_sender_new(const struct wa_sender_opts *o, char *err, size_t errlen)
 	s->o = *o;
 	if (s->o.parallel < 1)
 		s->o.parallel = 1;
-	if (wa_prov_init(&s->pv, o->cfg, err, errlen) != 0) {
+	if (prov_init(&s->pv, o->cfg, err, errlen) != 0) {
 		free(s);
 		return NULL;
 	}
@@ -644,7 +452,10 @@ wa_sender_new(const struct wa_sender_opts *o, char *err, size_t errlen)
 static void
 job_free(struct job *j)
 {
-	wa_req_free(&j->req);
+	free(j->req.head);
+	free(j->req.tail);
+	if (j->req.hold && j->op->release)
+		j->op->release(j->req.hold);
 	free(j);
 }
 
@@ -668,7 +479,7 @@ wa_sender_free(struct wa_sender *s)
 	free(s->heap);
 	free(s->batch);
 	free(s->batch_msgs);
-	wa_prov_free(&s->pv);
+	prov_free(&s->pv);
 	free(s);
 }
 
@@ -691,7 +502,7 @@ dump_request(const struct job *j)
 {
 	yajl_val o = wa_new_object(), h = wa_new_object(), body;
 	const struct curl_slist *l;
-	char *text, ph[64];
+	char *text;
 	size_t phlen = 0, n;
 
 	if (!o || !h)
@@ -715,14 +526,14 @@ dump_request(const struct job *j)
 	}
 	wa_set(o, "headers", h);
 	h = NULL;
-	if (j->req.blob)
-		phlen = (size_t)snprintf(ph, sizeof ph, "<base64 of %zu bytes>", j->req.blob->raw_len);
+	if (j->req.shared)
+		phlen = strlen(j->req.shared_note);
 	n = j->req.head_len + phlen + j->req.tail_len;
 	text = malloc(n + 1);
 	if (!text)
 		goto fail;
 	memcpy(text, j->req.head, j->req.head_len);
-	memcpy(text + j->req.head_len, ph, phlen);
+	memcpy(text + j->req.head_len, j->req.shared_note, phlen);
 	if (j->req.tail)
 		memcpy(text + j->req.head_len + phlen, j->req.tail, j->req.tail_len);
 	text[n] = '\0';
@@ -748,7 +559,7 @@ report(struct wa_sender *s, struct job *j, enum wa_status st)
 	r->attempts = j->attempts;
 	r->unreached = j->unreached;
 	r->handed = j->handed;
-	r->duration_ms = j->attempts ? (long)((now_s() - j->t_first) * 1000 + 0.5) : 0;
+	r->duration_ms = j->attempts ? (long)((wa_clock_s() - j->t_first) * 1000 + 0.5) : 0;
 	if (st == WA_SENT)
 		memset(&r->error, 0, sizeof r->error);
 	if (st == WA_FAILED && r->error.cls == WA_CLASS_FATAL)
@@ -780,10 +591,10 @@ wa_sender_submit(struct wa_sender *s, struct wa_msg *m)
 		make_key(s, j->key, sizeof j->key);
 		key = j->key;
 	}
-	if (m->provider == WA_PROVIDER_META)
-		rc = wa_meta_build(&s->pv, m, key, &j->req, &j->res.error);
-	else if (m->provider == WA_PROVIDER_BAILEYS)
-		rc = wa_baileys_build(&s->pv, m, key, &j->req, &j->res.error);
+	j->op = provider_ops(m->provider);
+	if (j->op)
+		rc = j->op->build(s->pv.state[m->provider], m, key, &j->req,
+		    &j->res.error);
 	else {
 		wa_error_set(&j->res.error, "unknown_provider", WA_CLASS_PERMANENT,
 		    "no provider chosen for this message");
@@ -852,12 +663,10 @@ on_http(void *ctx, const struct wa_http_res *res)
 		j->handed = 1;
 	memset(&j->res.error, 0, sizeof j->res.error);
 	if (res->code != CURLE_OK) {
-		wa_transport_error(res, &j->res.error);
+		transport_error(res, &j->res.error);
 		j->unreached += wa_error_unreached(j->res.error.code);
-	} else if (j->m->provider == WA_PROVIDER_META)
-		sent = wa_meta_outcome(res, j->msgid, sizeof j->msgid, &j->res.error);
-	else
-		sent = wa_baileys_outcome(res, j->msgid, sizeof j->msgid, &j->res.error);
+	} else
+		sent = j->op->answer(res, j->msgid, sizeof j->msgid, &j->res.error);
 	log_attempt(j, res);
 	if (sent) {
 		report(s, j, WA_SENT);
@@ -866,7 +675,7 @@ on_http(void *ctx, const struct wa_http_res *res)
 	d = retry_delay(s, j, res->retry_after_s);
 	if (d >= 0) {
 		j->waited += d;
-		j->due = now_s() + d;
+		j->due = wa_clock_s() + d;
 		if (heap_push(s, j) == 0)
 			return;
 	}
@@ -894,16 +703,14 @@ start_job(struct wa_sender *s, struct job *j)
 	rq.headers = j->req.headers;
 	rq.body[0] = j->req.head;
 	rq.body_len[0] = j->req.head_len;
-	if (j->req.blob) {
-		rq.body[1] = j->req.blob->b64;
-		rq.body_len[1] = j->req.blob->b64_len;
-	}
+	rq.body[1] = j->req.shared;
+	rq.body_len[1] = j->req.shared_len;
 	rq.body[2] = j->req.tail;
 	rq.body_len[2] = j->req.tail_len;
 	rq.connect_timeout_ms = s->o.cfg->connect_timeout_ms;
 	rq.timeout_ms = j->req.media ? s->o.cfg->media_timeout_ms : s->o.cfg->timeout_ms;
 	if (j->attempts == 0)
-		j->t_first = now_s();
+		j->t_first = wa_clock_s();
 	if (wa_http_start(s->http, &rq, on_http, j) != 0) {
 		wa_error_set(&j->res.error, "no_memory", WA_CLASS_FATAL,
 		    "cannot start an HTTP request");
@@ -936,7 +743,7 @@ take_batch(struct wa_sender *s, int n, double now, int *nfirst)
 static void
 start_ready(struct wa_sender *s)
 {
-	double now = now_s(), wait = 0;
+	double now = wa_clock_s(), wait = 0;
 	int want, k, i, nfirst;
 
 	while (!s->stopping && s->inflight < s->o.parallel) {
@@ -997,7 +804,7 @@ drain(struct wa_sender *s)
 static int
 wait_ms(struct wa_sender *s, int timeout_ms)
 {
-	double now = now_s(), until = -1;
+	double now = wa_clock_s(), until = -1;
 	long ms;
 
 	if (s->immediate.n > 0 || (s->stopping && (s->pending.n || s->nheap)))
@@ -1083,78 +890,25 @@ fetch(const struct wa_cfg *cfg, const char *url, const struct curl_slist *hdr,
 	return f->done ? 0 : -1;
 }
 
-static int
-ready_baileys(const struct fetch *f, struct wa_ready *out)
-{
-	yajl_val v = out->info;
-	const char *state = wa_get_str(v, "sessionState");
-
-	if (f->status == 401 || f->status == 403) {
-		snprintf(out->reason, sizeof out->reason,
-		    "Baileys rejected INTERNAL_SECRET (HTTP %ld)", f->status);
-		return WA_EXIT_UNAVAIL;
-	}
-	if (f->status != 200 || !YAJL_IS_OBJECT(v)) {
-		snprintf(out->reason, sizeof out->reason,
-		    "unexpected answer from Baileys (HTTP %ld)", f->status);
-		return WA_EXIT_UNAVAIL;
-	}
-	out->ready = YAJL_IS_TRUE(wa_get(v, "connected")) &&
-	    YAJL_IS_TRUE(wa_get(v, "authPaired")) && YAJL_IS_TRUE(wa_get(v, "canSend"));
-	if (out->ready)
-		snprintf(out->reason, sizeof out->reason, "connected");
-	else
-		snprintf(out->reason, sizeof out->reason, "not connected (sessionState=%s)%s",
-		    state ? state : "unknown",
-		    YAJL_IS_TRUE(wa_get(v, "hasQR")) || (state && strcmp(state, "waiting_qr") == 0) ?
-		    ": scan the QR code" : "");
-	return out->ready ? WA_EXIT_OK : WA_EXIT_UNAVAIL;
-}
-
-static int
-ready_meta(const struct fetch *f, struct wa_ready *out)
-{
-	yajl_val v = out->info, err = wa_get(v, "error");
-	const char *name = wa_get_str(v, "verified_name");
-	long long code = 0;
-
-	if (f->status == 200 && YAJL_IS_OBJECT(v) && !err) {
-		out->ready = 1;
-		snprintf(out->reason, sizeof out->reason, "%s",
-		    name ? name : wa_get_str(v, "display_phone_number") ?
-		    wa_get_str(v, "display_phone_number") : "ok");
-		return WA_EXIT_OK;
-	}
-	wa_get_int(err, "code", &code);
-	snprintf(out->reason, sizeof out->reason, "Meta refused (HTTP %ld, code %lld): %s",
-	    f->status, code, wa_get_str(err, "message") ? wa_get_str(err, "message") : "no message");
-	out->reason[strcspn(out->reason, "\r\n")] = '\0';
-	return WA_EXIT_UNAVAIL;
-}
-
 int
 wa_check_ready(const struct wa_cfg *cfg, enum wa_provider p, long long business_id,
     struct wa_ready *out)
 {
+	const struct wa_provider_ops *op = provider_ops(p);
 	struct curl_slist *hdr = NULL;
 	struct fetch f;
 	char *url = NULL;
 	int rc;
 
 	memset(out, 0, sizeof *out);
-	if (p == WA_PROVIDER_BAILEYS && business_id < 0) {
-		snprintf(out->reason, sizeof out->reason, "Baileys needs a business: give --business");
+	if (!op) {
+		snprintf(out->reason, sizeof out->reason, "no provider chosen");
 		return WA_EXIT_CONFIG;
 	}
-	if (p == WA_PROVIDER_META && (!wa_cfg_get(cfg, WA_CFG_META_TOKEN) ||
-	    !wa_cfg_get(cfg, WA_CFG_META_PHONE_ID))) {
-		snprintf(out->reason, sizeof out->reason, "%s is not set",
-		    !wa_cfg_get(cfg, WA_CFG_META_TOKEN) ? "META_WA_ACCESS_TOKEN" : "META_WA_PHONE_NUMBER_ID");
-		return WA_EXIT_CONFIG;
-	}
-	rc = p == WA_PROVIDER_META ? wa_meta_status_req(cfg, &url, &hdr) :
-	    wa_baileys_status_req(cfg, business_id, &url, &hdr);
-	if (rc != 0 || fetch(cfg, url, hdr, &f) != 0) {
+	rc = op->ready_req(cfg, business_id, &url, &hdr, out->reason, sizeof out->reason);
+	if (rc == WA_EXIT_CONFIG)
+		return rc;
+	if (rc != WA_EXIT_OK || fetch(cfg, url, hdr, &f) != 0) {
 		free(url);
 		curl_slist_free_all(hdr);
 		snprintf(out->reason, sizeof out->reason, "out of memory");
@@ -1164,11 +918,11 @@ wa_check_ready(const struct wa_cfg *cfg, enum wa_provider p, long long business_
 	curl_slist_free_all(hdr);
 	if (f.code != CURLE_OK) {
 		snprintf(out->reason, sizeof out->reason, "%s unreachable: %.200s",
-		    p == WA_PROVIDER_META ? "Meta" : "Baileys", f.error);
+		    op->title, f.error);
 		rc = WA_EXIT_UNAVAIL;
 	} else {
 		out->info = wa_json_parse(f.body ? f.body : "", NULL, 0);
-		rc = p == WA_PROVIDER_META ? ready_meta(&f, out) : ready_baileys(&f, out);
+		rc = op->ready_answer(f.status, out->info, out);
 	}
 	free(f.body);
 	return rc;

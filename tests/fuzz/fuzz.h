@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "send/provider.h"
+#include "send/provider/provider.h"
 #include "record/wa_rec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

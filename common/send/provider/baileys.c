@@ -1,11 +1,14 @@
-/* provider_baileys.c: the Baileys service (providers.md §1).
+/* baileys.c: the Baileys service (providers.md §1).
  *
  * POST {base}/send with {"to":JID,"type":…,"idempotencyKey","tenantId":
  * "business_<id>"} and X-Internal-Secret. Media travels as base64 in the
  * body: a `path` is read from disk (16 MB cap, 100 MB for documents). A
  * media `url` cannot go to Baileys (the service takes bytes, and fetching
  * URLs on the caller's behalf is not this program's job): that is a
- * permanent `unsupported` error. So are templates, a Meta feature. */
+ * permanent `unsupported` error. So are templates, a Meta feature.
+ *
+ * Readiness: GET {base}/whatsapp/business_<id>/status, ready when
+ * connected, authPaired and canSend. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,8 +20,35 @@
 
 #include <yajl/yajl_parse.h>
 
-#include "send/provider.h"
+#include "base/wa_cli.h"
+#include "base/wa_utf8.h"
+#include "net/wa_url.h"
 #include "record/wa_rec.h"
+#include "send/provider/provider.h"
+
+/* Media caps (the old client's): bytes read from disk. */
+#define WA_MEDIA_MAX (16L * 1024 * 1024)
+#define WA_DOCUMENT_MAX (100L * 1024 * 1024)
+
+/* A media file as base64, shared by every message that sends it. */
+struct wa_blob {
+	int refs;
+	char *b64;
+	size_t b64_len, raw_len;
+	char *path;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	long long mtime_ns;
+};
+
+/* A sender's settings, built from the config once. */
+struct baileys {
+	char *url;                       /* …/send */
+	struct curl_slist *hdr;
+	struct curl_slist *media_hdr;    /* with "Expect:" */
+	struct wa_blob *last_blob;       /* the media file read last */
+};
 
 /* --- base64 ------------------------------------------------------------ */
 
@@ -135,7 +165,7 @@ blob_read(int fd, const char *path, const struct stat *st)
 /* The base64 of the file at path, checked against the cap for its type;
  * the last file read is kept, so a broadcast reads its media once. */
 static struct wa_blob *
-media_load(struct wa_prov *pv, const char *type, const char *path,
+media_load(struct baileys *pv, const char *type, const char *path,
     struct wa_error *e)
 {
 	long cap = strcmp(type, "document") == 0 ? WA_DOCUMENT_MAX : WA_MEDIA_MAX;
@@ -183,20 +213,19 @@ media_load(struct wa_prov *pv, const char *type, const char *path,
 	return b;
 }
 
-void
-wa_req_free(struct wa_req *rq)
+static void
+release(void *hold)
+{
+	blob_unref(hold);
+}
+
+static void
+req_free(struct wa_req *rq)
 {
 	free(rq->head);
 	free(rq->tail);
-	blob_unref(rq->blob);
+	blob_unref(rq->hold);
 	memset(rq, 0, sizeof *rq);
-}
-
-void
-wa_prov_blob_drop(struct wa_prov *pv)
-{
-	blob_unref(pv->last_blob);
-	pv->last_blob = NULL;
 }
 
 static const char *
@@ -323,15 +352,17 @@ check_media(const struct wa_msg *m, struct wa_error *e)
 	return 0;
 }
 
-int
-wa_baileys_build(struct wa_prov *pv, const struct wa_msg *m, const char *key,
-    struct wa_req *rq, struct wa_error *e)
+static int
+build(void *state, const struct wa_msg *m, const char *key, struct wa_req *rq,
+    struct wa_error *e)
 {
+	struct baileys *pv = state;
+	struct wa_blob *blob;
 	int rc;
 
 	memset(rq, 0, sizeof *rq);
-	rq->url = pv->baileys_url;
-	rq->headers = pv->baileys_hdr;
+	rq->url = pv->url;
+	rq->headers = pv->hdr;
 	if (wa_jid_kind(m->jid, NULL, 0) == 0) {
 		wa_error_set(e, "invalid_jid", WA_CLASS_PERMANENT,
 		    "not a person's WhatsApp address: %.80s", m->jid ? m->jid : "(none)");
@@ -353,10 +384,15 @@ wa_baileys_build(struct wa_prov *pv, const struct wa_msg *m, const char *key,
 	case WA_MSG_MEDIA:
 		if (check_media(m, e) != 0)
 			return -1;
-		rq->blob = media_load(pv, m->media.type, m->media.path, e);
-		if (!rq->blob)
+		blob = media_load(pv, m->media.type, m->media.path, e);
+		if (!blob)
 			return -1;
-		rq->headers = pv->baileys_media_hdr;
+		rq->hold = blob;
+		rq->shared = blob->b64;
+		rq->shared_len = blob->b64_len;
+		snprintf(rq->shared_note, sizeof rq->shared_note,
+		    "<base64 of %zu bytes>", blob->raw_len);
+		rq->headers = pv->media_hdr;
 		rc = build_media(m, key, rq);
 		break;
 	default:
@@ -365,7 +401,7 @@ wa_baileys_build(struct wa_prov *pv, const struct wa_msg *m, const char *key,
 		return -1;
 	}
 	if (rc != 0) {
-		wa_req_free(rq);
+		req_free(rq);
 		wa_error_set(e, "no_memory", WA_CLASS_FATAL, "out of memory");
 		return -1;
 	}
@@ -422,121 +458,8 @@ classify_status(long st, yajl_val v, struct wa_error *e)
 	provider_error(v, e);
 }
 
-/* The usual answer, {"ok":true,"messageId":"3EB0…",…}, read without a
- * parser: a flat object of plain printable ASCII (no escape, no nesting,
- * no comment) is scanned by the JSON grammar. It decides only what the
- * tree would decide the same way: the first "messageId" a string, the
- * first "ok" not false. Anything else returns 0 and takes the general
- * path, which decides for itself. */
-static const char *
-sc_ws(const char *p)
-{
-	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-		p++;
-	return p;
-}
-
-/* A string of plain characters; its end, or NULL. */
-static const char *
-sc_str(const char *p, const char **s, size_t *n)
-{
-	const char *q;
-
-	if (*p != '"')
-		return NULL;
-	for (q = ++p; *q != '"'; q++)
-		if (*q < 0x20 || *q > 0x7e || *q == '\\')
-			return NULL;
-	*s = p;
-	*n = (size_t)(q - p);
-	return q + 1;
-}
-
-static const char *
-sc_digits(const char *p)
-{
-	if (*p < '0' || *p > '9')
-		return NULL;
-	while (*p >= '0' && *p <= '9')
-		p++;
-	return p;
-}
-
-static const char *
-sc_num(const char *p)
-{
-	if (*p == '-')
-		p++;
-	if (*p == '0')
-		p++;
-	else if (!(p = sc_digits(p)))
-		return NULL;
-	if (*p == '.' && !(p = sc_digits(p + 1)))
-		return NULL;
-	if (*p == 'e' || *p == 'E') {
-		p++;
-		if (*p == '+' || *p == '-')
-			p++;
-		if (!(p = sc_digits(p)))
-			return NULL;
-	}
-	return p;
-}
-
-int
-wa_baileys_quick_id(const char *body, char *id, size_t idlen)
-{
-	const char *p = sc_ws(body), *k, *v;
-	size_t kn, vn;
-	int seen_id = 0, seen_ok = 0, str;
-
-	if (*p++ != '{' || idlen == 0)
-		return 0;
-	p = sc_ws(p);
-	if (*p == '}')
-		return 0; /* no messageId */
-	for (;;) {
-		if (!(p = sc_str(p, &k, &kn)))
-			return 0;
-		p = sc_ws(p);
-		if (*p++ != ':')
-			return 0;
-		p = sc_ws(p);
-		v = p;
-		vn = 0;
-		if ((str = *p == '"'))
-			p = sc_str(p, &v, &vn);
-		else if (!strncmp(p, "true", 4) || !strncmp(p, "null", 4))
-			p += 4;
-		else if (!strncmp(p, "false", 5))
-			p += 5;
-		else
-			p = sc_num(p);
-		if (!p)
-			return 0;
-		if (kn == 9 && !memcmp(k, "messageId", 9) && !seen_id++) {
-			if (!str)
-				return 0;
-			if (vn >= idlen)
-				vn = idlen - 1;
-			memcpy(id, v, vn);
-			id[vn] = '\0';
-		} else if (kn == 2 && !memcmp(k, "ok", 2) && !seen_ok++ &&
-		    !str && *v == 'f')
-			return 0;
-		p = sc_ws(p);
-		if (*p == '}')
-			break;
-		if (*p++ != ',')
-			return 0;
-		p = sc_ws(p);
-	}
-	return seen_id && *sc_ws(p + 1) == '\0';
-}
-
-int
-wa_baileys_outcome(const struct wa_http_res *res, char *id, size_t idlen,
-    struct wa_error *e)
+static int
+answer(const struct wa_http_res *res, char *id, size_t idlen, struct wa_error *e)
 {
 	yajl_val v;
 
@@ -567,14 +490,20 @@ wa_baileys_outcome(const struct wa_http_res *res, char *id, size_t idlen,
 	return 0;
 }
 
-int
-wa_baileys_status_req(const struct wa_cfg *cfg, long long business_id,
-    char **url, struct curl_slist **hdr)
+/* --- readiness --------------------------------------------------------- */
+
+static int
+ready_req(const struct wa_cfg *cfg, long long business_id, char **url,
+    struct curl_slist **hdr, char *reason, size_t len)
 {
 	char seg[48];
 	const char *parts[] = { "whatsapp", seg, "status", NULL };
 	const char *secret = wa_cfg_get(cfg, WA_CFG_INTERNAL_SECRET);
 
+	if (business_id < 0) {
+		snprintf(reason, len, "Baileys needs a business: give --business");
+		return WA_EXIT_CONFIG;
+	}
 	snprintf(seg, sizeof seg, "business_%lld", business_id);
 	*url = wa_url_join(wa_cfg_get(cfg, WA_CFG_BAILEYS_BASE_URL), parts);
 	*hdr = wa_header_add(NULL, "Accept", "", "application/json");
@@ -583,7 +512,92 @@ wa_baileys_status_req(const struct wa_cfg *cfg, long long business_id,
 	if (!*url || !*hdr) {
 		free(*url);
 		curl_slist_free_all(*hdr);
-		return -1;
+		return WA_EXIT_SOFTWARE;
 	}
-	return 0;
+	return WA_EXIT_OK;
 }
+
+static int
+ready_answer(long status, yajl_val v, struct wa_ready *out)
+{
+	const char *state = wa_get_str(v, "sessionState");
+
+	if (status == 401 || status == 403) {
+		snprintf(out->reason, sizeof out->reason,
+		    "Baileys rejected INTERNAL_SECRET (HTTP %ld)", status);
+		return WA_EXIT_UNAVAIL;
+	}
+	if (status != 200 || !YAJL_IS_OBJECT(v)) {
+		snprintf(out->reason, sizeof out->reason,
+		    "unexpected answer from Baileys (HTTP %ld)", status);
+		return WA_EXIT_UNAVAIL;
+	}
+	out->ready = YAJL_IS_TRUE(wa_get(v, "connected")) &&
+	    YAJL_IS_TRUE(wa_get(v, "authPaired")) && YAJL_IS_TRUE(wa_get(v, "canSend"));
+	if (out->ready)
+		snprintf(out->reason, sizeof out->reason, "connected");
+	else
+		snprintf(out->reason, sizeof out->reason, "not connected (sessionState=%s)%s",
+		    state ? state : "unknown",
+		    YAJL_IS_TRUE(wa_get(v, "hasQR")) || (state && strcmp(state, "waiting_qr") == 0) ?
+		    ": scan the QR code" : "");
+	return out->ready ? WA_EXIT_OK : WA_EXIT_UNAVAIL;
+}
+
+/* --- settings ---------------------------------------------------------- */
+
+static void
+fini(void *state)
+{
+	struct baileys *pv = state;
+
+	if (!pv)
+		return;
+	free(pv->url);
+	curl_slist_free_all(pv->hdr);
+	curl_slist_free_all(pv->media_hdr);
+	blob_unref(pv->last_blob);
+	free(pv);
+}
+
+static void *
+init(const struct wa_cfg *cfg, char *err, size_t errlen)
+{
+	const char *base = wa_cfg_get(cfg, WA_CFG_BAILEYS_BASE_URL);
+	const char *secret = wa_cfg_get(cfg, WA_CFG_INTERNAL_SECRET);
+	const char *parts[] = { "send", NULL };
+	struct baileys *pv;
+
+	if (!wa_url_http(base)) {
+		snprintf(err, errlen, "BAILEYS_BASE_URL: not an http:// or https:// URL");
+		return NULL;
+	}
+	pv = calloc(1, sizeof *pv);
+	if (!pv) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	pv->url = wa_url_join(base, parts);
+	/* The service checks the secret on its session routes only, today;
+	 * sending it on /send too costs nothing. */
+	pv->hdr = wa_headers_json_post("X-Internal-Secret", "", secret, 0);
+	pv->media_hdr = wa_headers_json_post("X-Internal-Secret", "", secret, 1);
+	if (!pv->url || !pv->hdr || !pv->media_hdr) {
+		snprintf(err, errlen, "out of memory");
+		fini(pv);
+		return NULL;
+	}
+	return pv;
+}
+
+const struct wa_provider_ops wa_baileys_ops = {
+	.name = "baileys",
+	.title = "Baileys",
+	.init = init,
+	.fini = fini,
+	.build = build,
+	.release = release,
+	.answer = answer,
+	.ready_req = ready_req,
+	.ready_answer = ready_answer,
+};

@@ -1,15 +1,31 @@
-/* provider_meta.c: Meta's WhatsApp Cloud API (providers.md §2).
+/* meta.c: Meta's WhatsApp Cloud API (providers.md §2).
  *
  * POST {base}/{version}/{phone-number-id}/messages with a Bearer token.
  * `to` is the JID's digits, never a JID; an @lid address cannot be reached
  * through Meta at all. Media goes by link only. Errors are classified by
- * Meta's `code` first, then by the HTTP status. */
+ * Meta's `code` first, then by the HTTP status.
+ *
+ * Readiness: GET {base}/{version}/{phone-number-id}. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "send/provider.h"
+#include "base/wa_cli.h"
+#include "base/wa_utf8.h"
+#include "net/wa_url.h"
 #include "record/wa_rec.h"
+#include "send/provider/provider.h"
+
+/* Meta refuses longer text bodies. */
+#define WA_META_TEXT_MAX 4096
+
+/* A sender's settings, built from the config once. */
+struct meta {
+	char *url;                 /* …/{version}/{id}/messages */
+	struct curl_slist *hdr;
+	const char *missing;       /* NULL, or the setting Meta lacks */
+};
 
 static const struct meta_code {
 	long code;
@@ -137,10 +153,11 @@ gen_body(yajl_gen g, const struct wa_msg *m)
 	}
 }
 
-int
-wa_meta_build(struct wa_prov *pv, const struct wa_msg *m, const char *key,
-    struct wa_req *rq, struct wa_error *e)
+static int
+build(void *state, const struct wa_msg *m, const char *key, struct wa_req *rq,
+    struct wa_error *e)
 {
+	struct meta *pv = state;
 	const char *type = m->kind == WA_MSG_TEXT ? "text" :
 	    m->kind == WA_MSG_TEMPLATE ? "template" : m->media.type;
 	char digits[32];
@@ -148,8 +165,8 @@ wa_meta_build(struct wa_prov *pv, const struct wa_msg *m, const char *key,
 	int kind;
 
 	memset(rq, 0, sizeof *rq);
-	rq->url = pv->meta_url;
-	rq->headers = pv->meta_hdr;
+	rq->url = pv->url;
+	rq->headers = pv->hdr;
 	kind = wa_jid_kind(m->jid, digits, sizeof digits);
 	if (kind == 2) {
 		wa_error_set(e, "unsupported_jid", WA_CLASS_PERMANENT,
@@ -161,9 +178,9 @@ wa_meta_build(struct wa_prov *pv, const struct wa_msg *m, const char *key,
 		    "not a person's WhatsApp address: %.80s", m->jid ? m->jid : "(none)");
 		return -1;
 	}
-	if (pv->meta_missing) {
+	if (pv->missing) {
 		wa_error_set(e, "not_configured", WA_CLASS_FATAL,
-		    "Meta is not configured: %s is not set", pv->meta_missing);
+		    "Meta is not configured: %s is not set", pv->missing);
 		return -1;
 	}
 	if (check_msg(m, e) != 0)
@@ -237,9 +254,8 @@ classify_error(long st, yajl_val v, struct wa_error *e)
 	e->http_status = st;
 }
 
-int
-wa_meta_outcome(const struct wa_http_res *res, char *id, size_t idlen,
-    struct wa_error *e)
+static int
+answer(const struct wa_http_res *res, char *id, size_t idlen, struct wa_error *e)
 {
 	yajl_val v = wa_json_parse(res->body, NULL, 0);
 	yajl_val msgs = wa_get(v, "messages");
@@ -263,15 +279,28 @@ wa_meta_outcome(const struct wa_http_res *res, char *id, size_t idlen,
 	return 0;
 }
 
-int
-wa_meta_status_req(const struct wa_cfg *cfg, char **url, struct curl_slist **hdr)
+/* --- readiness --------------------------------------------------------- */
+
+/* The first of the settings every request needs that is not set, or NULL. */
+static const char *
+missing(const struct wa_cfg *cfg)
+{
+	return !wa_cfg_get(cfg, WA_CFG_META_TOKEN) ? "META_WA_ACCESS_TOKEN" :
+	    !wa_cfg_get(cfg, WA_CFG_META_PHONE_ID) ? "META_WA_PHONE_NUMBER_ID" : NULL;
+}
+
+static int
+ready_req(const struct wa_cfg *cfg, long long business_id, char **url,
+    struct curl_slist **hdr, char *reason, size_t len)
 {
 	const char *parts[] = { wa_cfg_get(cfg, WA_CFG_META_VERSION),
 		wa_cfg_get(cfg, WA_CFG_META_PHONE_ID), NULL };
 	const char *token = wa_cfg_get(cfg, WA_CFG_META_TOKEN);
 
-	if (!token || !parts[1])
-		return -1;
+	if (missing(cfg)) {
+		snprintf(reason, len, "%s is not set", missing(cfg));
+		return WA_EXIT_CONFIG;
+	}
 	*url = wa_url_join(wa_cfg_get(cfg, WA_CFG_META_BASE_URL), parts);
 	*hdr = wa_header_add(NULL, "Authorization", "Bearer ", token);
 	if (*hdr)
@@ -279,7 +308,97 @@ wa_meta_status_req(const struct wa_cfg *cfg, char **url, struct curl_slist **hdr
 	if (!*url || !*hdr) {
 		free(*url);
 		curl_slist_free_all(*hdr);
-		return -1;
+		return WA_EXIT_SOFTWARE;
 	}
-	return 0;
+	return WA_EXIT_OK;
 }
+
+static int
+ready_answer(long status, yajl_val v, struct wa_ready *out)
+{
+	yajl_val err = wa_get(v, "error");
+	const char *name = wa_get_str(v, "verified_name");
+	long long code = 0;
+
+	if (status == 200 && YAJL_IS_OBJECT(v) && !err) {
+		out->ready = 1;
+		snprintf(out->reason, sizeof out->reason, "%s",
+		    name ? name : wa_get_str(v, "display_phone_number") ?
+		    wa_get_str(v, "display_phone_number") : "ok");
+		return WA_EXIT_OK;
+	}
+	wa_get_int(err, "code", &code);
+	snprintf(out->reason, sizeof out->reason, "Meta refused (HTTP %ld, code %lld): %s",
+	    status, code, wa_get_str(err, "message") ? wa_get_str(err, "message") : "no message");
+	out->reason[strcspn(out->reason, "\r\n")] = '\0';
+	return WA_EXIT_UNAVAIL;
+}
+
+/* --- settings ---------------------------------------------------------- */
+
+static int
+token_ok(const char *s, int digits_only)
+{
+	for (; *s; s++)
+		if (digits_only ? !isdigit((unsigned char)*s) :
+		    !(isalnum((unsigned char)*s) || *s == '.' || *s == '_' || *s == '-'))
+			return 0;
+	return 1;
+}
+
+static void
+fini(void *state)
+{
+	struct meta *pv = state;
+
+	if (!pv)
+		return;
+	free(pv->url);
+	curl_slist_free_all(pv->hdr);
+	free(pv);
+}
+
+static void *
+init(const struct wa_cfg *cfg, char *err, size_t errlen)
+{
+	const char *token = wa_cfg_get(cfg, WA_CFG_META_TOKEN);
+	const char *id = wa_cfg_get(cfg, WA_CFG_META_PHONE_ID);
+	const char *ver = wa_cfg_get(cfg, WA_CFG_META_VERSION);
+	const char *parts[] = { ver, id, "messages", NULL };
+	struct meta *pv = calloc(1, sizeof *pv);
+
+	if (!pv) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	pv->missing = missing(cfg);
+	if (pv->missing)
+		return pv;
+	if (!token_ok(id, 1) || !token_ok(ver, 0) || !wa_url_http(wa_cfg_get(cfg, WA_CFG_META_BASE_URL))) {
+		snprintf(err, errlen, "%s", !token_ok(id, 1) ? "META_WA_PHONE_NUMBER_ID: not a number" :
+		    !token_ok(ver, 0) ? "META_WA_API_VERSION: not a version like v21.0" :
+		    "META_WA_BASE_URL: not an http:// or https:// URL");
+		fini(pv);
+		return NULL;
+	}
+	pv->url = wa_url_join(wa_cfg_get(cfg, WA_CFG_META_BASE_URL), parts);
+	pv->hdr = wa_headers_json_post("Authorization", "Bearer ", token, 0);
+	if (!pv->url || !pv->hdr) {
+		snprintf(err, errlen, "out of memory");
+		fini(pv);
+		return NULL;
+	}
+	return pv;
+}
+
+const struct wa_provider_ops wa_meta_ops = {
+	.name = "meta",
+	.title = "Meta",
+	.init = init,
+	.fini = fini,
+	.build = build,
+	.release = NULL,
+	.answer = answer,
+	.ready_req = ready_req,
+	.ready_answer = ready_answer,
+};

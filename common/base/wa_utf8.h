@@ -1,0 +1,12 @@
+/* wa_utf8.h: small UTF-8 helpers for text cut to fit a buffer. */
+#ifndef WA_UTF8_H
+#define WA_UTF8_H
+
+#include <stddef.h>
+
+/* Drop a UTF-8 sequence cut off at the end of s (by snprintf). */
+void wa_utf8_trim(char *s);
+/* Number of UTF-8 code points in s. */
+size_t wa_utf8_len(const char *s);
+
+#endif
