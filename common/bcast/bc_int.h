@@ -7,18 +7,10 @@
 #include <libpq-fe.h>
 #include <yajl/yajl_tree.h>
 
+#include "base/wa_buf.h"
 #include "bcast/wa_bcast.h"
 
-/* --- a growing string (broadcast.c) ------------------------------------ */
-struct bc_buf {
-	char *p;
-	size_t len, cap;
-	int oom;  /* an allocation failed: the content is incomplete */
-};
-void bc_buf_add(struct bc_buf *b, const char *s, size_t n);
-void bc_buf_str(struct bc_buf *b, const char *s);
-void bc_buf_fmt(struct bc_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* --- text (broadcast.c) ----------------------------------------------- */
 /* 1 when s is valid UTF-8 of at most maxchars characters (0: any). */
 int bc_utf8_ok(const char *s, size_t maxchars);
 /* Replace each byte of s that is not part of valid UTF-8 with '?'. */
@@ -27,11 +19,6 @@ void bc_utf8_fix(char *s);
 void bc_utf8_cut(char *s, size_t max);
 /* Copy src (NULL: "") into dst, cut at a character boundary to fit. */
 void bc_copy(char *dst, size_t size, const char *src);
-/* A JSON string, quoted and escaped; bytes that are not UTF-8 become
- * U+FFFD (the database takes valid text only). */
-void bc_buf_json(struct bc_buf *b, const char *s);
-void bc_buf_reset(struct bc_buf *b);
-void bc_buf_free(struct bc_buf *b);
 
 /* --- the connection (broadcast.c) -------------------------------------- */
 struct bc_db {

@@ -17,52 +17,6 @@
 
 /* --- string buffer ------------------------------------------------------ */
 
-void
-bc_buf_add(struct bc_buf *b, const char *s, size_t n)
-{
-	size_t cap;
-	char *np;
-
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		np = realloc(b->p, cap);
-		if (!np) {
-			b->oom = 1;
-			return;
-		}
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-void
-bc_buf_str(struct bc_buf *b, const char *s)
-{
-	bc_buf_add(b, s, strlen(s));
-}
-
-void
-bc_buf_fmt(struct bc_buf *b, const char *fmt, ...)
-{
-	char tmp[256];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	bc_buf_add(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
 int
 bc_utf8_ok(const char *s, size_t maxchars)
 {
@@ -123,54 +77,6 @@ bc_copy(char *dst, size_t size, const char *src)
 	n = utf8_cut_at(src, strlen(src), size - 1);
 	memcpy(dst, src, n);
 	dst[n] = '\0';
-}
-
-void
-bc_buf_json(struct bc_buf *b, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	char esc[8];
-	size_t n;
-
-	bc_buf_add(b, "\"", 1);
-	while (*p) {
-		n = wa_utf8_seq(p, 4);
-		if (*p == '"' || *p == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)*p;
-			bc_buf_add(b, esc, 2);
-			p++;
-		} else if (*p < 0x20) {
-			snprintf(esc, sizeof esc, "\\u%04x", *p);
-			bc_buf_add(b, esc, 6);
-			p++;
-		} else if (n) {
-			bc_buf_add(b, (const char *)p, n);
-			p += n;
-		} else {
-			/* Not UTF-8 (a message cut mid-character): the
-			 * database takes valid text only. */
-			bc_buf_add(b, "\xEF\xBF\xBD", 3);
-			p++;
-		}
-	}
-	bc_buf_add(b, "\"", 1);
-}
-
-void
-bc_buf_reset(struct bc_buf *b)
-{
-	b->len = 0;
-	b->oom = 0;
-	if (b->p)
-		b->p[0] = '\0';
-}
-
-void
-bc_buf_free(struct bc_buf *b)
-{
-	free(b->p);
-	memset(b, 0, sizeof *b);
 }
 
 /* --- small things --------------------------------------------------------- */

@@ -186,14 +186,14 @@ bc_claim(struct bc_db *d, long long bid, int max, double lease, int handed,
 
 /* ids as a PostgreSQL array literal: "{1,2,3}" (integers only). */
 static void
-id_array(struct bc_buf *b, const long long *ids, int n)
+id_array(struct wa_buf *b, const long long *ids, int n)
 {
 	int i;
 
-	bc_buf_str(b, "{");
+	wa_buf_str(b, "{");
 	for (i = 0; i < n; i++)
-		bc_buf_fmt(b, i ? ",%lld" : "%lld", ids[i]);
-	bc_buf_str(b, "}");
+		wa_buf_fmt(b, i ? ",%lld" : "%lld", ids[i]);
+	wa_buf_str(b, "}");
 }
 
 static int
@@ -252,7 +252,7 @@ bc_mark_sending(struct bc_db *d, long long bid, long long *ids, int n)
 	    " WHERE id = ANY($3::int[]) AND broadcast_id = $1"
 	    " AND status = 'processing' AND claimed_by = $2 RETURNING id";
 	char b1[32], b2[32];
-	struct bc_buf arr = { 0 };
+	struct wa_buf arr = { 0 };
 	const char *v[3];
 	PGresult *r;
 	long long *got;
@@ -269,7 +269,7 @@ bc_mark_sending(struct bc_db *d, long long bid, long long *ids, int n)
 	v[1] = bc_ll(b2, sizeof b2, d->key);
 	v[2] = arr.p;
 	r = bc_qp(d, sql, 3, v);
-	bc_buf_free(&arr);
+	wa_buf_free(&arr);
 	if (!r)
 		return -1;
 	m = PQntuples(r);
@@ -299,25 +299,25 @@ end_name(enum bc_end e)
 }
 
 static void
-outcome_json(struct bc_buf *b, const struct bc_outcome *o)
+outcome_json(struct wa_buf *b, const struct bc_outcome *o)
 {
-	bc_buf_fmt(b, "{\"id\":%lld,\"st\":\"%s\",\"att\":%d", o->id,
+	wa_buf_fmt(b, "{\"id\":%lld,\"st\":\"%s\",\"att\":%d", o->id,
 	    end_name(o->end), o->attempts);
 	if (o->message_id[0]) {
-		bc_buf_str(b, ",\"mid\":");
-		bc_buf_json(b, o->message_id);
+		wa_buf_str(b, ",\"mid\":");
+		wa_json_buf_text(b, o->message_id);
 	}
 	if (o->end == BC_FAILED || (o->end == BC_REQUEUE && o->code[0])) {
-		bc_buf_str(b, ",\"code\":");
-		bc_buf_json(b, o->code[0] ? o->code : "send_failed");
-		bc_buf_str(b, ",\"cls\":");
-		bc_buf_json(b, o->klass[0] ? o->klass : "permanent");
-		bc_buf_str(b, ",\"msg\":");
-		bc_buf_json(b, o->message);
+		wa_buf_str(b, ",\"code\":");
+		wa_json_buf_text(b, o->code[0] ? o->code : "send_failed");
+		wa_buf_str(b, ",\"cls\":");
+		wa_json_buf_text(b, o->klass[0] ? o->klass : "permanent");
+		wa_buf_str(b, ",\"msg\":");
+		wa_json_buf_text(b, o->message);
 	}
 	if (o->end == BC_REQUEUE && o->retry_in > 0)
-		bc_buf_fmt(b, ",\"nxt\":%.3f", o->retry_in);
-	bc_buf_str(b, "}");
+		wa_buf_fmt(b, ",\"nxt\":%.3f", o->retry_in);
+	wa_buf_str(b, "}");
 }
 
 /* The rows an outcome report may change: found by primary key ($4, and
@@ -373,7 +373,7 @@ bc_record_mark(struct bc_db *d, long long bid, const struct bc_outcome *o,
 	    " WHERE b.id = $1" RETURN_COUNTS ","
 	    " (SELECT coalesce(array_agg(id), '{}') FROM m)";
 	char b1[32], b2[32];
-	struct bc_buf js = { 0 }, ids = { 0 }, marks = { 0 };
+	struct wa_buf js = { 0 }, ids = { 0 }, marks = { 0 };
 	const char *v[5];
 	PGresult *r;
 	long long *got;
@@ -384,18 +384,18 @@ bc_record_mark(struct bc_db *d, long long bid, const struct bc_outcome *o,
 			c->recorded = 0;
 		return mark ? bc_mark_sending(d, bid, mark, nmark) : 0;
 	}
-	bc_buf_str(&js, "[");
-	bc_buf_str(&ids, "{");
+	wa_buf_str(&js, "[");
+	wa_buf_str(&ids, "{");
 	for (i = 0; i < n; i++) {
 		if (i) {
-			bc_buf_str(&js, ",");
-			bc_buf_str(&ids, ",");
+			wa_buf_str(&js, ",");
+			wa_buf_str(&ids, ",");
 		}
 		outcome_json(&js, &o[i]);
-		bc_buf_fmt(&ids, "%lld", o[i].id);
+		wa_buf_fmt(&ids, "%lld", o[i].id);
 	}
-	bc_buf_str(&js, "]");
-	bc_buf_str(&ids, "}");
+	wa_buf_str(&js, "]");
+	wa_buf_str(&ids, "}");
 	if (mark)
 		id_array(&marks, mark, nmark);
 	if (js.oom || ids.oom || marks.oom) {
@@ -425,9 +425,9 @@ bc_record_mark(struct bc_db *d, long long bid, const struct bc_outcome *o,
 	}
 	PQclear(r);
 out:
-	bc_buf_free(&js);
-	bc_buf_free(&ids);
-	bc_buf_free(&marks);
+	wa_buf_free(&js);
+	wa_buf_free(&ids);
+	wa_buf_free(&marks);
 	return r ? kept : -1;
 }
 

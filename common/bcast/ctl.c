@@ -434,7 +434,7 @@ cell(yajl_val rec, const char *col)
 char *
 wa_bcast_table(yajl_val *recs, size_t n, const char *const *cols)
 {
-	struct bc_buf out = { 0 };
+	struct wa_buf out = { 0 };
 	size_t ncol = 0, c, i, w[32] = { 0 }, len;
 	char *s;
 
@@ -451,22 +451,22 @@ wa_bcast_table(yajl_val *recs, size_t n, const char *const *cols)
 		}
 	}
 	for (c = 0; c < ncol; c++)
-		bc_buf_fmt(&out, "%s%-*s", c ? "  " : "", (int)w[c], cols[c]);
-	bc_buf_str(&out, "\n");
+		wa_buf_fmt(&out, "%s%-*s", c ? "  " : "", (int)w[c], cols[c]);
+	wa_buf_str(&out, "\n");
 	for (i = 0; i < n; i++) {
 		for (c = 0; c < ncol; c++) {
 			yajl_val v = wa_get(recs[i], cols[c]);
 
 			s = cell(recs[i], cols[c]);
 			/* Numbers to the right, words to the left. */
-			bc_buf_fmt(&out, YAJL_IS_NUMBER(v) ? "%s%*.*s" : "%s%-*.*s",
+			wa_buf_fmt(&out, YAJL_IS_NUMBER(v) ? "%s%*.*s" : "%s%-*.*s",
 			    c ? "  " : "", (int)w[c], (int)w[c], s ? s : "");
 			free(s);
 		}
-		bc_buf_str(&out, "\n");
+		wa_buf_str(&out, "\n");
 	}
 	if (out.oom) {
-		bc_buf_free(&out);
+		wa_buf_free(&out);
 		return NULL;
 	}
 	return out.p ? out.p : strdup("");

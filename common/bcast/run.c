@@ -647,7 +647,7 @@ verify_queue(struct run *u)
 	static const char sql[] =
 	    "SELECT id FROM whatsapp_broadcast_recipients WHERE id = ANY($1::int[])"
 	    " AND claimed_by = $2 AND status = 'processing'";
-	struct bc_buf ids = { 0 };
+	struct wa_buf ids = { 0 };
 	struct item *it;
 	char k[32];
 	const char *v[2];
@@ -656,14 +656,14 @@ verify_queue(struct run *u)
 
 	if (n == 0)
 		return 0;
-	bc_buf_str(&ids, "{");
+	wa_buf_str(&ids, "{");
 	for (i = u->q_head; i >= 0; i = u->pool[i].next)
-		bc_buf_fmt(&ids, i == u->q_head ? "%lld" : ",%lld", u->pool[i].r.id);
-	bc_buf_str(&ids, "}");
+		wa_buf_fmt(&ids, i == u->q_head ? "%lld" : ",%lld", u->pool[i].r.id);
+	wa_buf_str(&ids, "}");
 	v[0] = ids.p;
 	v[1] = bc_ll(k, sizeof k, u->d->key);
 	r = ids.oom ? NULL : bc_q(u->d, sql, 2, v);
-	bc_buf_free(&ids);
+	wa_buf_free(&ids);
 	if (!r)
 		return -1;
 	for (i = 0; i < n; i++) {

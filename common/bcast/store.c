@@ -27,7 +27,7 @@ struct store {
 	struct bc_bcast b;   /* the message, as run will read it back */
 	yajl_val proto;      /* its fields in a record (bc_message) */
 	int render;          /* the message has placeholders */
-	struct bc_buf rows;  /* the JSON array being built */
+	struct wa_buf rows;  /* the JSON array being built */
 	int nrows;
 	long long seq;       /* input order, kept in recipient ids */
 	long long total, invalid, dups;
@@ -55,7 +55,7 @@ flush_rows(struct store *s)
 
 	if (s->nrows == 0)
 		return 0;
-	bc_buf_str(&s->rows, "]");
+	wa_buf_str(&s->rows, "]");
 	if (s->rows.oom) {
 		snprintf(s->d->err, sizeof s->d->err, "out of memory");
 		return -1;
@@ -72,7 +72,7 @@ flush_rows(struct store *s)
 	s->total += ins;
 	s->invalid += bad;
 	s->dups += s->nrows - ins;
-	bc_buf_reset(&s->rows);
+	wa_buf_reset(&s->rows);
 	s->nrows = 0;
 	return 0;
 }
@@ -85,31 +85,31 @@ add_row(struct store *s, const char *phone, const char *jid, yajl_val lead,
 {
 	long long lid;
 
-	bc_buf_str(&s->rows, s->nrows ? "," : "[");
-	bc_buf_fmt(&s->rows, "{\"n\":%lld,\"p\":", ++s->seq);
-	bc_buf_json(&s->rows, phone);
+	wa_buf_str(&s->rows, s->nrows ? "," : "[");
+	wa_buf_fmt(&s->rows, "{\"n\":%lld,\"p\":", ++s->seq);
+	wa_json_buf_text(&s->rows, phone);
 	if (jid) {
-		bc_buf_str(&s->rows, ",\"j\":");
-		bc_buf_json(&s->rows, jid);
+		wa_buf_str(&s->rows, ",\"j\":");
+		wa_json_buf_text(&s->rows, jid);
 	}
 	/* lead_id is an INTEGER: a value that does not fit is not a lead. */
 	if (lead && YAJL_IS_INTEGER(lead)) {
 		lid = YAJL_GET_INTEGER(lead);
 		if (lid > 0 && lid <= 2147483647)
-			bc_buf_fmt(&s->rows, ",\"l\":%lld", lid);
+			wa_buf_fmt(&s->rows, ",\"l\":%lld", lid);
 	}
 	if (fields) {
 		/* JSON already, from records the reader found valid */
-		bc_buf_str(&s->rows, ",\"f\":");
-		bc_buf_str(&s->rows, fields);
+		wa_buf_str(&s->rows, ",\"f\":");
+		wa_buf_str(&s->rows, fields);
 	}
 	if (code) {
-		bc_buf_str(&s->rows, ",\"c\":");
-		bc_buf_json(&s->rows, code);
-		bc_buf_str(&s->rows, ",\"m\":");
-		bc_buf_json(&s->rows, msg ? msg : "");
+		wa_buf_str(&s->rows, ",\"c\":");
+		wa_json_buf_text(&s->rows, code);
+		wa_buf_str(&s->rows, ",\"m\":");
+		wa_json_buf_text(&s->rows, msg ? msg : "");
 	}
-	bc_buf_str(&s->rows, "}");
+	wa_buf_str(&s->rows, "}");
 	if (++s->nrows >= BATCH)
 		return flush_rows(s);
 	return 0;
@@ -635,14 +635,14 @@ wa_bcast_create(PGconn *db, const struct wa_bcast_new *n, yajl_val *out)
 		rc = d.lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
 		goto fail;
 	}
-	bc_buf_free(&s.rows);
+	wa_buf_free(&s.rows);
 	wa_val_free(s.proto);
 	wa_log(WA_LOG_VERBOSE, "[WA_BROADCAST] broadcast_id=%lld created total=%lld "
 	    "invalid=%lld duplicates=%lld", s.bid, s.total, s.invalid, s.dups);
 	*out = created_record(s.bid, s.total, s.invalid, s.dups);
 	return s.invalid ? WA_EXIT_FAILED : WA_EXIT_OK;
 fail:
-	bc_buf_free(&s.rows);
+	wa_buf_free(&s.rows);
 	wa_val_free(s.proto);
 	if (!d.lost)
 		bc_cmd(&d, "ROLLBACK", 0, NULL);

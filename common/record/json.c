@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/wa_buf.h"
 #include "record/wa_rec.h"
 
 /* Does a string in text hold an escaped NUL? yajl_tree would hand it
@@ -574,32 +575,8 @@ wa_gen_take(yajl_gen g, size_t *len)
  * what yajl_gen writes (the same escapes, "\u001F" in capitals, "/" as it
  * is): yajl_gen costs a buffer call per token and a switch per byte, the
  * most of what wa-send spends on a result after libcurl. */
-struct jbuf {
-	char *p;
-	size_t len, cap;
-	int oom;
-};
-
-static int
-jb_room(struct jbuf *b, size_t more)
-{
-	size_t cap;
-	char *np;
-
-	if (b->len + more <= b->cap)
-		return 0;
-	cap = b->cap ? b->cap : 256;
-	while (cap < b->len + more)
-		cap *= 2;
-	np = realloc(b->p, cap);
-	if (!np) {
-		b->oom = 1;
-		return -1;
-	}
-	b->p = np;
-	b->cap = cap;
-	return 0;
-}
+#define jbuf wa_buf
+#define jb_room wa_buf_room
 
 static void
 jb_put(struct jbuf *b, const char *s, size_t n)
@@ -830,7 +807,7 @@ wa_writer_free(struct wa_writer *w)
 char *
 wa_json_dump(yajl_val v, size_t *len)
 {
-	struct jbuf b = { NULL, 0, 0, 0 };
+	struct wa_buf b = { NULL, 0, 0, 0 };
 
 	jb_val(&b, v);
 	jb_put(&b, "", 1);
@@ -846,7 +823,7 @@ wa_json_dump(yajl_val v, size_t *len)
 char *
 wa_json_strobj(const char *const *kv, int n, size_t *len)
 {
-	struct jbuf b = { NULL, 0, 0, 0 };
+	struct wa_buf b = { NULL, 0, 0, 0 };
 	int i;
 
 	jb_put(&b, "{", 1);
@@ -865,4 +842,43 @@ wa_json_strobj(const char *const *kv, int n, size_t *len)
 	if (len)
 		*len = b.len - 1;
 	return b.p;
+}
+
+void
+wa_json_buf_str(struct wa_buf *b, const char *s)
+{
+	jb_str(b, s);
+	wa_buf_add(b, "", 0);
+}
+
+void
+wa_json_buf_text(struct wa_buf *b, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	struct wa_buf fixed = { NULL, 0, 0, 0 };
+	size_t n;
+
+	for (; *p; p += n)
+		if ((n = wa_utf8_seq(p, 4)) == 0)
+			break;
+	if (!*p) {
+		wa_json_buf_str(b, s);
+		return;
+	}
+	/* Not UTF-8 (a message cut mid-character): U+FFFD for each stray
+	 * byte, as the database takes valid text only. */
+	for (p = (const unsigned char *)s; *p; p += n) {
+		n = wa_utf8_seq(p, 4);
+		if (n)
+			wa_buf_add(&fixed, (const char *)p, n);
+		else {
+			wa_buf_add(&fixed, "\xEF\xBF\xBD", 3);
+			n = 1;
+		}
+	}
+	if (fixed.oom)
+		b->oom = 1;
+	else
+		wa_json_buf_str(b, fixed.p);
+	wa_buf_free(&fixed);
 }

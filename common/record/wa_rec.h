@@ -120,5 +120,11 @@ char *wa_json_dump(yajl_val v, size_t *len);
  * a malloc'd NUL-terminated string; NULL when out of memory. */
 char *wa_json_strobj(const char *const *kv, int n, size_t *len);
 void wa_writer_free(struct wa_writer *w);
+struct wa_buf;
+/* s as a JSON string (quoted, escaped as the writer does) onto b. */
+void wa_json_buf_str(struct wa_buf *b, const char *s);
+/* The same, with each byte that is not part of valid UTF-8 written as
+ * U+FFFD: for text bound for the database, which takes valid text only. */
+void wa_json_buf_text(struct wa_buf *b, const char *s);
 
 #endif

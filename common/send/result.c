@@ -3,22 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/wa_utf8.h"
 #include "send/wa_result.h"
-
-/* Copy s, cut to fit at a character boundary (a message may be long). */
-static void
-msg_copy(char *dst, size_t size, const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-
-	if (n >= size) {
-		n = size - 1;
-		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-			n--;
-	}
-	memcpy(dst, s ? s : "", n);
-	dst[n] = '\0';
-}
 
 static yajl_val
 error_obj(const struct wa_error *e)
@@ -107,7 +93,9 @@ wa_result_read(yajl_val rec, struct wa_result *r)
 		return 0;
 	r->error.code = wa_get_str(err, "code");
 	r->error.cls = wa_class_parse(wa_get_str(err, "class"));
-	msg_copy(r->error.message, sizeof r->error.message, wa_get_str(err, "message"));
+	snprintf(r->error.message, sizeof r->error.message, "%s",
+	    wa_get_str(err, "message") ? wa_get_str(err, "message") : "");
+	wa_utf8_trim(r->error.message); /* a long one is cut mid-character */
 	if (wa_get_int(err, "http_status", &n) == 0)
 		r->error.http_status = (long)n;
 	if (YAJL_IS_STRING(pc) || YAJL_IS_NUMBER(pc)) {

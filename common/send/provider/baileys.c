@@ -463,11 +463,6 @@ answer(const struct wa_http_res *res, char *id, size_t idlen, struct wa_error *e
 {
 	yajl_val v;
 
-	if (res->status >= 200 && res->status < 300 &&
-	    wa_baileys_quick_id(res->body, id, idlen)) {
-		wa_utf8_trim(id);
-		return 1;
-	}
 	v = wa_json_parse(res->body, NULL, 0);
 	const char *mid = wa_get_str(v, "messageId");
 	yajl_val ok = wa_get(v, "ok");

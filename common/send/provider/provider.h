@@ -78,8 +78,5 @@ extern const struct wa_provider_ops wa_meta_ops;
  * a person's address (jid.c). */
 int wa_jid_kind(const char *jid, char *digits, size_t len);
 
-/* Baileys' usual answer read without a parser (baileys_id.c): 1 with its
- * messageId copied (cut to idlen), 0 when the general path must decide. */
-int wa_baileys_quick_id(const char *body, char *id, size_t idlen);
 
 #endif
