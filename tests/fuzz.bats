@@ -40,7 +40,7 @@ replay() {
 @test "there are harnesses, each with a corpus and a replay program" {
 	local names
 	names=$(harnesses)
-	assert_equal "$(echo $names)" 'baileys meta norm reader'
+	assert_equal "$(echo $names)" 'baileys meta norm reader render'
 	for h in $names; do
 		[ -x "$WA_TESTS/fuzz-$h" ]
 		(( $(count "$fuzz/corpus/$h") >= 10 ))
@@ -90,4 +90,12 @@ replay() {
 	assert_output ''
 	run_split "$WA_TESTS/fuzz-meta"
 	assert_failure 64
+}
+
+@test "the placeholder renderer survives its corpus" {
+	replay render "$fuzz/corpus/render"
+}
+
+@test "the placeholder renderer passes every input it once failed on" {
+	replay render "$fuzz/regress/render"
 }

@@ -191,7 +191,7 @@ wa_render(const char *s, yajl_val rec, char **out, struct wa_render_err *e)
 			    (int)(ph.nlen < 60 ? ph.nlen : 60), ph.name);
 			snprintf(e->msg, sizeof e->msg, "{{%s}}: the record has no "
 			    "such field (a string or number) and the placeholder "
-			    "no fallback", e->field);
+			    "has no fallback", e->field);
 			rc = WA_RENDER_MISSING;
 			break;
 		}
@@ -202,6 +202,9 @@ wa_render(const char *s, yajl_val rec, char **out, struct wa_render_err *e)
 	}
 	if (rc == WA_RENDER_OK && put(&o, p, strlen(p)) != 0)
 		rc = WA_RENDER_NOMEM;
+	/* A broken placeholder after a missing field: the text is the fault. */
+	if (rc == WA_RENDER_MISSING && wa_render_check(ph.end, e) == WA_RENDER_BROKEN)
+		rc = wa_render_check(s, e);
 	if (rc != WA_RENDER_OK) {
 		free(o.p);
 		if (rc == WA_RENDER_NOMEM)
