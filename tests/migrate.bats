@@ -136,7 +136,7 @@ wait_for() {
 		assert_equal "$status" 64
 		assert_equal "$output" ""
 		[[ $stderr == *"wa-migrate: error: "* ]] || fail "$args: $stderr"
-		[[ $stderr == *"Try 'wa-migrate --help' for more information."* ]] || fail "$args: $stderr"
+		[[ $stderr =~ \;\ try\ \'wa-migrate\ ([a-z]+\ )?--help\'$ ]] || fail "$args: $stderr"
 	done
 }
 
