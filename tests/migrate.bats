@@ -18,6 +18,7 @@ DB_PROGRAMS=(
 	"wa-broadcast cancel 1"
 	"wa-broadcast export 1"
 	"wa-broadcast mark 1"
+	"wa-broadcast preview 1"
 	"wa-broadcast pause 1"
 	"wa-broadcast pause --reason checking 1"
 	"wa-broadcast resume 1"
