@@ -12,6 +12,7 @@
 #include "base/wa_cli.h"
 #include "base/wa_opt.h"
 #include "db/wa_db.h"
+#include "phone/wa_norm.h"
 #include "record/wa_rec.h"
 
 /* The commands, in the order of the bits of wa_opt.cmds. */
@@ -419,9 +420,18 @@ dispatch(int c, struct args *a, char **rest, int nrest, PGconn **db,
 		a->n.files = rest;
 		a->n.nfiles = nrest;
 		a->n.maxline = (size_t)a->maxline;
-		/* The config file's region, as the environment's. */
-		if (!a->n.region)
+		/* The config file's region, as the environment's (a bad one
+		 * is a configuration error, not a usage one). */
+		if (!a->n.region && wa_cfg_get(cfg, WA_CFG_DEFAULT_REGION)) {
+			struct wa_norm_opts no;
+
 			a->n.region = wa_cfg_get(cfg, WA_CFG_DEFAULT_REGION);
+			if (wa_norm_init(&no, a->n.region, NULL, 0) != 0) {
+				wa_err("WA_DEFAULT_REGION: unknown region code '%s'", a->n.region);
+				free(ids);
+				return WA_EXIT_CONFIG;
+			}
+		}
 		rc = wa_bcast_create(*db, &a->n, &rec);
 		rc = put_one(o, rec, rc);
 		break;
