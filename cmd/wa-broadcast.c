@@ -1,7 +1,6 @@
 /* wa-broadcast: broadcasts stored in PostgreSQL: create, run, pipeline
- * (export / mark), and an operator's controls. Flags and dispatch only:
+ * (export / mark), preview, and an operator's controls. Flags and dispatch only:
  * the work is in common/ (wa_bcast.h). */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,100 +10,133 @@
 #include "bcast/wa_bcast.h"
 #include "cfg/wa_cfg.h"
 #include "base/wa_cli.h"
+#include "base/wa_opt.h"
 #include "db/wa_db.h"
+#include "phone/wa_norm.h"
 #include "record/wa_rec.h"
 
-static const char usage[] =
-"Usage: wa-broadcast [OPTION]... COMMAND [ARG]...\n"
-"Create, run and control WhatsApp broadcasts stored in PostgreSQL. Every\n"
-"send goes through the library's one send path (as wa-send, context\n"
-"broadcast).\n"
-"\n"
-"Commands:\n"
-"  create --business ID MESSAGE [FILE]...  store a broadcast and its\n"
-"                       recipients (records or plain numbers); prints\n"
-"                       {\"broadcast_id\",\"total\",\"invalid\",\"duplicates\"}\n"
-"  run ID... | --all    send until done (every queued or running one)\n"
-"  export ID            claim pending recipients, write them for wa-send\n"
-"  mark ID [FILE]...    record wa-send's results; together, the pipeline\n"
-"                       form of run: export ID | wa-send | mark ID\n"
-"  status ID... | --all a record per broadcast (no ID: as --all); a table\n"
-"                       on a terminal\n"
-"  list                 one record per broadcast (a table on a terminal)\n"
-"  cancel ID            cancel, in any state; the rest become cancelled\n"
-"  pause ID             pause a queued or running broadcast\n"
-"  resume ID            queue a paused broadcast again\n"
-"  retry ID             queue failed recipients again (--failed, default)\n"
-"                       and/or ambiguous ones (--ambiguous)\n"
-"\n"
-"Message (create):\n"
-"  -t, --text TEXT        a text message\n"
-"      --template NAME    a template (Meta), with --language CODE\n"
-"      --language CODE    the template's language, e.g. en_US\n"
-"      --params JSON      its parameters: [\"a\",\"b\"] or components\n"
-"      --media JSON       {\"type\":\"image\",\"url\"|\"path\":...,\"caption\":...}\n"
-"  -n, --name NAME        the broadcast's name\n"
-"  -b, --business ID      the business (create; list: only its broadcasts)\n"
-"  -r, --region CC        read national numbers in region CC (default\n"
-"                         $WA_DEFAULT_REGION)\n"
-"  -f, --field NAME       take the number from NAME (default: to, phone, jid)\n"
-"      --idempotency-key KEY  create once: a second create with KEY\n"
-"                         prints the first broadcast and stores nothing\n"
-"      --max-line BYTES   longest input line (default 1048576)\n"
-"\n"
-"Running:\n"
-"      --all              run or status: every broadcast (run: queued or\n"
-"                         running)\n"
-"  -p, --parallel N       sends in flight (default 8)\n"
-"      --rate R           at most R sends per second per business sender,\n"
-"                         over every worker on every host\n"
-"      --batch N          recipients claimed at a time (default 2 x parallel)\n"
-"      --db-wait SECS     run, mark: keep reconnecting to a lost database\n"
-"                         this long (default 30), then exit 75\n"
-"      --lease SECS       pipeline claims live this long without their\n"
-"                         export or mark (default 300)\n"
-"      --window N         export: recipients handed over without a result,\n"
-"                         at most (default 256; 0 no limit)\n"
-"      --progress         a progress bar on stderr (default: on a terminal)\n"
-"      --no-progress      no progress bar\n"
-"      --reason TEXT      pause: why (shown by status)\n"
-"      --failed           retry: failed recipients (not ambiguous ones)\n"
-"      --ambiguous        retry: recipients that may have been sent\n"
-"\n"
-"  -c, --config FILE      KEY=VALUE settings (default $WA_CONFIG)\n"
-"      --db URL           the database (default $DATABASE_URL, PG*)\n"
-"  -v, --verbose          a line per recipient on stderr\n"
-"  -q, --quiet            errors only\n"
-"  -h, --help             show this help and exit\n"
-"  -V, --version          show the version and exit\n"
-"\n"
-"Exit status: 0 done, 1 some recipient failed, 64 usage, 65 bad input or\n"
-"no such broadcast, 69 provider not ready, a fatal outcome (paused) or\n"
-"the provider gone mid-run (not paused: run again), 70 internal or\n"
-"database error, 74 I/O error, 75 database lost or interrupted (run\n"
-"again), 78 configuration or schema. See wa-broadcast(1) and wa(7).\n";
+/* The commands, in the order of the bits of wa_opt.cmds. */
+enum { C_CREATE, C_RUN, C_EXPORT, C_MARK, C_PREVIEW, C_STATUS, C_LIST,
+	C_CANCEL, C_PAUSE, C_RESUME, C_RETRY, NCMDS };
+#define B(c) (1u << (c))
+
+static const struct wa_optcmd cmds[] = {
+	[C_CREATE] = { "create", "create --business ID MESSAGE [FILE]...",
+	    "store a broadcast and its\n"
+	    "recipients (records or plain numbers); prints\n"
+	    "{\"broadcast_id\",\"total\",\"invalid\",\"duplicates\"}" },
+	[C_RUN] = { "run", "run ID... | --all", "send until done (every queued or running one)" },
+	[C_EXPORT] = { "export", "export ID", "claim pending recipients, write them for wa-send" },
+	[C_MARK] = { "mark", "mark ID [FILE]...", "record wa-send's results; together, the pipeline\n"
+	    "form of run: export ID | wa-send | mark ID" },
+	[C_PREVIEW] = { "preview", "preview ID [-n N]", "the first N messages as they would be\n"
+	    "sent (recipient, address, the rendered\n"
+	    "message), claiming and changing nothing" },
+	[C_STATUS] = { "status", "status ID... | --all", "a record per broadcast (no ID: as --all); a table\n"
+	    "on a terminal" },
+	[C_LIST] = { "list", "list", "one record per broadcast (a table on a terminal)" },
+	[C_CANCEL] = { "cancel", "cancel ID", "cancel, in any state; the rest become cancelled" },
+	[C_PAUSE] = { "pause", "pause ID", "pause a queued or running broadcast" },
+	[C_RESUME] = { "resume", "resume ID", "queue a paused broadcast again" },
+	[C_RETRY] = { "retry", "retry ID", "queue failed recipients again (--failed, default)\n"
+	    "and/or ambiguous ones (--ambiguous)" },
+	{ NULL, NULL, NULL }
+};
 
 enum {
-	O_TEMPLATE = 256, O_LANGUAGE, O_PARAMS, O_MEDIA, O_IDEM, O_MAXLINE,
-	O_ALL, O_RATE, O_BATCH, O_DBWAIT, O_LEASE, O_WINDOW, O_PROGRESS,
-	O_NOPROGRESS, O_REASON, O_FAILED, O_AMBIGUOUS, O_DB, O_COUNT
+	O_BUSINESS, O_TEXT, O_TEMPLATE, O_LANGUAGE, O_PARAMS, O_MEDIA, O_NAME,
+	O_REGION, O_FIELD, O_IDEM, O_MAXLINE, O_ALL, O_PARALLEL, O_RATE, O_BATCH,
+	O_DBWAIT, O_LEASE, O_WINDOW, O_PROGRESS, O_NOPROGRESS, O_REASON,
+	O_FAILED, O_AMBIGUOUS, O_COUNT, O_CONFIG, O_DB, O_VERBOSE, O_QUIET
+};
+
+static const struct wa_opt opts[] = {
+	{ NULL, 0, 0, NULL, 0, 0, 0, 0, "Message (create):" },
+	{ "text", 't', WA_ARG_STR, "TEXT", 0, 0, B(C_CREATE), O_TEXT, "a text message" },
+	{ "template", 0, WA_ARG_STR, "NAME", 0, 0, B(C_CREATE), O_TEMPLATE,
+	    "a template (Meta), with --language CODE" },
+	{ "language", 0, WA_ARG_STR, "CODE", 0, 0, B(C_CREATE), O_LANGUAGE,
+	    "the template's language, e.g. en_US" },
+	{ "params", 0, WA_ARG_STR, "JSON", 0, 0, B(C_CREATE), O_PARAMS,
+	    "its parameters: [\"a\",\"b\"] or components" },
+	{ "media", 0, WA_ARG_STR, "JSON", 0, 0, B(C_CREATE), O_MEDIA,
+	    "{\"type\":\"image\",\"url\"|\"path\":...,\"caption\":...}" },
+	{ "name", 0, WA_ARG_STR, "NAME", 0, 0, B(C_CREATE), O_NAME, "the broadcast's name" },
+	{ "business", 'b', WA_ARG_STR, "ID", 0, 0, B(C_CREATE) | B(C_LIST), O_BUSINESS,
+	    "the business (create; list: only its broadcasts)" },
+	{ "region", 'r', WA_ARG_STR, "CC", 0, 0, B(C_CREATE), O_REGION,
+	    "read national numbers in region CC (default\n"
+	    "WA_DEFAULT_REGION of the config or environment)" },
+	{ "field", 'f', WA_ARG_STR, "NAME", 0, 0, B(C_CREATE), O_FIELD,
+	    "take the number from NAME (default: to, phone, jid)" },
+	{ "idempotency-key", 0, WA_ARG_STR, "KEY", 0, 0, B(C_CREATE), O_IDEM,
+	    "create once: a second create with KEY\n"
+	    "prints the first broadcast and stores nothing" },
+	{ "max-line", 0, WA_ARG_SIZE, "BYTES", 64, 1L << 30, B(C_CREATE) | B(C_MARK), O_MAXLINE,
+	    "longest input line (default 1048576)" },
+	{ NULL, 0, 0, NULL, 0, 0, 0, 0, "Running:" },
+	{ "all", 0, WA_ARG_NONE, NULL, 0, 0, B(C_RUN) | B(C_STATUS), O_ALL,
+	    "run or status: every broadcast (run: queued or\nrunning)" },
+	{ "parallel", 'P', WA_ARG_INT, "N", 1, 1024, B(C_RUN), O_PARALLEL,
+	    "sends in flight (default 8)" },
+	{ "rate", 0, WA_ARG_DOUBLE, "R", 0.001, 100000, B(C_RUN), O_RATE,
+	    "at most R sends per second per business sender,\n"
+	    "over every worker on every host" },
+	{ "batch", 0, WA_ARG_INT, "N", 1, 1000, B(C_RUN), O_BATCH,
+	    "recipients claimed at a time (default 2 x parallel)" },
+	{ "db-wait", 0, WA_ARG_SECONDS, "SECS", 0, 86400, B(C_RUN) | B(C_MARK), O_DBWAIT,
+	    "run, mark: keep reconnecting to a lost database\n"
+	    "this long (default 30), then exit 75" },
+	{ "lease", 0, WA_ARG_SECONDS, "SECS", 1, 86400, B(C_EXPORT) | B(C_MARK), O_LEASE,
+	    "pipeline claims live this long without their\n"
+	    "export or mark (default 300)" },
+	{ "window", 0, WA_ARG_INT, "N", 0, 1000000, B(C_EXPORT) | B(C_MARK), O_WINDOW,
+	    "export: recipients handed over without a result,\n"
+	    "at most (default 256; 0 no limit)" },
+	{ "progress", 0, WA_ARG_NONE, NULL, 0, 0, B(C_RUN), O_PROGRESS,
+	    "a progress bar on stderr (default: on a terminal)" },
+	{ "no-progress", 0, WA_ARG_NONE, NULL, 0, 0, B(C_RUN), O_NOPROGRESS, "no progress bar" },
+	{ "reason", 0, WA_ARG_STR, "TEXT", 0, 0, B(C_PAUSE), O_REASON, "pause: why (shown by status)" },
+	{ "failed", 0, WA_ARG_NONE, NULL, 0, 0, B(C_RETRY), O_FAILED,
+	    "retry: failed recipients (not ambiguous ones)" },
+	{ "ambiguous", 0, WA_ARG_NONE, NULL, 0, 0, B(C_RETRY), O_AMBIGUOUS,
+	    "retry: recipients that may have been sent" },
+	{ "count", 'n', WA_ARG_INT, "N", 1, 1000000, B(C_PREVIEW), O_COUNT,
+	    "preview: this many messages (default 10)" },
+	{ NULL, 0, 0, NULL, 0, 0, 0, 0, "" },
+	{ "config", 'c', WA_ARG_FILE, "FILE", 0, 0, WA_CMD_ALL, O_CONFIG,
+	    "KEY=VALUE settings (default $WA_CONFIG)" },
+	{ "db", 0, WA_ARG_STR, "URL", 0, 0, WA_CMD_ALL, O_DB,
+	    "the database (default $DATABASE_URL, PG*)" },
+	{ "verbose", 'v', WA_ARG_NONE, NULL, 0, 0, WA_CMD_ALL, O_VERBOSE,
+	    "a line per recipient on stderr" },
+	{ "quiet", 'q', WA_ARG_NONE, NULL, 0, 0, WA_CMD_ALL, O_QUIET, "errors only" },
+	{ NULL, 0, 0, NULL, 0, 0, 0, 0, NULL }
 };
 
 struct args {
 	struct wa_bcast_new n;
 	const char *config, *db, *reason;
-	long long business;
-	int all, parallel, batch, window, progress, failed, ambiguous;
-	long count;         /* preview */
+	long long business, count;
+	int all, parallel, batch, window, progress, failed, ambiguous, level;
 	double rate, db_wait, lease;
 	long maxline;
-	unsigned used;      /* which option groups were given (see below) */
 };
 
-/* Option groups, to refuse an option the command does not take. */
-enum { G_CREATE = 1, G_RUN = 2, G_EXPORT = 4, G_DBWAIT = 8, G_ALL = 16,
-	G_BUSINESS = 32, G_PAUSE = 64, G_RETRY = 128, G_MAXLINE = 256,
-	G_COUNT = 512 };
+static int set_opt(void *ctx, int id, const struct wa_optval *v);
+
+static const struct wa_optspec spec = {
+	"Usage: wa-broadcast [OPTION]... COMMAND [ARG]...\n"
+	"Create, run and control WhatsApp broadcasts stored in PostgreSQL. Every\n"
+	"send goes through the library's one send path (as wa-send, context\n"
+	"broadcast). 'wa-broadcast COMMAND --help' shows a command's options.\n",
+	"Exit status: 0 done, 1 some recipient failed, 64 usage, 65 bad input or\n"
+	"no such broadcast, 69 provider not ready, a fatal outcome (paused) or\n"
+	"the provider gone mid-run (not paused: run again), 70 internal or\n"
+	"database error, 74 I/O error, 75 database lost or interrupted (run\n"
+	"again), 78 configuration or schema. See wa-broadcast(1) and wa(7).\n",
+	cmds, NCMDS, -1, opts, set_opt
+};
 
 static volatile sig_atomic_t stop_flag;
 
@@ -234,182 +266,74 @@ parse_ids(char **argv, int argc, long long **ids)
 }
 
 static int
-parse_opts(int argc, char **argv, struct args *a)
+set_opt(void *ctx, int id, const struct wa_optval *v)
 {
-	static const struct option opts[] = {
-		{ "business", required_argument, NULL, 'b' },
-		{ "text", required_argument, NULL, 't' },
-		{ "template", required_argument, NULL, O_TEMPLATE },
-		{ "language", required_argument, NULL, O_LANGUAGE },
-		{ "params", required_argument, NULL, O_PARAMS },
-		{ "media", required_argument, NULL, O_MEDIA },
-		{ "name", required_argument, NULL, 'n' },
-		{ "region", required_argument, NULL, 'r' },
-		{ "field", required_argument, NULL, 'f' },
-		{ "idempotency-key", required_argument, NULL, O_IDEM },
-		{ "max-line", required_argument, NULL, O_MAXLINE },
-		{ "all", no_argument, NULL, O_ALL },
-		{ "parallel", required_argument, NULL, 'p' },
-		{ "rate", required_argument, NULL, O_RATE },
-		{ "batch", required_argument, NULL, O_BATCH },
-		{ "db-wait", required_argument, NULL, O_DBWAIT },
-		{ "lease", required_argument, NULL, O_LEASE },
-		{ "window", required_argument, NULL, O_WINDOW },
-		{ "count", required_argument, NULL, O_COUNT },
-		{ "progress", no_argument, NULL, O_PROGRESS },
-		{ "no-progress", no_argument, NULL, O_NOPROGRESS },
-		{ "reason", required_argument, NULL, O_REASON },
-		{ "failed", no_argument, NULL, O_FAILED },
-		{ "ambiguous", no_argument, NULL, O_AMBIGUOUS },
-		{ "config", required_argument, NULL, 'c' },
-		{ "db", required_argument, NULL, O_DB },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
-	};
-	int c, level = WA_LOG_NORMAL;
-	long l;
+	struct args *a = ctx;
 
-	while ((c = getopt_long(argc, argv, "b:t:n:r:f:p:c:vqhV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'b':
-			if (parse_id(optarg, &a->business) != 0)
-				return wa_usage_error("--business: not a business id: '%s'", optarg);
-			a->used |= G_BUSINESS;
-			break;
-		case 't': a->n.text = optarg; a->used |= G_CREATE; break;
-		case O_TEMPLATE: a->n.template_name = optarg; a->used |= G_CREATE; break;
-		case O_LANGUAGE: a->n.language = optarg; a->used |= G_CREATE; break;
-		case O_PARAMS: a->n.params = optarg; a->used |= G_CREATE; break;
-		case O_MEDIA: a->n.media = optarg; a->used |= G_CREATE; break;
-		case 'n': a->n.name = optarg; a->used |= G_CREATE; break;
-		case 'r': a->n.region = optarg; a->used |= G_CREATE; break;
-		case 'f': a->n.field = optarg; a->used |= G_CREATE; break;
-		case O_IDEM: a->n.idempotency_key = optarg; a->used |= G_CREATE; break;
-		case O_MAXLINE:
-			a->maxline = wa_parse_long(optarg, 64, 1L << 30);
-			if (a->maxline < 0)
-				return wa_usage_error("--max-line: not a size from 64 to 1073741824: '%s'", optarg);
-			a->used |= G_MAXLINE;
-			break;
-		case O_ALL: a->all = 1; a->used |= G_ALL; break;
-		case 'p':
-			l = wa_parse_long(optarg, 1, 1024);
-			if (l < 0)
-				return wa_usage_error("--parallel: not a number from 1 to 1024: '%s'", optarg);
-			a->parallel = (int)l;
-			a->used |= G_RUN;
-			break;
-		case O_RATE:
-			a->rate = wa_parse_double(optarg, 0.001, 100000);
-			if (a->rate < 0)
-				return wa_usage_error("--rate: not a rate above 0: '%s'", optarg);
-			a->used |= G_RUN;
-			break;
-		case O_BATCH:
-			l = wa_parse_long(optarg, 1, 1000);
-			if (l < 0)
-				return wa_usage_error("--batch: not a number from 1 to 1000: '%s'", optarg);
-			a->batch = (int)l;
-			a->used |= G_RUN;
-			break;
-		case O_DBWAIT:
-			a->db_wait = wa_parse_double(optarg, 0, 86400);
-			if (a->db_wait < 0)
-				return wa_usage_error("--db-wait: not a number of seconds: '%s'", optarg);
-			a->used |= G_DBWAIT;
-			break;
-		case O_LEASE:
-			a->lease = wa_parse_double(optarg, 1, 86400);
-			if (a->lease < 0)
-				return wa_usage_error("--lease: not a number of seconds from 1: '%s'", optarg);
-			a->used |= G_EXPORT;
-			break;
-		case O_COUNT:
-			a->count = wa_parse_long(optarg, 1, 1000000);
-			if (a->count < 0)
-				return wa_usage_error("--count: not a number from 1 to 1000000: '%s'", optarg);
-			a->used |= G_COUNT;
-			break;
-		case O_WINDOW:
-			l = wa_parse_long(optarg, 0, 1000000);
-			if (l < 0)
-				return wa_usage_error("--window: not a number from 0: '%s'", optarg);
-			a->window = (int)l;
-			a->used |= G_EXPORT;
-			break;
-		case O_PROGRESS: a->progress = 1; a->used |= G_RUN; break;
-		case O_NOPROGRESS: a->progress = 0; a->used |= G_RUN; break;
-		case O_REASON: a->reason = optarg; a->used |= G_PAUSE; break;
-		case O_FAILED: a->failed = 1; a->used |= G_RETRY; break;
-		case O_AMBIGUOUS: a->ambiguous = 1; a->used |= G_RETRY; break;
-		case 'c': a->config = optarg; break;
-		case O_DB: a->db = optarg; break;
-		case 'v': level = WA_LOG_VERBOSE; break;
-		case 'q': level = WA_LOG_QUIET; break;
-		case 'h': fputs(usage, stdout); return -wa_finish_stdout(WA_EXIT_OK) - 1;
-		case 'V': wa_print_version(); return -wa_finish_stdout(WA_EXIT_OK) - 1;
-		default: return wa_usage_error("unknown or incomplete option");
-		}
+	switch (id) {
+	case O_BUSINESS:
+		if (parse_id(v->s, &a->business) != 0)
+			return wa_usage_error("--business: not a business id: '%s'", v->s);
+		break;
+	case O_TEXT: a->n.text = v->s; break;
+	case O_TEMPLATE: a->n.template_name = v->s; break;
+	case O_LANGUAGE: a->n.language = v->s; break;
+	case O_PARAMS: a->n.params = v->s; break;
+	case O_MEDIA: a->n.media = v->s; break;
+	case O_NAME: a->n.name = v->s; break;
+	case O_REGION: a->n.region = v->s; break;
+	case O_FIELD: a->n.field = v->s; break;
+	case O_IDEM: a->n.idempotency_key = v->s; break;
+	case O_MAXLINE: a->maxline = (long)v->i; break;
+	case O_ALL: a->all = 1; break;
+	case O_PARALLEL: a->parallel = (int)v->i; break;
+	case O_RATE: a->rate = v->d; break;
+	case O_BATCH: a->batch = (int)v->i; break;
+	case O_DBWAIT: a->db_wait = v->d; break;
+	case O_LEASE: a->lease = v->d; break;
+	case O_WINDOW: a->window = (int)v->i; break;
+	case O_PROGRESS: a->progress = 1; break;
+	case O_NOPROGRESS: a->progress = 0; break;
+	case O_REASON: a->reason = v->s; break;
+	case O_FAILED: a->failed = 1; break;
+	case O_AMBIGUOUS: a->ambiguous = 1; break;
+	case O_COUNT: a->count = v->i; break;
+	case O_CONFIG: a->config = v->s; break;
+	case O_DB: a->db = v->s; break;
+	case O_VERBOSE: a->level = WA_LOG_VERBOSE; break;
+	case O_QUIET: a->level = WA_LOG_QUIET; break;
 	}
-	wa_diag_init(argv[0], level);
 	return 0;
 }
 
 /* --- commands -------------------------------------------------------------- */
 
-struct cmd {
-	const char *name;
-	unsigned takes;     /* option groups it accepts */
-	int min, max;       /* arguments (IDs or files); max -1: any */
+/* Arguments (IDs or files) each command takes; max -1: any. */
+static const struct { int min, max; } nargs_of[NCMDS] = {
+	[C_CREATE] = { 0, -1 }, [C_RUN] = { 0, -1 }, [C_EXPORT] = { 1, 1 },
+	[C_MARK] = { 1, -1 }, [C_PREVIEW] = { 1, 1 }, [C_STATUS] = { 0, -1 },
+	[C_LIST] = { 0, 0 }, [C_CANCEL] = { 1, 1 }, [C_PAUSE] = { 1, 1 },
+	[C_RESUME] = { 1, 1 }, [C_RETRY] = { 1, 1 }
 };
-
-static const struct cmd cmds[] = {
-	{ "create", G_CREATE | G_BUSINESS | G_MAXLINE, 0, -1 },
-	{ "run", G_RUN | G_ALL | G_DBWAIT, 0, -1 },
-	{ "export", G_EXPORT, 1, 1 },
-	{ "preview", G_COUNT, 1, 1 },
-	{ "mark", G_EXPORT | G_MAXLINE | G_DBWAIT, 1, -1 },
-	{ "status", G_ALL, 0, -1 },
-	{ "list", G_BUSINESS, 0, 0 },
-	{ "cancel", 0, 1, 1 },
-	{ "pause", G_PAUSE, 1, 1 },
-	{ "resume", 0, 1, 1 },
-	{ "retry", G_RETRY, 1, 1 },
-	{ NULL, 0, 0, 0 }
-};
-
-static const struct cmd *
-find_cmd(const char *name)
-{
-	int i;
-
-	for (i = 0; cmds[i].name; i++)
-		if (strcmp(cmds[i].name, name) == 0)
-			return &cmds[i];
-	return NULL;
-}
 
 static int
-check_args(const struct cmd *c, const struct args *a, int nargs)
+check_args(int c, const struct args *a, int nargs)
 {
-	if (a->used & ~c->takes)
-		return wa_usage_error("%s: an option given does not apply to it", c->name);
-	if (!strcmp(c->name, "run") || !strcmp(c->name, "status")) {
+	const char *name = cmds[c].name;
+
+	if (c == C_RUN || c == C_STATUS) {
 		if (a->all && nargs)
-			return wa_usage_error("%s: give IDs or --all, not both", c->name);
-		if (!a->all && !nargs && !strcmp(c->name, "run"))
+			return wa_usage_error("%s: give IDs or --all, not both", name);
+		if (!a->all && !nargs && c == C_RUN)
 			return wa_usage_error("run: give broadcast IDs or --all");
 		return 0;
 	}
-	if (!strcmp(c->name, "create") && a->business <= 0)
+	if (c == C_CREATE && a->business <= 0)
 		return wa_usage_error("create: --business ID is required");
-	if (nargs < c->min)
-		return wa_usage_error("%s: a broadcast ID is required", c->name);
-	if (c->max >= 0 && nargs > c->max)
-		return wa_usage_error("%s: too many arguments", c->name);
+	if (nargs < nargs_of[c].min)
+		return wa_usage_error("%s: a broadcast ID is required", name);
+	if (nargs_of[c].max >= 0 && nargs > nargs_of[c].max)
+		return wa_usage_error("%s: too many arguments", name);
 	return 0;
 }
 
@@ -452,23 +376,23 @@ put_one(struct out *o, yajl_val rec, int rc)
 }
 
 static int
-dispatch(const struct cmd *c, struct args *a, char **rest, int nrest,
-    PGconn **db, const struct wa_cfg *cfg, struct out *o)
+dispatch(int c, struct args *a, char **rest, int nrest, PGconn **db,
+    const struct wa_cfg *cfg, struct out *o)
 {
 	struct wa_bcast_run_opts ro;
 	yajl_val rec = NULL;
 	long long *ids = NULL, id = 0;
 	int rc, bad;
 
-	bad = strcmp(c->name, "create") && strcmp(c->name, "mark") &&
-	    strcmp(c->name, "list") ? parse_ids(rest, nrest, &ids) : 0;
+	bad = c != C_CREATE && c != C_MARK && c != C_LIST ?
+	    parse_ids(rest, nrest, &ids) : 0;
 	if (bad) {
 		rc = bad < 0 ? WA_EXIT_SOFTWARE :
-		    wa_usage_error("%s: not a broadcast id: '%s'", c->name, rest[bad - 1]);
+		    wa_usage_error("%s: not a broadcast id: '%s'", cmds[c].name, rest[bad - 1]);
 		free(ids);
 		return rc;
 	}
-	if (!strcmp(c->name, "mark") && parse_id(rest[0], &id) != 0)
+	if (c == C_MARK && parse_id(rest[0], &id) != 0)
 		return wa_usage_error("mark: not a broadcast id: '%s'", rest[0]);
 	if (ids && nrest)
 		id = ids[0];
@@ -490,46 +414,71 @@ dispatch(const struct cmd *c, struct args *a, char **rest, int nrest,
 	ro.progress = a->progress ? bar : NULL;
 	ro.arg = o;
 
-	if (!strcmp(c->name, "create")) {
+	switch (c) {
+	case C_CREATE:
 		a->n.business_id = a->business;
 		a->n.files = rest;
 		a->n.nfiles = nrest;
 		a->n.maxline = (size_t)a->maxline;
+		/* The config file's region, as the environment's (a bad one
+		 * is a configuration error, not a usage one). */
+		if (!a->n.region && wa_cfg_get(cfg, WA_CFG_DEFAULT_REGION)) {
+			struct wa_norm_opts no;
+
+			a->n.region = wa_cfg_get(cfg, WA_CFG_DEFAULT_REGION);
+			if (wa_norm_init(&no, a->n.region, NULL, 0) != 0) {
+				wa_err("WA_DEFAULT_REGION: unknown region code '%s'", a->n.region);
+				free(ids);
+				return WA_EXIT_CONFIG;
+			}
+		}
 		rc = wa_bcast_create(*db, &a->n, &rec);
 		rc = put_one(o, rec, rc);
-	} else if (!strcmp(c->name, "run")) {
+		break;
+	case C_RUN:
 		catch_signals();
 		rc = wa_bcast_run(&ro);
-	} else if (!strcmp(c->name, "export")) {
+		break;
+	case C_EXPORT:
 		catch_signals();
 		o->flush_each = 1;
 		rc = wa_bcast_export(&ro, id);
-	} else if (!strcmp(c->name, "preview")) {
-		rc = wa_bcast_preview(&ro, id, a->count);
-	} else if (!strcmp(c->name, "mark")) {
+		break;
+	case C_MARK:
 		/* Read on to the end after a first SIGINT: the sender upstream
 		 * finishes its sends and their results must be recorded. */
 		catch_signals();
 		rc = wa_bcast_mark(&ro, id, rest + 1, nrest - 1, (size_t)a->maxline);
-	} else if (!strcmp(c->name, "status") || !strcmp(c->name, "list")) {
+		break;
+	case C_PREVIEW:
+		catch_signals();
+		o->flush_each = 1;
+		rc = wa_bcast_preview(&ro, id, a->count);
+		break;
+	case C_STATUS:
+	case C_LIST:
 		o->table = isatty(1);
-		rc = !strcmp(c->name, "list") ?
-		    wa_bcast_list(*db, a->business, emit, o) :
+		rc = c == C_LIST ? wa_bcast_list(*db, a->business, emit, o) :
 		    wa_bcast_status(*db, ids, a->all ? 0 : nrest, emit, o);
 		if (o->table)
-			print_table(o, !strcmp(c->name, "list") ? list_cols : status_cols);
-	} else if (!strcmp(c->name, "cancel")) {
+			print_table(o, c == C_LIST ? list_cols : status_cols);
+		break;
+	case C_CANCEL:
 		rc = wa_bcast_cancel(*db, id, &rec);
 		rc = put_one(o, rec, rc);
-	} else if (!strcmp(c->name, "pause")) {
+		break;
+	case C_PAUSE:
 		rc = wa_bcast_pause(*db, id, a->reason, &rec);
 		rc = put_one(o, rec, rc);
-	} else if (!strcmp(c->name, "resume")) {
+		break;
+	case C_RESUME:
 		rc = wa_bcast_resume(*db, id, &rec);
 		rc = put_one(o, rec, rc);
-	} else {
+		break;
+	default:
 		rc = wa_bcast_retry(*db, id, a->failed || !a->ambiguous, a->ambiguous, &rec);
 		rc = put_one(o, rec, rc);
+		break;
 	}
 	free(ids);
 	return rc;
@@ -539,9 +488,10 @@ int
 main(int argc, char **argv)
 {
 	struct args a;
+	struct wa_optargs oa;
 	struct wa_cfg cfg;
 	struct out o;
-	const struct cmd *c;
+	enum wa_optres r;
 	PGconn *db = NULL;
 	char err[512];
 	int rc, code;
@@ -555,19 +505,13 @@ main(int argc, char **argv)
 	a.count = 10;
 	a.maxline = WA_MAXLINE_DEFAULT;
 	a.progress = -1;
+	a.level = WA_LOG_NORMAL;
 	wa_diag_init(argv[0], WA_LOG_NORMAL);
-	rc = parse_opts(argc, argv, &a);
-	if (rc < 0)
-		return -rc - 1; /* --help, --version */
-	if (rc)
-		return rc;
-	if (optind >= argc)
-		return wa_usage_error("no command given (create, run, export, mark, "
-		    "status, list, cancel, pause, resume, retry)");
-	c = find_cmd(argv[optind]);
-	if (!c)
-		return wa_usage_error("unknown command '%s'", argv[optind]);
-	rc = check_args(c, &a, argc - optind - 1);
+	r = wa_opt_parse(&spec, argc, argv, &a, &oa);
+	if (r != WA_OPT_OK)
+		return wa_opt_exit(r);
+	wa_diag_init(argv[0], a.level);
+	rc = check_args(oa.cmd, &a, oa.nargs);
 	if (rc)
 		return rc;
 	if (a.progress < 0)
@@ -592,7 +536,7 @@ main(int argc, char **argv)
 		wa_err("out of memory");
 		rc = WA_EXIT_SOFTWARE;
 	} else {
-		rc = dispatch(c, &a, argv + optind + 1, argc - optind - 1, &db, &cfg, &o);
+		rc = dispatch(oa.cmd, &a, oa.args, oa.nargs, &db, &cfg, &o);
 	}
 	wa_writer_free(o.w);
 	PQfinish(db);

@@ -1,6 +1,5 @@
 /* wa-migrate: apply the versioned SQL migrations; the only program that
  * changes the database's shape. */
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,46 +7,84 @@
 #include <unistd.h>
 
 #include "base/wa_cli.h"
+#include "base/wa_opt.h"
+#include "cfg/wa_cfg.h"
 #include "db/wa_db.h"
 #include "db/wa_migrate.h"
 #include "record/wa_rec.h"
 
-static const char usage[] =
-"Usage: wa-migrate [OPTION]... [up]\n"
-"  or:  wa-migrate [OPTION]... status\n"
-"  or:  wa-migrate [OPTION]... baseline VERSION\n"
-"Apply the pending migrations (NNNN_name.sql) in order, each in one\n"
-"transaction together with its row in schema_migrations; list every\n"
-"migration with its state; or adopt an existing database by recording the\n"
-"migrations up to VERSION as applied without running them (once the\n"
-"database is found to have every table and column they make).\n"
-"\n"
-"      --db URL         the database (default $DATABASE_URL, else libpq's\n"
-"                       PG* variables and service file)\n"
-"      --dir DIR        the migrations folder (default $WA_MIGRATIONS_DIR,\n"
-"                       else migrations/ of a wa source tree, else\n"
-"                       " WA_DATADIR "/migrations)\n"
-"      --dry-run        print what up or baseline would do; change nothing\n"
-"  -v, --verbose        a line per step on stderr\n"
-"  -q, --quiet          errors only\n"
-"  -h, --help           show this help and exit\n"
-"  -V, --version        show the version and exit\n"
-"\n"
-"A record per migration (version, name, state, applied_at) goes to standard\n"
-"output; a table when it is a terminal.\n"
-"Exit status: 0 done, 64 usage, 65 a migration failed, was changed or is\n"
-"not a usable file, or the database lacks what baseline records, 69\n"
-"database unreachable, 70 internal error, 74 I/O error, 75 database\n"
-"starting up or busy, 78 bad URL or folder.\n"
-"See wa-migrate(1) and wa(7).\n";
+enum cmd { CMD_UP, CMD_STATUS, CMD_BASELINE, NCMDS };
 
-enum cmd { CMD_UP, CMD_STATUS, CMD_BASELINE };
+static const struct wa_optcmd cmds[] = {
+	[CMD_UP] = { "up", "up", "apply the pending migrations (the default)" },
+	[CMD_STATUS] = { "status", "status", "list every migration with its state" },
+	[CMD_BASELINE] = { "baseline", "baseline VERSION",
+	    "record the migrations up to VERSION as\n"
+	    "applied without running them" },
+	{ NULL, NULL, NULL }
+};
+
+enum { O_DB, O_DIR, O_DRYRUN, O_CONFIG, O_VERBOSE, O_QUIET };
+
+static const struct wa_opt optab[] = {
+	{ "db", 0, WA_ARG_STR, "URL", 0, 0, WA_CMD_ALL, O_DB,
+	    "the database (default DATABASE_URL of the config\n"
+	    "or environment, else libpq's PG* variables and\n"
+	    "service file)" },
+	{ "dir", 0, WA_ARG_FILE, "DIR", 0, 0, WA_CMD_ALL, O_DIR,
+	    "the migrations folder (default $WA_MIGRATIONS_DIR,\n"
+	    "else migrations/ of a wa source tree, else\n"
+	    WA_DATADIR "/migrations)" },
+	{ "dry-run", 0, WA_ARG_NONE, NULL, 0, 0, 1u << CMD_UP | 1u << CMD_BASELINE,
+	    O_DRYRUN, "print what up or baseline would do; change nothing" },
+	{ "config", 'c', WA_ARG_FILE, "FILE", 0, 0, WA_CMD_ALL, O_CONFIG,
+	    "KEY=VALUE settings (default $WA_CONFIG)" },
+	{ "verbose", 'v', WA_ARG_NONE, NULL, 0, 0, WA_CMD_ALL, O_VERBOSE,
+	    "a line per step on stderr" },
+	{ "quiet", 'q', WA_ARG_NONE, NULL, 0, 0, WA_CMD_ALL, O_QUIET, "errors only" },
+	{ NULL, 0, 0, NULL, 0, 0, 0, 0, NULL }
+};
 
 struct opts {
 	enum cmd cmd;
 	int baseline;     /* VERSION of baseline */
-	int dry_run;
-	const char *db, *dir;
+	int dry_run, level;
+	const char *db, *dir, *config;
+};
+
+static int
+set_opt(void *ctx, int id, const struct wa_optval *v)
+{
+	struct opts *op = ctx;
+
+	switch (id) {
+	case O_DB: op->db = v->s; break;
+	case O_DIR: op->dir = v->s; break;
+	case O_DRYRUN: op->dry_run = 1; break;
+	case O_CONFIG: op->config = v->s; break;
+	case O_VERBOSE: op->level = WA_LOG_VERBOSE; break;
+	case O_QUIET: op->level = WA_LOG_QUIET; break;
+	}
+	return 0;
+}
+
+static const struct wa_optspec spec = {
+	"Usage: wa-migrate [OPTION]... [up]\n"
+	"  or:  wa-migrate [OPTION]... status\n"
+	"  or:  wa-migrate [OPTION]... baseline VERSION\n"
+	"Apply the pending migrations (NNNN_name.sql) in order, each in one\n"
+	"transaction together with its row in schema_migrations; list every\n"
+	"migration with its state; or adopt an existing database by recording the\n"
+	"migrations up to VERSION as applied without running them (once the\n"
+	"database is found to have every table and column they make).\n",
+	"A record per migration (version, name, state, applied_at) goes to standard\n"
+	"output; a table when it is a terminal.\n"
+	"Exit status: 0 done, 64 usage, 65 a migration failed, was changed or is\n"
+	"not a usable file, or the database lacks what baseline records, 69\n"
+	"database unreachable, 70 internal error, 74 I/O error, 75 database\n"
+	"starting up or busy, 78 bad URL, folder or config file.\n"
+	"See wa-migrate(1) and wa(7).\n",
+	cmds, NCMDS, CMD_UP, optab, set_opt
 };
 
 /* Records, or an aligned table on a terminal. */
@@ -262,56 +299,25 @@ warn_password(const char *url)
 static int
 parse_args(int argc, char **argv, struct opts *op)
 {
-	static const struct option lopts[] = {
-		{ "db", required_argument, NULL, 'D' },
-		{ "dir", required_argument, NULL, 'd' },
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
-	};
-	int c, level = WA_LOG_NORMAL, nargs;
+	struct wa_optargs oa;
+	enum wa_optres r;
 	long v;
 
-	while ((c = getopt_long(argc, argv, "vqhV", lopts, NULL)) != -1) {
-		switch (c) {
-		case 'D': op->db = optarg; break;
-		case 'd': op->dir = optarg; break;
-		case 'n': op->dry_run = 1; break;
-		case 'v': level = WA_LOG_VERBOSE; break;
-		case 'q': level = WA_LOG_QUIET; break;
-		case 'h': fputs(usage, stdout); return -2;
-		case 'V': wa_print_version(); return -2;
-		default: return wa_usage_error("unknown or incomplete option");
-		}
-	}
-	wa_diag_init(argv[0], level);
-	nargs = argc - optind;
-	if (nargs == 0 || strcmp(argv[optind], "up") == 0)
-		op->cmd = CMD_UP;
-	else if (strcmp(argv[optind], "status") == 0)
-		op->cmd = CMD_STATUS;
-	else if (strcmp(argv[optind], "baseline") == 0)
-		op->cmd = CMD_BASELINE;
-	else
-		return wa_usage_error("unknown command '%s' (up, status or baseline)",
-		    argv[optind]);
+	r = wa_opt_parse(&spec, argc, argv, op, &oa);
+	if (r != WA_OPT_OK)
+		return -wa_opt_exit(r) - 1;
+	wa_diag_init(argv[0], op->level);
+	op->cmd = (enum cmd)oa.cmd;
 	if (op->cmd == CMD_BASELINE) {
-		if (nargs != 2)
+		if (oa.nargs != 1)
 			return wa_usage_error("baseline needs a VERSION, the last migration the database has");
-		v = wa_parse_long(argv[optind + 1], 1, INT_MAX);
+		v = wa_parse_long(oa.args[0], 1, INT_MAX);
 		if (v < 0)
-			return wa_usage_error("baseline: not a version: '%s'", argv[optind + 1]);
+			return wa_usage_error("baseline: not a version: '%s'", oa.args[0]);
 		op->baseline = (int)v;
-	} else if (nargs > 1) {
-		return wa_usage_error("unexpected argument '%s'", argv[optind + 1]);
+	} else if (oa.nargs > 0) {
+		return wa_usage_error("unexpected argument '%s'", oa.args[0]);
 	}
-	if (op->dry_run && op->cmd == CMD_STATUS)
-		return wa_usage_error("--dry-run goes with up or baseline");
-	if (op->dir && !*op->dir)
-		return wa_usage_error("--dir: empty folder name");
 	return 0;
 }
 
@@ -358,17 +364,30 @@ run(const struct opts *op, struct wa_migset *set)
 int
 main(int argc, char **argv)
 {
-	struct opts op = { CMD_UP, 0, 0, NULL, NULL };
+	struct opts op = { CMD_UP, 0, 0, WA_LOG_NORMAL, NULL, NULL, NULL };
+	struct wa_cfg cfg;
 	struct wa_migset set;
 	char dirbuf[PATH_MAX], err[1024];
 	int status, code;
 
 	wa_diag_init(argv[0], WA_LOG_NORMAL);
 	status = parse_args(argc, argv, &op);
-	if (status == -2)
-		return wa_finish_stdout(WA_EXIT_OK);
+	if (status < 0)
+		return -status - 1; /* --help, --version, or usage */
 	if (status != 0)
 		return status;
+	if (wa_cfg_load(&cfg, op.config, err, sizeof err) != 0) {
+		wa_err("%s", err);
+		return WA_EXIT_CONFIG;
+	}
+	/* The config file's DATABASE_URL counts as the environment's. */
+	if (!op.db && wa_cfg_get(&cfg, WA_CFG_DATABASE_URL) &&
+	    setenv("DATABASE_URL", wa_cfg_get(&cfg, WA_CFG_DATABASE_URL), 1) != 0) {
+		wa_err("out of memory");
+		wa_cfg_free(&cfg);
+		return WA_EXIT_SOFTWARE;
+	}
+	wa_cfg_free(&cfg);
 	if (!op.dir)
 		op.dir = wa_mig_default_dir(dirbuf, sizeof dirbuf);
 	if (wa_mig_load(&set, op.dir, err, sizeof err, &code) != 0) {

@@ -1,81 +1,120 @@
 /* wa-normalize: phone numbers and WhatsApp addresses in, E.164 and JIDs out. */
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/wa_cli.h"
+#include "base/wa_opt.h"
+#include "cfg/wa_cfg.h"
 #include "phone/wa_norm.h"
 #include "record/wa_rec.h"
 
-static const char usage[] =
-"Usage: wa-normalize [OPTION]... [FILE]...\n"
-"Read records (JSON objects, or lines holding just a number) from FILEs or\n"
-"standard input and write each with phone (E.164), jid, region, valid and\n"
-"source added, one record per input line, in input order.\n"
-"\n"
-"  -f, --field NAME     take the number from NAME (default: to, phone, jid)\n"
-"  -r, --region CC      read national numbers in region CC (e.g. IL);\n"
-"                       default $WA_DEFAULT_REGION, else international only\n"
-"  -s, --strict         fail numbers that are possible but not valid\n"
-"      --max-line BYTES longest input line (default 1048576)\n"
-"  -v, --verbose        a log line per record on stderr\n"
-"  -q, --quiet          errors only\n"
-"  -h, --help           show this help and exit\n"
-"  -V, --version        show the version and exit\n"
-"\n"
-"Exit status: 0 all records normalized, 1 some failed, 64 usage,\n"
-"74 I/O error. See wa-normalize(1) and wa(7).\n";
+enum { O_FIELD, O_REGION, O_STRICT, O_MAXLINE, O_CONFIG, O_VERBOSE, O_QUIET };
+
+static const struct wa_opt opts[] = {
+	{ "field", 'f', WA_ARG_STR, "NAME", 0, 0, WA_CMD_ALL, O_FIELD,
+	    "take the number from NAME (default: to, phone, jid)" },
+	{ "region", 'r', WA_ARG_STR, "CC", 0, 0, WA_CMD_ALL, O_REGION,
+	    "read national numbers in region CC (e.g. IL);\n"
+	    "default WA_DEFAULT_REGION of the config or\n"
+	    "environment, else international only" },
+	{ "strict", 's', WA_ARG_NONE, NULL, 0, 0, WA_CMD_ALL, O_STRICT,
+	    "fail numbers that are possible but not valid" },
+	{ "max-line", 0, WA_ARG_SIZE, "BYTES", 64, 1L << 30, WA_CMD_ALL, O_MAXLINE,
+	    "longest input line (default 1048576)" },
+	{ "config", 'c', WA_ARG_FILE, "FILE", 0, 0, WA_CMD_ALL, O_CONFIG,
+	    "KEY=VALUE settings (default $WA_CONFIG)" },
+	{ "verbose", 'v', WA_ARG_NONE, NULL, 0, 0, WA_CMD_ALL, O_VERBOSE,
+	    "a log line per record on stderr" },
+	{ "quiet", 'q', WA_ARG_NONE, NULL, 0, 0, WA_CMD_ALL, O_QUIET, "errors only" },
+	{ NULL, 0, 0, NULL, 0, 0, 0, 0, NULL }
+};
+
+struct args {
+	const char *field, *region, *config;
+	long long maxline;
+	int strict, level;
+};
+
+static int
+set_opt(void *ctx, int id, const struct wa_optval *v)
+{
+	struct args *a = ctx;
+
+	switch (id) {
+	case O_FIELD: a->field = v->s; break;
+	case O_REGION: a->region = v->s; break;
+	case O_STRICT: a->strict = 1; break;
+	case O_MAXLINE: a->maxline = v->i; break;
+	case O_CONFIG: a->config = v->s; break;
+	case O_VERBOSE: a->level = WA_LOG_VERBOSE; break;
+	case O_QUIET: a->level = WA_LOG_QUIET; break;
+	}
+	return 0;
+}
+
+static const struct wa_optspec spec = {
+	"Usage: wa-normalize [OPTION]... [FILE]...\n"
+	"Read records (JSON objects, or lines holding just a number) from FILEs or\n"
+	"standard input and write each with phone (E.164), jid, region, valid and\n"
+	"source added, one record per input line, in input order.\n",
+	"Exit status: 0 all records normalized, 1 some failed, 64 usage,\n"
+	"74 I/O error, 78 configuration error. See wa-normalize(1) and wa(7).\n",
+	NULL, 0, -1, opts, set_opt
+};
+
+/* The region: --region, else the config's (or environment's). */
+static int
+setup(const struct args *a, struct wa_norm_opts *no)
+{
+	struct wa_cfg cfg;
+	char err[600];
+	const char *region = a->region;
+	int rc = 0;
+
+	if (a->field && !*a->field)
+		return wa_usage_error("--field: empty field name");
+	if (wa_cfg_load(&cfg, a->config, err, sizeof err) != 0) {
+		wa_err("%s", err);
+		return WA_EXIT_CONFIG;
+	}
+	if (!region)
+		region = wa_cfg_get(&cfg, WA_CFG_DEFAULT_REGION);
+	/* An empty one is unset: international numbers only. */
+	if (wa_norm_init(no, region ? region : "", a->field, a->strict) != 0) {
+		if (a->region)
+			rc = wa_usage_error("--region: unknown region code '%s'", a->region);
+		else {
+			wa_err("WA_DEFAULT_REGION: unknown region code '%s'", region);
+			rc = WA_EXIT_CONFIG;
+		}
+	}
+	wa_cfg_free(&cfg);
+	return rc;
+}
 
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "field", required_argument, NULL, 'f' },
-		{ "region", required_argument, NULL, 'r' },
-		{ "strict", no_argument, NULL, 's' },
-		{ "max-line", required_argument, NULL, 'L' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
-	};
-	const char *field = NULL, *region = NULL;
+	struct args ar = { NULL, NULL, NULL, WA_MAXLINE_DEFAULT, 0, WA_LOG_NORMAL };
+	struct wa_optargs oa;
 	struct wa_norm_opts no;
 	struct wa_reader *rd;
 	struct wa_writer *wr;
 	struct wa_rec rec;
 	struct wa_addr a;
-	long maxline = WA_MAXLINE_DEFAULT;
-	int c, strict = 0, level = WA_LOG_NORMAL, status = WA_EXIT_OK, st;
+	enum wa_optres r;
+	int status = WA_EXIT_OK, st;
 
 	wa_diag_init(argv[0], WA_LOG_NORMAL);
-	while ((c = getopt_long(argc, argv, "f:r:svqhV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'f': field = optarg; break;
-		case 'r': region = optarg; break;
-		case 's': strict = 1; break;
-		case 'L':
-			maxline = wa_parse_long(optarg, 64, 1L << 30);
-			if (maxline < 0)
-				return wa_usage_error("--max-line: not a size from 64 to 1073741824: '%s'", optarg);
-			break;
-		case 'v': level = WA_LOG_VERBOSE; break;
-		case 'q': level = WA_LOG_QUIET; break;
-		case 'h': fputs(usage, stdout); return wa_finish_stdout(WA_EXIT_OK);
-		case 'V': wa_print_version(); return wa_finish_stdout(WA_EXIT_OK);
-		default: return wa_usage_badopt(argv);
-		}
-	}
-	wa_diag_init(argv[0], level);
-	if (field && !*field)
-		return wa_usage_error("--field: empty field name");
-	if (wa_norm_init(&no, region, field, strict) != 0)
-		return region ? wa_usage_error("--region: unknown region code '%s'", region)
-		    : (wa_err("WA_DEFAULT_REGION: unknown region code '%s'",
-		        getenv("WA_DEFAULT_REGION")), WA_EXIT_CONFIG);
+	r = wa_opt_parse(&spec, argc, argv, &ar, &oa);
+	if (r != WA_OPT_OK)
+		return wa_opt_exit(r);
+	wa_diag_init(argv[0], ar.level);
+	st = setup(&ar, &no);
+	if (st != 0)
+		return st;
 
-	rd = wa_reader_new(argv + optind, argc - optind, (size_t)maxline, stdout);
+	rd = wa_reader_new(oa.args, oa.nargs, (size_t)ar.maxline, stdout);
 	wr = wa_writer_new(stdout);
 	if (!rd || !wr) {
 		wa_err("out of memory");

@@ -10,7 +10,6 @@
  * multi handle, taking records from the one reader and writing whole
  * records to the one output. A single thread could not drive more than
  * about one core's worth of HTTP. */
-#include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,6 +21,7 @@
 
 #include "cfg/wa_cfg.h"
 #include "base/wa_cli.h"
+#include "base/wa_opt.h"
 #include "phone/wa_norm.h"
 #include "record/wa_rec.h"
 #include "route/wa_route.h"
@@ -29,40 +29,16 @@
 #include "send/wa_result.h"
 #include "send/wa_send.h"
 
-static const char usage[] =
+static const char head[] =
 "Usage: wa-send [OPTION]... [FILE]...\n"
 "       wa-send --to NUMBER (--text TEXT | --template JSON | --media JSON) [OPTION]...\n"
 "       wa-send status [--business ID] [--provider P]\n"
 "Send one WhatsApp message per record read from FILEs or standard input (or\n"
 "the one given by --to) through the Baileys service or Meta's Cloud API, and\n"
 "write each record with status, provider, message_id, attempts, duration_ms\n"
-"and, on failure, error added. 'status' checks the provider is ready.\n"
-"\n"
-"  -t, --to NUMBER        send one message to NUMBER instead of reading records\n"
-"      --text TEXT        the text, for records without one; {{field}} is\n"
-"                         replaced by the record's field\n"
-"      --template JSON    the template {\"name\",\"language\",\"components\"} (Meta)\n"
-"      --media JSON       the media {\"type\",\"url\"|\"path\",\"caption\",...}\n"
-"  -b, --business ID      the business, for records without business_id\n"
-"  -p, --provider P       baileys or meta, whatever the business uses\n"
-"  -r, --region CC        read national numbers in region CC (e.g. IL)\n"
-"  -c, --context C        chat, lead or broadcast: picks the retry policy\n"
-"                         (default chat)\n"
-"      --retries N        retry a retryable failure up to N times\n"
-"      --retry-ambiguous  also retry sends that may have gone out\n"
-"  -P, --parallel N       up to N sends at once (default 1: in input order)\n"
-"      --rate R           at most R sends per second\n"
-"      --timeout S        seconds for a text or template send (default 25)\n"
-"      --media-timeout S  seconds for a media send (default 60)\n"
-"      --connect-timeout S  seconds to connect (default 3)\n"
-"      --config FILE      read KEY=VALUE settings from FILE (mode 600)\n"
-"  -n, --dry-run          send nothing; print each request, secrets masked\n"
-"      --max-line BYTES   longest input line (default 1048576)\n"
-"  -v, --verbose          a log line per message on stderr (twice: per attempt)\n"
-"  -q, --quiet            errors only\n"
-"  -h, --help             show this help and exit\n"
-"  -V, --version          show the version and exit\n"
-"\n"
+"and, on failure, error added.\n";
+
+static const char tail[] =
 "Exit status: 0 all sent (or ready), 1 some failed, 64 usage, 69 a fatal\n"
 "outcome stopped the run (or not ready), 74 I/O error, 75 interrupted,\n"
 "78 configuration error. See wa-send(1) and wa(7).\n";
@@ -678,135 +654,133 @@ parse_json_opt(const char *name, const char *s, yajl_val *out)
 	return 0;
 }
 
-static int
-parse_timeout(const char *name, const char *s, long *ms)
-{
-	*ms = wa_cfg_parse_timeout(s);
-	return *ms < 0 ? wa_usage_error("%s: not a number of seconds: '%s'", name, s) : 0;
-}
+/* The implicit command (sending) and status, the bits of wa_opt.cmds. */
+enum { C_SEND, C_STATUS, NCMDS };
+#define SEND (1u << C_SEND)
+
+static const struct wa_optcmd cmds[] = {
+	[C_SEND] = { NULL, NULL, NULL },
+	[C_STATUS] = { "status", "status",
+	    "check the provider is ready: one record\n"
+	    "{provider, business_id, ready, reason, details}" },
+	{ NULL, NULL, NULL }
+};
 
 enum {
-	O_TEXT = 256, O_TEMPLATE, O_MEDIA, O_RETRIES, O_RETRY_AMB, O_RATE,
-	O_TIMEOUT, O_MEDIA_TIMEOUT, O_CONNECT_TIMEOUT, O_CONFIG, O_MAXLINE
+	O_TO, O_TEXT, O_TEMPLATE, O_MEDIA, O_BUSINESS, O_PROVIDER, O_REGION,
+	O_CONTEXT, O_RETRIES, O_RETRY_AMB, O_PARALLEL, O_RATE, O_TIMEOUT,
+	O_MEDIA_TIMEOUT, O_CONNECT_TIMEOUT, O_CONFIG, O_DRY_RUN, O_MAXLINE,
+	O_VERBOSE, O_QUIET
+};
+
+static const struct wa_opt optab[] = {
+	{ "to", 0, WA_ARG_STR, "NUMBER", 0, 0, SEND, O_TO,
+	    "send one message to NUMBER instead of reading records" },
+	{ "text", 0, WA_ARG_STR, "TEXT", 0, 0, SEND, O_TEXT,
+	    "the text, for records without one; {{field}} is\n"
+	    "replaced by the record's field" },
+	{ "template", 0, WA_ARG_STR, "JSON", 0, 0, SEND, O_TEMPLATE,
+	    "the template {\"name\",\"language\",\"components\"} (Meta)" },
+	{ "media", 0, WA_ARG_STR, "JSON", 0, 0, SEND, O_MEDIA,
+	    "the media {\"type\",\"url\"|\"path\",\"caption\",...}" },
+	{ "business", 'b', WA_ARG_STR, "ID", 0, 0, WA_CMD_ALL, O_BUSINESS,
+	    "the business, for records without business_id" },
+	{ "provider", 'p', WA_ARG_STR, "P", 0, 0, WA_CMD_ALL, O_PROVIDER,
+	    "baileys or meta, whatever the business uses" },
+	{ "region", 'r', WA_ARG_STR, "CC", 0, 0, SEND, O_REGION,
+	    "read national numbers in region CC (e.g. IL)" },
+	{ "context", 0, WA_ARG_STR, "C", 0, 0, SEND, O_CONTEXT,
+	    "chat, lead or broadcast: picks the retry policy\n"
+	    "(default chat)" },
+	{ "retries", 0, WA_ARG_INT, "N", 0, 10, SEND, O_RETRIES,
+	    "retry a retryable failure up to N times" },
+	{ "retry-ambiguous", 0, WA_ARG_NONE, NULL, 0, 0, SEND, O_RETRY_AMB,
+	    "also retry sends that may have gone out" },
+	{ "parallel", 'P', WA_ARG_INT, "N", 1, 1024, SEND, O_PARALLEL,
+	    "up to N sends at once (default 1: in input order)" },
+	{ "rate", 0, WA_ARG_DOUBLE, "R", 0.001, 100000, SEND, O_RATE,
+	    "at most R sends per second" },
+	{ "timeout", 0, WA_ARG_SECONDS, "S", 0.001, 86400, WA_CMD_ALL, O_TIMEOUT,
+	    "seconds for a text or template send (default 25)" },
+	{ "media-timeout", 0, WA_ARG_SECONDS, "S", 0.001, 86400, SEND, O_MEDIA_TIMEOUT,
+	    "seconds for a media send (default 60)" },
+	{ "connect-timeout", 0, WA_ARG_SECONDS, "S", 0.001, 86400, WA_CMD_ALL,
+	    O_CONNECT_TIMEOUT, "seconds to connect (default 3)" },
+	{ "config", 0, WA_ARG_FILE, "FILE", 0, 0, WA_CMD_ALL, O_CONFIG,
+	    "read KEY=VALUE settings from FILE (mode 600)" },
+	{ "dry-run", 0, WA_ARG_NONE, NULL, 0, 0, SEND, O_DRY_RUN,
+	    "send nothing; print each request, secrets masked" },
+	{ "max-line", 0, WA_ARG_SIZE, "BYTES", 64, 1L << 30, SEND, O_MAXLINE,
+	    "longest input line (default 1048576)" },
+	{ "verbose", 'v', WA_ARG_NONE, NULL, 0, 0, WA_CMD_ALL, O_VERBOSE,
+	    "a log line per message on stderr (twice: per attempt)" },
+	{ "quiet", 'q', WA_ARG_NONE, NULL, 0, 0, WA_CMD_ALL, O_QUIET, "errors only" },
+	{ NULL, 0, 0, NULL, 0, 0, 0, 0, NULL }
 };
 
 static int
-parse_opt(struct opts *o, int c, const char *arg)
+parse_opt(void *ctx, int id, const struct wa_optval *v)
 {
-	switch (c) {
-	case 't': o->to = arg; break;
+	struct opts *o = ctx;
+	const char *arg = v->s;
+
+	switch (id) {
+	case O_TO: o->to = arg; break;
 	case O_TEXT: o->text = arg; break;
 	case O_TEMPLATE: return parse_json_opt("--template", arg, &o->tpl);
 	case O_MEDIA: return parse_json_opt("--media", arg, &o->media);
-	case 'b':
+	case O_BUSINESS:
 		o->business = wa_parse_long(arg, 0, 0x7fffffffL);
 		if (o->business < 0)
 			return wa_usage_error("--business: not a business id: '%s'", arg);
 		break;
-	case 'p': o->provider = arg; break;
-	case 'r': o->region = arg; break;
-	case 'c':
+	case O_PROVIDER: o->provider = arg; break;
+	case O_REGION: o->region = arg; break;
+	case O_CONTEXT:
 		if (wa_context_parse(arg, &o->context) != 0)
 			return wa_usage_error("--context: '%s' is not chat, lead or broadcast", arg);
 		break;
-	case O_RETRIES:
-		o->retries = wa_parse_long(arg, 0, 10);
-		if (o->retries < 0)
-			return wa_usage_error("--retries: not a number from 0 to 10: '%s'", arg);
-		break;
+	case O_RETRIES: o->retries = (long)v->i; break;
 	case O_RETRY_AMB: o->retry_ambiguous = 1; break;
-	case 'P':
-		o->parallel = (int)wa_parse_long(arg, 1, 1024);
-		if (o->parallel < 0)
-			return wa_usage_error("--parallel: not a number from 1 to 1024: '%s'", arg);
-		break;
-	case O_RATE:
-		o->rate = wa_parse_double(arg, 0.001, 100000);
-		if (o->rate < 0)
-			return wa_usage_error("--rate: not a rate from 0.001 to 100000: '%s'", arg);
-		break;
-	case O_TIMEOUT: return parse_timeout("--timeout", arg, &o->timeout_ms);
-	case O_MEDIA_TIMEOUT: return parse_timeout("--media-timeout", arg, &o->media_timeout_ms);
-	case O_CONNECT_TIMEOUT: return parse_timeout("--connect-timeout", arg, &o->connect_timeout_ms);
+	case O_PARALLEL: o->parallel = (int)v->i; break;
+	case O_RATE: o->rate = v->d; break;
+	case O_TIMEOUT: o->timeout_ms = (long)(v->d * 1000 + 0.5); break;
+	case O_MEDIA_TIMEOUT: o->media_timeout_ms = (long)(v->d * 1000 + 0.5); break;
+	case O_CONNECT_TIMEOUT: o->connect_timeout_ms = (long)(v->d * 1000 + 0.5); break;
 	case O_CONFIG: o->config = arg; break;
-	case 'n': o->dry_run = 1; break;
-	case O_MAXLINE:
-		o->maxline = wa_parse_long(arg, 64, 1L << 30);
-		if (o->maxline < 0)
-			return wa_usage_error("--max-line: not a size from 64 to 1073741824: '%s'", arg);
-		break;
-	case 'v': o->level = o->level >= WA_LOG_VERBOSE ? WA_LOG_DEBUG : WA_LOG_VERBOSE; break;
-	case 'q': o->level = WA_LOG_QUIET; break;
-	default: return wa_usage_error("unknown or incomplete option");
+	case O_DRY_RUN: o->dry_run = 1; break;
+	case O_MAXLINE: o->maxline = (long)v->i; break;
+	case O_VERBOSE: o->level = o->level >= WA_LOG_VERBOSE ? WA_LOG_DEBUG : WA_LOG_VERBOSE; break;
+	case O_QUIET: o->level = WA_LOG_QUIET; break;
 	}
 	return 0;
 }
+
+static const struct wa_optspec spec = {
+	head, tail, cmds, NCMDS, C_SEND, optab, parse_opt
+};
 
 /* 0 to go on; else the exit status (after --help, --version or a bad
  * command line). */
 static int
 parse_args(struct opts *o, int argc, char **argv, int *done)
 {
-	static const struct option longopts[] = {
-		{ "to", required_argument, NULL, 't' },
-		{ "text", required_argument, NULL, O_TEXT },
-		{ "template", required_argument, NULL, O_TEMPLATE },
-		{ "media", required_argument, NULL, O_MEDIA },
-		{ "business", required_argument, NULL, 'b' },
-		{ "provider", required_argument, NULL, 'p' },
-		{ "region", required_argument, NULL, 'r' },
-		{ "context", required_argument, NULL, 'c' },
-		{ "retries", required_argument, NULL, O_RETRIES },
-		{ "retry-ambiguous", no_argument, NULL, O_RETRY_AMB },
-		{ "parallel", required_argument, NULL, 'P' },
-		{ "rate", required_argument, NULL, O_RATE },
-		{ "timeout", required_argument, NULL, O_TIMEOUT },
-		{ "media-timeout", required_argument, NULL, O_MEDIA_TIMEOUT },
-		{ "connect-timeout", required_argument, NULL, O_CONNECT_TIMEOUT },
-		{ "config", required_argument, NULL, O_CONFIG },
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "max-line", required_argument, NULL, O_MAXLINE },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
-	};
-	int c, n, rc;
+	struct wa_optargs oa;
+	enum wa_optres r;
+	int n;
 
-	*done = 0;
-	while ((c = getopt_long(argc, argv, "t:b:p:r:c:P:nvqhV", longopts, NULL)) != -1) {
-		if (c == 'h' || c == 'V') {
-			*done = 1;
-			if (c == 'h')
-				fputs(usage, stdout);
-			else
-				wa_print_version();
-			return wa_finish_stdout(WA_EXIT_OK);
-		}
-		if (c == '?' || c == ':') {
-			*done = 1;
-			return wa_usage_badopt(argv);
-		}
-		rc = parse_opt(o, c, optarg);
-		if (rc != 0) {
-			*done = 1;
-			return rc;
-		}
-	}
-	o->files = argv + optind;
-	o->nfiles = argc - optind;
-	if (o->nfiles > 0 && strcmp(o->files[0], "status") == 0) {
-		o->status_cmd = 1;
-		o->files++;
-		o->nfiles--;
-	}
 	*done = 1;
+	r = wa_opt_parse(&spec, argc, argv, o, &oa);
+	if (r != WA_OPT_OK)
+		return wa_opt_exit(r);
+	o->status_cmd = oa.cmd == C_STATUS;
+	o->files = oa.args;
+	o->nfiles = oa.nargs;
 	n = (o->text != NULL) + (o->tpl != NULL) + (o->media != NULL);
 	if (n > 1)
 		return wa_usage_error("give only one of --text, --template and --media");
-	if (o->status_cmd && (o->nfiles > 0 || o->to || n))
-		return wa_usage_error("status takes only --business, --provider and --config");
+	if (o->status_cmd && o->nfiles > 0)
+		return wa_usage_error("status: unexpected argument '%s'", o->files[0]);
 	if (o->to && o->nfiles > 0)
 		return wa_usage_error("--to sends one message: no FILE with it");
 	if (o->to && n == 0)

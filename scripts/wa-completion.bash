@@ -1,9 +1,10 @@
 # bash completion for wa-normalize, wa-send, wa-broadcast and wa-migrate.
-# Options and subcommands are read from the program's own --help, so the
-# completion can never drift from what the program accepts.
+# Options and subcommands are read from the program's own --help (after a
+# subcommand, from "PROGRAM SUBCOMMAND --help"), so the completion can
+# never drift from what the program accepts.
 
 _wa_complete() {
-	local cur prev cmd help opts subs
+	local cur prev cmd help opts subs w
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD-1]}
 	cmd=${COMP_WORDS[0]}
@@ -22,6 +23,15 @@ _wa_complete() {
 		sed -nE "s/^(Usage: +| +or: +| +)${cmd##*/}( \[OPTION\]\.\.\.)? \[?([a-z]+)\]?( .*)?$/\3/p" <<<"$help"
 		awk '/^Commands:/ { c = 1; next } c && /^$/ { c = 0 } c && /^  [a-z]/ { print $1 }' <<<"$help"
 	} | sort -u)
+
+	# After a subcommand, only its options (its own --help lists them).
+	for w in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
+		if [[ $w != -* ]] && grep -qx -- "$w" <<<"$subs"; then
+			help=$("$cmd" "$w" --help 2>/dev/null) &&
+				opts=$(grep -oE -- '(^|[ ,])--[a-z][a-z0-9-]*' <<<"$help" | tr -d ' ,' | sort -u)
+			break
+		fi
+	done
 
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W "$opts" -- "$cur"))

@@ -207,3 +207,18 @@ bad_json permanent"
 	wb cancel abc
 	assert_equal "$status" 64
 }
+
+@test "create: WA_DEFAULT_REGION of the --config file reads national numbers" {
+	biz=$(bc_business)
+	cfg=$BATS_TEST_TMPDIR/wa.conf
+	echo 'WA_DEFAULT_REGION=IL' >"$cfg"
+	chmod 600 "$cfg"
+	wb create --business "$biz" --text hi -c "$cfg" <<<'050-123-4567'
+	assert_success
+	bid=$(jq -r .broadcast_id <<<"$output")
+	assert_equal "$(psql_q "SELECT phone FROM whatsapp_broadcast_recipients WHERE broadcast_id = $bid")" +972501234567
+	echo 'WA_DEFAULT_REGION=XX' >"$cfg"
+	wb create --business "$biz" --text hi -c "$cfg" <<<'050-123-4567'
+	assert_equal "$status" 78
+	[[ $stderr == *"WA_DEFAULT_REGION: unknown region code 'XX'"* ]] || fail "$stderr"
+}

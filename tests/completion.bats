@@ -19,7 +19,7 @@ complete_words() {
 
 @test "completion: subcommands of wa-broadcast, wa-migrate and wa-send" {
 	run complete_words wa-broadcast ''
-	for c in create run export mark status list cancel pause resume retry; do
+	for c in create run export mark preview status list cancel pause resume retry; do
 		assert_line "$c"
 	done
 	run complete_words wa-broadcast re
@@ -49,4 +49,14 @@ complete_words() {
 		assert_success
 		assert_output --partial '_wa_complete'
 	done
+}
+
+@test "completion: after a subcommand, only its options" {
+	run complete_words wa-broadcast create --par
+	assert_output --partial --params
+	refute_output --partial --parallel
+	run complete_words wa-broadcast run --par
+	assert_equal "$output" --parallel
+	run complete_words wa-send status --dr
+	assert_equal "$output" ""
 }

@@ -18,6 +18,7 @@ DB_PROGRAMS=(
 	"wa-broadcast cancel 1"
 	"wa-broadcast export 1"
 	"wa-broadcast mark 1"
+	"wa-broadcast preview 1"
 	"wa-broadcast pause 1"
 	"wa-broadcast pause --reason checking 1"
 	"wa-broadcast resume 1"
@@ -136,7 +137,7 @@ wait_for() {
 		assert_equal "$status" 64
 		assert_equal "$output" ""
 		[[ $stderr == *"wa-migrate: error: "* ]] || fail "$args: $stderr"
-		[[ $stderr == *"Try 'wa-migrate --help' for more information."* ]] || fail "$args: $stderr"
+		[[ $stderr =~ \;\ try\ \'wa-migrate\ ([a-z]+\ )?--help\'$ ]] || fail "$args: $stderr"
 	done
 }
 

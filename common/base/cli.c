@@ -12,6 +12,7 @@
 /* Set once at start-up, read everywhere: the same role as getprogname(). */
 static const char *progname = "wa";
 static int loglevel = WA_LOG_NORMAL;
+static const char *command;
 
 void
 wa_diag_init(const char *name, int level)
@@ -89,27 +90,25 @@ wa_log(int need, const char *fmt, ...)
 	va_end(ap);
 }
 
-int
-wa_usage_error(const char *fmt, ...)
+void
+wa_diag_command(const char *name)
 {
-	va_list ap;
-
-	va_start(ap, fmt);
-	vdiag("error", fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "Try '%s --help' for more information.\n", progname);
-	return WA_EXIT_USAGE;
+	command = name;
 }
 
 int
-wa_usage_badopt(char *const argv[])
+wa_usage_error(const char *fmt, ...)
 {
-	const char *arg = optind > 0 ? argv[optind - 1] : "?";
+	char msg[1024];
+	va_list ap;
 
-	if (optopt && strchr(arg, '=') == NULL && arg[0] == '-' && arg[1] != '-' &&
-	    arg[1] && arg[2] == '\0')
-		return wa_usage_error("option '%s' needs a value or is unknown", arg);
-	return wa_usage_error("unknown option, or missing value: '%s'", arg);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	msg[strcspn(msg, "\r\n")] = '\0';
+	wa_err("%s; try '%s%s%s --help'", msg, progname, command ? " " : "",
+	    command ? command : "");
+	return WA_EXIT_USAGE;
 }
 
 void

@@ -34,11 +34,12 @@ void wa_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A log line (operators grep these), printed when level >= need. */
 void wa_log(int need, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Bad command line: error line plus the --help hint; returns WA_EXIT_USAGE. */
-int wa_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The subcommand being run ("create"), named in the --help hint; NULL none. */
+void wa_diag_command(const char *name);
 
-/* The same, for getopt_long's '?' (unknown option or missing value). */
-int wa_usage_badopt(char *const argv[]);
+/* Bad command line: one line, the error and the --help hint to follow
+ * ("wa-x: error: ...; try 'wa-x create --help'"); returns WA_EXIT_USAGE. */
+int wa_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Print "wa-x (wa) VERSION" to stdout. */
 void wa_print_version(void);
