@@ -57,7 +57,7 @@ PHONE_LIBS ?= -Wl,-Bstatic -Wl,--start-group -lphonenumber $(PHONE_DEPS) \
 	-Wl,--end-group -Wl,-Bdynamic -lz -lpthread -lrt
 LDLIBS   = $(PKG_LIBS) $(PHONE_LIBS) -lstdc++ -lm
 
-# common/ is one folder a layer (see common/README); every .c below it goes
+# common/ is one folder a layer (README, "The source"); every .c below it goes
 # into libwa.a.
 LIB_C    = $(sort $(wildcard common/*/*.c common/*/*/*.c))
 LIB_CC   = $(sort $(wildcard common/*/*.cc))

@@ -186,8 +186,9 @@ add_good(struct store *s, const struct wa_rec *rec, const char *key,
 
 	memset(&r, 0, sizeof r);
 	r.id = s->seq + 1;
-	snprintf(r.phone, sizeof r.phone, "%s", key);
-	snprintf(r.jid, sizeof r.jid, "%s", jid);
+	/* key is at most 32 bytes (add_record), a JID at most the reader's */
+	bc_copy(r.phone, sizeof r.phone, key);
+	bc_copy(r.jid, sizeof r.jid, jid);
 	if (lead && YAJL_IS_INTEGER(lead) && YAJL_GET_INTEGER(lead) > 0 &&
 	    YAJL_GET_INTEGER(lead) <= 2147483647)
 		r.lead_id = YAJL_GET_INTEGER(lead);
