@@ -23,6 +23,7 @@
 #include "cfg/wa_cfg.h"
 #include "base/wa_cli.h"
 #include "phone/wa_norm.h"
+#include "record/wa_feed.h"
 #include "record/wa_rec.h"
 #include "route/wa_route.h"
 #include "send/wa_message.h"
@@ -84,131 +85,6 @@ struct opts {
 	int nfiles;
 };
 
-/* --- reading, in a thread ------------------------------------------------ */
-
-struct app;
-static void wake_lanes(struct app *a);
-
-/* Records read ahead of the senders, at most cap of them. */
-struct feed {
-	pthread_t th;
-	pthread_mutex_t mu;
-	pthread_cond_t room;
-	struct wa_reader *rd;
-	struct app *a;           /* its lanes are woken when a record arrives */
-	struct slot {
-		int st;              /* 1 a record, -1 a read error */
-		struct wa_rec rec;
-		char *err;
-	} *q;
-	int cap, head, n, eof, quit, started;
-};
-
-static void *
-feed_main(void *arg)
-{
-	struct feed *f = arg;
-	struct slot s;
-	int wake;
-
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-	for (;;) {
-		memset(&s, 0, sizeof s);
-		/* Cancelled only while blocked reading (wa-send stopping). */
-		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
-		pthread_testcancel();
-		s.st = wa_reader_next(f->rd, &s.rec);
-		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-		if (s.st < 0)
-			s.err = strdup(wa_reader_error(f->rd));
-		pthread_mutex_lock(&f->mu);
-		while (f->n == f->cap && !f->quit)
-			pthread_cond_wait(&f->room, &f->mu);
-		if (f->quit) {
-			pthread_mutex_unlock(&f->mu);
-			wa_rec_free(&s.rec);
-			free(s.err);
-			break;
-		}
-		/* The main thread may be waiting only when it found nothing. */
-		wake = f->n == 0;
-		if (s.st == 0)
-			f->eof = 1;
-		else
-			f->q[(f->head + f->n++) % f->cap] = s;
-		pthread_mutex_unlock(&f->mu);
-		if (wake)
-			wake_lanes(f->a);
-		if (s.st == 0)
-			break;
-	}
-	return NULL;
-}
-
-static int
-feed_start(struct feed *f, const struct opts *o, struct app *a)
-{
-	memset(f, 0, sizeof f[0]);
-	f->cap = o->parallel > 4 ? o->parallel : 4;
-	f->q = calloc((size_t)f->cap, sizeof *f->q);
-	/* Flushing is the main thread's business: no flush stream here. */
-	f->rd = wa_reader_new(o->files, o->nfiles, (size_t)o->maxline, NULL);
-	f->a = a;
-	if (!f->q || !f->rd)
-		return -1;
-	pthread_mutex_init(&f->mu, NULL);
-	pthread_cond_init(&f->room, NULL);
-	if (pthread_create(&f->th, NULL, feed_main, f) != 0)
-		return -1;
-	f->started = 1;
-	return 0;
-}
-
-/* Take the next item: 1 taken, 0 none yet, -1 none ever again. */
-static int
-feed_take(struct feed *f, struct slot *s)
-{
-	int rc;
-
-	pthread_mutex_lock(&f->mu);
-	if (f->n > 0) {
-		*s = f->q[f->head];
-		f->head = (f->head + 1) % f->cap;
-		/* The reader, waiting on a full queue, is woken once half of
-		 * it is free, to read that half in one go: not once a record. */
-		if (--f->n == f->cap / 2)
-			pthread_cond_signal(&f->room);
-		rc = 1;
-	} else
-		rc = f->eof ? -1 : 0;
-	pthread_mutex_unlock(&f->mu);
-	return rc;
-}
-
-static void
-feed_stop(struct feed *f)
-{
-	struct slot s;
-
-	if (f->started) {
-		pthread_mutex_lock(&f->mu);
-		f->quit = 1;
-		pthread_cond_broadcast(&f->room);
-		pthread_mutex_unlock(&f->mu);
-		pthread_cancel(f->th); /* if it is blocked in read() */
-		pthread_join(f->th, NULL);
-		/* Records read but not reached: not written, not sent. */
-		while (f->n > 0 && feed_take(f, &s) == 1) {
-			wa_rec_free(&s.rec);
-			free(s.err);
-		}
-		pthread_mutex_destroy(&f->mu);
-		pthread_cond_destroy(&f->room);
-	}
-	wa_reader_free(f->rd);
-	free(f->q);
-}
-
 /* --- the run ------------------------------------------------------------ */
 
 struct app {
@@ -216,7 +92,7 @@ struct app {
 	struct wa_cfg cfg;
 	struct lane *lanes;
 	int nlanes;
-	struct feed *feed;
+	struct wa_feed *feed;
 	/* The lanes share what follows, under mu. */
 	pthread_mutex_t mu;
 	struct wa_norm_opts norm;
@@ -263,9 +139,11 @@ item_free(struct item *it)
 	free(it);
 }
 
+/* The reader's wake-up, from its thread. */
 static void
-wake_lanes(struct app *a)
+wake_lanes(void *arg)
 {
+	struct app *a = arg;
 	int i;
 
 	for (i = 0; i < a->nlanes; i++)
@@ -591,13 +469,13 @@ static int
 run_loop(struct lane *l)
 {
 	struct app *a = l->a;
-	struct feed *f = a->feed;
-	struct slot s;
+	struct wa_feed *f = a->feed;
+	struct wa_feed_item s;
 	int more = f != NULL, st;
 
 	for (;;) {
 		while (more && room(l)) {
-			st = feed_take(f, &s);
+			st = wa_feed_take(f, &s);
 			if (st <= 0) {
 				more = st == 0;
 				break;
@@ -949,7 +827,7 @@ cmd_status(struct app *a)
 }
 
 /* --to: the one record. */
-static struct feed *
+static void
 one_record(struct app *a)
 {
 	struct wa_rec rec;
@@ -961,13 +839,11 @@ one_record(struct app *a)
 	rec.line = 1;
 	wa_set_str(rec.obj, "to", a->o->to);
 	take_record(&a->lanes[0], &rec);
-	return NULL;
 }
 
 static int
 run(struct app *a)
 {
-	struct feed f;
 	struct sigaction sa;
 	int rc, i;
 
@@ -979,12 +855,12 @@ run(struct app *a)
 		one_record(a);
 		return run_loop(&a->lanes[0]);
 	}
-	if (feed_start(&f, a->o, a) != 0) {
+	a->feed = wa_feed_start(a->o->files, a->o->nfiles, (size_t)a->o->maxline,
+	    a->o->parallel > 4 ? a->o->parallel : 4, wake_lanes, a);
+	if (!a->feed) {
 		wa_err("out of memory");
-		feed_stop(&f);
 		return WA_EXIT_SOFTWARE;
 	}
-	a->feed = &f;
 	wa_log(WA_LOG_DEBUG, "%s: %d sending thread%s, up to %d sends in flight "
 	    "each", wa_progname(), a->nlanes, a->nlanes == 1 ? "" : "s",
 	    a->lanes[0].parallel);
@@ -1002,8 +878,8 @@ run(struct app *a)
 		if (rc == 0)
 			rc = a->lanes[i].rc;
 	}
+	wa_feed_stop(a->feed);
 	a->feed = NULL;
-	feed_stop(&f);
 	return rc;
 }
 
