@@ -161,109 +161,7 @@ catch_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
-/* --- output ---------------------------------------------------------------- */
-
-struct out {
-	struct wa_writer *w;
-	int flush_each;     /* export: every record leaves at once */
-	int table;          /* status/list on a terminal: collect, then a table */
-	yajl_val *recs;
-	size_t n, cap;
-};
-
-static int
-emit(void *arg, yajl_val rec)
-{
-	struct out *o = arg;
-	yajl_val *nr;
-
-	if (o->table) {
-		if (o->n == o->cap) {
-			o->cap = o->cap ? o->cap * 2 : 16;
-			nr = realloc(o->recs, o->cap * sizeof *nr);
-			if (!nr)
-				return -1;
-			o->recs = nr;
-		}
-		o->recs[o->n++] = wa_val_copy(rec);
-		return 0;
-	}
-	if (wa_writer_put(o->w, rec) != 0)
-		return -1;
-	if (o->flush_each && fflush(stdout) != 0)
-		return -1;
-	return 0;
-}
-
-static void
-print_table(struct out *o, const char *const *cols)
-{
-	char *t = wa_bcast_table(o->recs, o->n, cols);
-	size_t i;
-
-	if (t)
-		fputs(t, stdout);
-	free(t);
-	for (i = 0; i < o->n; i++)
-		wa_val_free(o->recs[i]);
-	free(o->recs);
-	o->recs = NULL;
-	o->n = 0;
-}
-
-/* The progress bar: one line on stderr, redrawn in place. */
-static void
-bar(void *arg, const struct wa_bcast_progress *p)
-{
-	char eta[32] = "-";
-	int width = 24, fill;
-	long long done;
-
-	(void)arg;
-	if (!p) {
-		fputs("\r\033[K", stderr);
-		return;
-	}
-	done = p->processed;
-	fill = p->total > 0 ? (int)(width * done / p->total) : 0;
-	if (fill > width)
-		fill = width;
-	if (p->eta >= 0)
-		snprintf(eta, sizeof eta, "%lld:%02lld", (long long)p->eta / 60,
-		    (long long)p->eta % 60);
-	fprintf(stderr, "\r\033[K%lld [%.*s%.*s] sent %lld failed %lld / %lld  "
-	    "%.0f/s  ETA %s", p->broadcast_id, fill, "########################",
-	    width - fill, "------------------------", p->sent, p->failed,
-	    p->total, p->rate, eta);
-	fflush(stderr);
-}
-
 /* --- arguments ------------------------------------------------------------ */
-
-static int
-parse_id(const char *s, long long *id)
-{
-	char *end;
-
-	if (!s || !*s)
-		return -1;
-	*id = strtoll(s, &end, 10);
-	return *end || *id <= 0 ? -1 : 0;
-}
-
-static int
-parse_ids(char **argv, int argc, long long **ids)
-{
-	int i;
-
-	*ids = calloc((size_t)(argc ? argc : 1), sizeof **ids);
-	if (!*ids)
-		return -1;
-	for (i = 0; i < argc; i++)
-		if (parse_id(argv[i], &(*ids)[i]) != 0)
-			return i + 1;
-	return 0;
-}
 
 static int
 set_opt(void *ctx, int id, const struct wa_optval *v)
@@ -272,7 +170,7 @@ set_opt(void *ctx, int id, const struct wa_optval *v)
 
 	switch (id) {
 	case O_BUSINESS:
-		if (parse_id(v->s, &a->business) != 0)
+		if (wa_bcast_parse_id(v->s, &a->business) != 0)
 			return wa_usage_error("--business: not a business id: '%s'", v->s);
 		break;
 	case O_TEXT: a->n.text = v->s; break;
@@ -337,47 +235,9 @@ check_args(int c, const struct args *a, int nargs)
 	return 0;
 }
 
-static PGconn *
-connect_db(const struct args *a, const struct wa_cfg *cfg, int *code)
-{
-	char err[512];
-	const char *url = a->db ? a->db : wa_cfg_get(cfg, WA_CFG_DATABASE_URL);
-	PGconn *db = wa_db_connect(url, "wa-broadcast", err, sizeof err, code);
-
-	if (!db) {
-		wa_err("%s", err);
-		return NULL;
-	}
-	if (wa_db_check_schema(db, err, sizeof err, code) != 0) {
-		wa_err("%s", err);
-		PQfinish(db);
-		return NULL;
-	}
-	return db;
-}
-
-static const char *const status_cols[] = { "broadcast_id", "business_id",
-	"status", "total", "queued", "processing", "sent", "failed", "ambiguous",
-	"cancelled", "rate", "eta_seconds", "name", NULL };
-static const char *const list_cols[] = { "broadcast_id", "business_id",
-	"status", "total", "sent", "failed", "cancelled", "created_at", "name",
-	NULL };
-
-/* One-record commands: print what came back. */
-static int
-put_one(struct out *o, yajl_val rec, int rc)
-{
-	if (rec) {
-		if (emit(o, rec) != 0 && rc == WA_EXIT_OK)
-			rc = WA_EXIT_IO;
-		wa_val_free(rec);
-	}
-	return rc;
-}
-
 static int
 dispatch(int c, struct args *a, char **rest, int nrest, PGconn **db,
-    const struct wa_cfg *cfg, struct out *o)
+    const struct wa_cfg *cfg, struct wa_bcast_out *o)
 {
 	struct wa_bcast_run_opts ro;
 	yajl_val rec = NULL;
@@ -385,14 +245,14 @@ dispatch(int c, struct args *a, char **rest, int nrest, PGconn **db,
 	int rc, bad;
 
 	bad = c != C_CREATE && c != C_MARK && c != C_LIST ?
-	    parse_ids(rest, nrest, &ids) : 0;
+	    wa_bcast_parse_ids(rest, nrest, &ids) : 0;
 	if (bad) {
 		rc = bad < 0 ? WA_EXIT_SOFTWARE :
 		    wa_usage_error("%s: not a broadcast id: '%s'", cmds[c].name, rest[bad - 1]);
 		free(ids);
 		return rc;
 	}
-	if (c == C_MARK && parse_id(rest[0], &id) != 0)
+	if (c == C_MARK && wa_bcast_parse_id(rest[0], &id) != 0)
 		return wa_usage_error("mark: not a broadcast id: '%s'", rest[0]);
 	if (ids && nrest)
 		id = ids[0];
@@ -410,8 +270,8 @@ dispatch(int c, struct args *a, char **rest, int nrest, PGconn **db,
 	ro.lease = a->lease;
 	ro.window = a->window;
 	ro.stop = &stop_flag;
-	ro.emit = emit;
-	ro.progress = a->progress ? bar : NULL;
+	ro.emit = wa_bcast_emit;
+	ro.progress = a->progress ? wa_bcast_bar : NULL;
 	ro.arg = o;
 
 	switch (c) {
@@ -433,7 +293,7 @@ dispatch(int c, struct args *a, char **rest, int nrest, PGconn **db,
 			}
 		}
 		rc = wa_bcast_create(*db, &a->n, &rec);
-		rc = put_one(o, rec, rc);
+		rc = wa_bcast_emit_one(o, rec, rc);
 		break;
 	case C_RUN:
 		catch_signals();
@@ -458,26 +318,26 @@ dispatch(int c, struct args *a, char **rest, int nrest, PGconn **db,
 	case C_STATUS:
 	case C_LIST:
 		o->table = isatty(1);
-		rc = c == C_LIST ? wa_bcast_list(*db, a->business, emit, o) :
-		    wa_bcast_status(*db, ids, a->all ? 0 : nrest, emit, o);
-		if (o->table)
-			print_table(o, c == C_LIST ? list_cols : status_cols);
+		rc = c == C_LIST ? wa_bcast_list(*db, a->business, wa_bcast_emit, o) :
+		    wa_bcast_status(*db, ids, a->all ? 0 : nrest, wa_bcast_emit, o);
+		if (o->table && wa_bcast_out_table(o, c == C_LIST) != 0 && rc == WA_EXIT_OK)
+			rc = WA_EXIT_IO;
 		break;
 	case C_CANCEL:
 		rc = wa_bcast_cancel(*db, id, &rec);
-		rc = put_one(o, rec, rc);
+		rc = wa_bcast_emit_one(o, rec, rc);
 		break;
 	case C_PAUSE:
 		rc = wa_bcast_pause(*db, id, a->reason, &rec);
-		rc = put_one(o, rec, rc);
+		rc = wa_bcast_emit_one(o, rec, rc);
 		break;
 	case C_RESUME:
 		rc = wa_bcast_resume(*db, id, &rec);
-		rc = put_one(o, rec, rc);
+		rc = wa_bcast_emit_one(o, rec, rc);
 		break;
 	default:
 		rc = wa_bcast_retry(*db, id, a->failed || !a->ambiguous, a->ambiguous, &rec);
-		rc = put_one(o, rec, rc);
+		rc = wa_bcast_emit_one(o, rec, rc);
 		break;
 	}
 	free(ids);
@@ -490,7 +350,7 @@ main(int argc, char **argv)
 	struct args a;
 	struct wa_optargs oa;
 	struct wa_cfg cfg;
-	struct out o;
+	struct wa_bcast_out o;
 	enum wa_optres r;
 	PGconn *db = NULL;
 	char err[512];
@@ -526,11 +386,14 @@ main(int argc, char **argv)
 		wa_cfg_free(&cfg);
 		return WA_EXIT_SOFTWARE;
 	}
-	db = connect_db(&a, &cfg, &code);
+	db = wa_db_open(wa_cfg_get(&cfg, WA_CFG_DATABASE_URL), "wa-broadcast", err,
+	    sizeof err, &code);
 	if (!db) {
+		wa_err("%s", err);
 		wa_cfg_free(&cfg);
 		return code;
 	}
+	o.fp = stdout;
 	o.w = wa_writer_new(stdout);
 	if (!o.w) {
 		wa_err("out of memory");

@@ -24,6 +24,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <libpq-fe.h>
 #include <yajl/yajl_tree.h>
 
@@ -123,6 +124,32 @@ int wa_bcast_status(PGconn *db, const long long *ids, int nids,
 /* One record per broadcast, of one business when business_id > 0. */
 int wa_bcast_list(PGconn *db, long long business_id, wa_bcast_emit_fn emit,
     void *arg);
+
+/* --- showing (show.c) ------------------------------------------------ */
+/* Where records go: one JSON line each through w (to fp), or, with table
+ * set, collected for wa_bcast_out_table. */
+struct wa_bcast_out {
+	struct wa_writer *w;
+	FILE *fp;
+	int flush_each;     /* every record leaves at once (a pipeline) */
+	int table;
+	yajl_val *recs;
+	size_t n, cap;
+};
+/* A wa_bcast_emit_fn over a struct wa_bcast_out. */
+int wa_bcast_emit(void *out, yajl_val rec);
+/* Emit rec (if any) and free it: rc, or WA_EXIT_IO when it was lost. */
+int wa_bcast_emit_one(struct wa_bcast_out *o, yajl_val rec, int rc);
+/* Write the records collected as a table, status's columns or (list)
+ * list's; 0, or -1 when it could not be written. */
+int wa_bcast_out_table(struct wa_bcast_out *o, int list);
+/* The progress bar on stderr (a wa_bcast_progress_fn). */
+void wa_bcast_bar(void *arg, const struct wa_bcast_progress *p);
+/* A broadcast id: 0, or -1 when s is none. */
+int wa_bcast_parse_id(const char *s, long long *id);
+/* Each of argv as an id into *ids (malloc'd): 0, i + 1 for the first that
+ * is none, -1 out of memory. */
+int wa_bcast_parse_ids(char *const *argv, int argc, long long **ids);
 
 /* Render records as an aligned table (for a terminal): the named fields as
  * columns. Returns a malloc'd string, or NULL when out of memory. */

@@ -386,3 +386,16 @@ wa_db_check_schema(PGconn *db, char *err, size_t errlen, int *code)
 	*code = WA_EXIT_CONFIG;
 	return -1;
 }
+
+PGconn *
+wa_db_open(const char *url, const char *appname, char *err, size_t errlen,
+    int *code)
+{
+	PGconn *db = wa_db_connect(url, appname, err, errlen, code);
+
+	if (db && wa_db_check_schema(db, err, errlen, code) != 0) {
+		PQfinish(db);
+		db = NULL;
+	}
+	return db;
+}

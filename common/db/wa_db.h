@@ -25,6 +25,11 @@ PGconn *wa_db_connect(const char *url, const char *appname, char *err,
  * *code (WA_EXIT_CONFIG). Changes nothing. */
 int wa_db_check_schema(PGconn *db, char *err, size_t errlen, int *code);
 
+/* wa_db_connect, then wa_db_check_schema: a connection the programs may
+ * use, or NULL with err and *code as those say. */
+PGconn *wa_db_open(const char *url, const char *appname, char *err,
+    size_t errlen, int *code);
+
 /* PQerrorMessage without its trailing newline, cut to one line. */
 const char *wa_db_errmsg(PGconn *db, char *buf, size_t buflen);
 

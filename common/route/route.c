@@ -52,8 +52,8 @@ wa_router_new(struct wa_router **out, const struct wa_cfg *cfg,
 		return WA_EXIT_CONFIG;
 	}
 	if (!forced && (url || wa_db_configured())) {
-		r->db = wa_db_connect(url, wa_progname(), err, errlen, &code);
-		if (!r->db || wa_db_check_schema(r->db, err, errlen, &code) != 0) {
+		r->db = wa_db_open(url, wa_progname(), err, errlen, &code);
+		if (!r->db) {
 			wa_router_free(r);
 			return code ? code : WA_EXIT_UNAVAIL;
 		}
