@@ -886,8 +886,17 @@ finish(struct run *u, int rc)
 static void
 run_free(struct run *u)
 {
+	int i;
+
 	if (u->snd)
 		wa_sender_free(u->snd);
+	/* Items the sender dropped in flight (the database gone for good)
+	 * were never put back: what they own goes here. */
+	for (i = 0; u->pool && i < u->npool; i++) {
+		wa_val_free(u->pool[i].rec);
+		wa_msg_own_free(&u->pool[i].own);
+		wa_val_free(u->pool[i].r.fields);
+	}
 	wa_val_free(u->proto_rec);
 	free(u->pool);
 	free(u->outs);
