@@ -570,8 +570,10 @@ wa_bcast_create(PGconn *db, const struct wa_bcast_new *n, yajl_val *out)
 	int rc, found;
 
 	*out = NULL;
-	if (check_message(n, &comps, err, sizeof err) != 0)
+	if (check_message(n, &comps, err, sizeof err) != 0) {
+		free(comps);
 		return wa_usage_error("%s", err);
+	}
 	if (wa_norm_init(&no, n->region, n->field, 0) != 0) {
 		free(comps);
 		return n->region ? wa_usage_error("--region: unknown region code '%s'",
