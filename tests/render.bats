@@ -228,3 +228,19 @@ same_both_ways() {
 	[[ "$stderr" == *"recipient_id=2: missing_field"* ]] || fail "unclear: $stderr"
 	bc_consistent 1
 }
+
+@test "preview and export fill a JID the old system left out, as run does; a number that is none fails" {
+	biz=$(bc_business)
+	wb create --business "$biz" --text 'hi {{name|you}}' < <(bc_numbers 2)
+	assert_success
+	psql_q "UPDATE whatsapp_broadcast_recipients SET jid = NULL" >/dev/null
+	psql_q "UPDATE whatsapp_broadcast_recipients SET phone = '12' WHERE id = 2" >/dev/null
+	wb preview 1
+	assert_equal "$status" 1
+	assert_equal "$(jq -c '[.jid, .message.text, .error.code]' <<<"$output")" \
+		$'["972500000000@s.whatsapp.net","hi you",null]\n[null,null,"invalid_phone"]'
+	wb export 1
+	assert_success
+	assert_equal "$(jq -c '[.jid, .text]' <<<"$output")" '["972500000000@s.whatsapp.net","hi {{name|you}}"]'
+	assert_equal "$(psql_q "SELECT status || ' ' || error_code FROM whatsapp_broadcast_recipients WHERE id = 2")" "failed invalid_phone"
+}

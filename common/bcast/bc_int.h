@@ -136,6 +136,13 @@ struct bc_counts {
 	long long recorded;  /* rows the last call changed */
 };
 
+struct wa_norm_opts;
+/* A row the old system stored without a JID gets one from its phone, the
+ * way create makes it. 0 when r has a JID now; -1 when its number is none,
+ * with oc filled: failed, permanent, the reason. */
+int bc_fill_jid(const struct wa_norm_opts *no, struct bc_recip *r,
+    struct bc_outcome *oc);
+
 /* Release the claims of workers that are gone. */
 int bc_recover(struct bc_db *d, long long bid, long long *requeued,
     long long *ambiguous);

@@ -12,6 +12,7 @@
 #include "bc_int.h"
 #include "base/wa_cli.h"
 #include "db/wa_db.h"
+#include "phone/wa_norm.h"
 #include "record/wa_rec.h"
 #include "send/wa_send.h"
 
@@ -487,4 +488,25 @@ bc_fatal_reason(char *buf, size_t len, const struct wa_error *e)
 {
 	snprintf(buf, len, "%s: %s", e->code ? e->code : "fatal", e->message);
 	bc_utf8_fix(buf); /* the message may be cut mid-character */
+}
+
+int
+bc_fill_jid(const struct wa_norm_opts *no, struct bc_recip *r,
+    struct bc_outcome *oc)
+{
+	struct wa_addr a;
+	const char *code;
+
+	if (r->jid[0])
+		return 0;
+	memset(oc, 0, sizeof *oc);
+	if (wa_norm_text(no, r->phone, &a, &code, oc->message, sizeof oc->message) == 0) {
+		snprintf(r->jid, sizeof r->jid, "%s", a.jid);
+		return 0;
+	}
+	oc->id = r->id;
+	oc->end = BC_FAILED;
+	snprintf(oc->code, sizeof oc->code, "%s", code);
+	snprintf(oc->klass, sizeof oc->klass, "permanent");
+	return -1;
 }

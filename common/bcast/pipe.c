@@ -75,21 +75,9 @@ static int
 export_jid(struct exporter *x, struct bc_recip *r)
 {
 	struct bc_outcome oc;
-	struct wa_addr a;
-	const char *code;
 
-	if (r->jid[0])
+	if (bc_fill_jid(&x->norm, r, &oc) == 0)
 		return 1;
-	memset(&oc, 0, sizeof oc);
-	if (wa_norm_text(&x->norm, r->phone, &a, &code, oc.message,
-	    sizeof oc.message) == 0) {
-		snprintf(r->jid, sizeof r->jid, "%s", a.jid);
-		return 1;
-	}
-	oc.id = r->id;
-	oc.end = BC_FAILED;
-	snprintf(oc.code, sizeof oc.code, "%s", code);
-	snprintf(oc.klass, sizeof oc.klass, "permanent");
 	return bc_record(&x->d, x->b.id, &oc, 1, NULL) == 0 ? 0 : -1;
 }
 

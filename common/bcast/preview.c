@@ -23,22 +23,15 @@ preview_record(const struct bc_bcast *b, struct bc_recip *r, yajl_val proto,
 	struct wa_msg m;
 	struct wa_msg_own own;
 	struct wa_error e;
-	struct wa_addr a;
-	const char *code = NULL;
-	char msg[200];
+	struct bc_outcome bad;
 
 	memset(&m, 0, sizeof m);
 	memset(&own, 0, sizeof own);
 	memset(&e, 0, sizeof e);
 	wa_set_int(out, "recipient_id", r->id);
 	wa_set_str(out, "phone", r->phone);
-	if (!r->jid[0]) {
-		/* stored by the old system without one: as run fills it */
-		if (wa_norm_text(norm, r->phone, &a, &code, msg, sizeof msg) == 0)
-			snprintf(r->jid, sizeof r->jid, "%s", a.jid);
-		else
-			wa_error_set(&e, code, WA_CLASS_PERMANENT, "%s", msg);
-	}
+	if (bc_fill_jid(norm, r, &bad) != 0)
+		wa_error_set(&e, bad.code, WA_CLASS_PERMANENT, "%s", bad.message);
 	if (r->jid[0])
 		wa_set_str(out, "jid", r->jid);
 	else

@@ -377,28 +377,6 @@ build_proto(struct run *u, char *err, size_t len)
 	return bc_message(&u->b, u->proto_rec, err, len);
 }
 
-/* A row stored without a JID (the old system's) is normalized here, the
- * way create does it. 0, or -1 when its number is no number. */
-static int
-fill_jid(struct run *u, struct item *it, struct bc_outcome *fail)
-{
-	struct wa_addr a;
-	const char *code;
-	char msg[200];
-
-	if (it->r.jid[0])
-		return 0;
-	if (wa_norm_text(&u->norm, it->r.phone, &a, &code, msg, sizeof msg) != 0) {
-		memset(fail, 0, sizeof *fail);
-		snprintf(fail->code, sizeof fail->code, "%s", code);
-		snprintf(fail->klass, sizeof fail->klass, "permanent");
-		snprintf(fail->message, sizeof fail->message, "%s", msg);
-		return -1;
-	}
-	snprintf(it->r.jid, sizeof it->r.jid, "%s", a.jid);
-	return 0;
-}
-
 /* --- claiming and handing over ------------------------------------------- */
 
 static int
@@ -441,11 +419,9 @@ claim_more(struct run *u)
 		memset(it, 0, sizeof *it);
 		it->r = rs[i];
 		it->run = u;
-		if (fill_jid(u, it, &bad) != 0) {
+		if (bc_fill_jid(&u->norm, &it->r, &bad) != 0) {
 			oc = outcome_new(u, it->r.id, BC_FAILED, 0);
-			memcpy(oc->code, bad.code, sizeof oc->code);
-			memcpy(oc->klass, bad.klass, sizeof oc->klass);
-			memcpy(oc->message, bad.message, sizeof oc->message);
+			*oc = bad;
 			item_put(u, it);
 			continue;
 		}
