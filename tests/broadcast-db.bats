@@ -156,8 +156,17 @@ teardown() {
 	[ -n "$port" ] || fail "no wa-broadcast session over TCP"
 	pgport=${DATABASE_URL##*:}
 	pgport=${pgport%%/*}
-	server=$(ss -tnoH state established "( sport = :$pgport and dport = :$port )")
-	client=$(ss -tnoH state established "( sport = :$port and dport = :$pgport )")
+	# ss shows the keepalive timer only on an idle socket (with data in
+	# flight it shows the retransmit timer): freeze the worker so both ends
+	# go quiet, and look until they have (a bounded wait, not a guess).
+	kill -STOP "$BG_PID"
+	for _ in $(seq 200); do
+		server=$(ss -tnoH state established "( sport = :$pgport and dport = :$port )")
+		client=$(ss -tnoH state established "( sport = :$port and dport = :$pgport )")
+		[[ $server == *keepalive* && $client == *keepalive* ]] && break
+		sleep 0.05
+	done
+	kill -CONT "$BG_PID"
 	kill -TERM "$BG_PID"
 	bc_bg_wait "$BG_PID" 30
 	for t in "$server" "$client"; do
