@@ -19,6 +19,16 @@ wa_utf8_trim(char *s)
 }
 
 size_t
+wa_utf8_fit(const char *s, size_t max)
+{
+	size_t n = strnlen(s, max);
+
+	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+		n--;
+	return n;
+}
+
+size_t
 wa_utf8_len(const char *s)
 {
 	size_t n = 0;

@@ -151,6 +151,9 @@ int bc_recover(struct bc_db *d, long long bid, long long *requeued,
  * or -1. */
 int bc_claim(struct bc_db *d, long long bid, int max, double lease,
     int handed, struct bc_recip *r);
+/* Row i of a result whose columns are id, phone, jid, attempts, lead_id,
+ * fields::text, into *r (fields parsed: the caller frees them). */
+void bc_recip_read(const PGresult *res, int i, struct bc_recip *r);
 /* Mark sending_since on ids (about to go out); ids that are no longer ours
  * are dropped from the array. Returns how many remain, or -1. */
 int bc_mark_sending(struct bc_db *d, long long bid, long long *ids, int n);

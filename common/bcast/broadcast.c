@@ -11,6 +11,7 @@
 
 #include "bc_int.h"
 #include "base/wa_cli.h"
+#include "base/wa_utf8.h"
 #include "db/wa_db.h"
 #include "phone/wa_norm.h"
 #include "record/wa_rec.h"
@@ -50,22 +51,10 @@ bc_utf8_fix(char *s)
 	}
 }
 
-/* Where to cut s, of length n, to keep at most max bytes: back off to
- * the start of a character. */
-static size_t
-utf8_cut_at(const char *s, size_t n, size_t max)
-{
-	if (n <= max)
-		return n;
-	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
-		max--;
-	return max;
-}
-
 void
 bc_utf8_cut(char *s, size_t max)
 {
-	s[utf8_cut_at(s, strlen(s), max)] = '\0';
+	s[wa_utf8_fit(s, max)] = '\0';
 }
 
 void
@@ -75,7 +64,7 @@ bc_copy(char *dst, size_t size, const char *src)
 
 	if (!src)
 		src = "";
-	n = utf8_cut_at(src, strlen(src), size - 1);
+	n = wa_utf8_fit(src, size - 1);
 	memcpy(dst, src, n);
 	dst[n] = '\0';
 }

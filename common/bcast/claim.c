@@ -168,20 +168,25 @@ bc_claim(struct bc_db *d, long long bid, int max, double lease, int handed,
 	if (!r)
 		return -1;
 	n = PQntuples(r);
-	for (i = 0; i < n && i < max; i++) {
-		memset(&rc[i], 0, sizeof rc[i]);
-		rc[i].id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-		snprintf(rc[i].phone, sizeof rc[i].phone, "%s", PQgetvalue(r, i, 1));
-		snprintf(rc[i].jid, sizeof rc[i].jid, "%s", PQgetvalue(r, i, 2));
-		rc[i].attempts = atoi(PQgetvalue(r, i, 3));
-		rc[i].lead_id = PQgetisnull(r, i, 4) ? 0 :
-		    strtoll(PQgetvalue(r, i, 4), NULL, 10);
-		/* jsonb written by create: an object, or NULL */
-		rc[i].fields = PQgetisnull(r, i, 5) ? NULL :
-		    wa_json_parse(PQgetvalue(r, i, 5), NULL, 0);
-	}
+	for (i = 0; i < n && i < max; i++)
+		bc_recip_read(r, i, &rc[i]);
 	PQclear(r);
 	return i;
+}
+
+void
+bc_recip_read(const PGresult *r, int i, struct bc_recip *rc)
+{
+	memset(rc, 0, sizeof *rc);
+	rc->id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+	snprintf(rc->phone, sizeof rc->phone, "%s", PQgetvalue(r, i, 1));
+	snprintf(rc->jid, sizeof rc->jid, "%s", PQgetvalue(r, i, 2));
+	rc->attempts = atoi(PQgetvalue(r, i, 3));
+	rc->lead_id = PQgetisnull(r, i, 4) ? 0 :
+	    strtoll(PQgetvalue(r, i, 4), NULL, 10);
+	/* jsonb written by create: an object, or NULL */
+	rc->fields = PQgetisnull(r, i, 5) ? NULL :
+	    wa_json_parse(PQgetvalue(r, i, 5), NULL, 0);
 }
 
 /* ids as a PostgreSQL array literal: "{1,2,3}" (integers only). */

@@ -57,7 +57,7 @@ int
 wa_bcast_preview(const struct wa_bcast_run_opts *o, long long id, long long n)
 {
 	static const char sql[] =
-	    "SELECT id, phone, jid, lead_id, fields::text"
+	    "SELECT id, phone, jid, coalesce(attempts, 0), lead_id, fields::text"
 	    " FROM whatsapp_broadcast_recipients"
 	    " WHERE broadcast_id = $1 AND status = 'queued' ORDER BY id LIMIT $2";
 	struct bc_db d = { .conn = *o->db, .url = o->db_url };
@@ -99,14 +99,7 @@ wa_bcast_preview(const struct wa_bcast_run_opts *o, long long id, long long n)
 		goto out;
 	}
 	for (i = 0; i < PQntuples(res) && rc == WA_EXIT_OK; i++) {
-		memset(&r, 0, sizeof r);
-		r.id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-		snprintf(r.phone, sizeof r.phone, "%s", PQgetvalue(res, i, 1));
-		snprintf(r.jid, sizeof r.jid, "%s", PQgetvalue(res, i, 2));
-		r.lead_id = PQgetisnull(res, i, 3) ? 0 :
-		    strtoll(PQgetvalue(res, i, 3), NULL, 10);
-		r.fields = PQgetisnull(res, i, 4) ? NULL :
-		    wa_json_parse(PQgetvalue(res, i, 4), NULL, 0);
+		bc_recip_read(res, i, &r);
 		rec = preview_record(&b, &r, proto, &norm,
 		    wa_provider_name((enum wa_provider)prov));
 		wa_val_free(r.fields);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/wa_utf8.h"
 #include "phone/wa_norm.h"
 #include "phone/wa_phone.h"
 
@@ -106,16 +107,10 @@ norm_phone(const struct wa_norm_opts *o, const char *s, size_t n,
 	return 0;
 }
 
-/* How much of s fits in max bytes without cutting a character. */
 static int
 shown(const char *s, size_t max)
 {
-	size_t n = strnlen(s, max);
-
-	if (n == max)
-		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-			n--;
-	return (int)n;
+	return (int)wa_utf8_fit(s, max);
 }
 
 static int

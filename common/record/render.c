@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/wa_utf8.h"
 #include "record/wa_rec.h"
 #include "record/wa_render.h"
 
@@ -89,11 +90,8 @@ ph_next(const char *p, struct ph *ph)
 static void
 broken(const struct ph *ph, const char *s, struct wa_render_err *e)
 {
-	size_t n = strnlen(ph->at, 24);
+	size_t n = wa_utf8_fit(ph->at, 24);
 
-	/* a snippet, not cut inside a character */
-	while (n > 0 && ((unsigned char)ph->at[n] & 0xC0) == 0x80)
-		n--;
 	snprintf(e->msg, sizeof e->msg, "broken placeholder at byte %zu: '%.*s%s' "
 	    "(want {{field}} or {{field|fallback}})", (size_t)(ph->at - s),
 	    (int)n, ph->at, ph->at[n] ? "…" : "");
