@@ -59,7 +59,9 @@ blackhole_start() {
 	fault meta meta:4 app_rate_limit retryable 429 2
 	fault meta meta:80007 rate_limit retryable 429 2
 	fault meta meta:130429 throughput_limit retryable 429 2
-	fault meta meta:131056 pair_rate_limit retryable 400 2
+	# no second try: the pair limit wants 6 s, more than a person waits
+	fault meta meta:131056 pair_rate_limit retryable 400 1
+	fault meta http_429_bare rate_limited retryable 429 2
 	fault meta meta:131057 account_upgrading retryable 400 2
 	fault meta meta:190 token_rejected fatal 401 1
 	fault meta meta:10 permission_denied fatal 403 1
@@ -67,6 +69,24 @@ blackhole_start() {
 	fault meta meta:131031 account_locked fatal 400 1
 	fault meta meta:368 policy_blocked fatal 400 1
 	fault meta meta:131048 spam_rate_limit fatal 400 1
+	fault meta meta:131042 payment_issue fatal 400 1
+	fault meta meta:133010 number_not_registered fatal 400 1
+	fault meta meta:131045 registration_error fatal 400 1
+	fault meta meta:3 capability_denied fatal 400 1
+	# a one-off send: the template's errors stay the record's
+	fault meta meta:132001 template_missing permanent 400 1
+	fault meta meta:132015 template_paused permanent 400 1
+	fault meta meta:132016 template_disabled permanent 400 1
+	fault meta meta:132000 template_params permanent 400 1
+	fault meta meta:132012 template_params permanent 400 1
+	fault meta meta:131021 recipient_is_sender permanent 400 1
+	fault meta meta:131050 marketing_opted_out permanent 400 1
+	fault meta meta:131051 unsupported_type permanent 400 1
+	fault meta meta:131052 media_download_failed permanent 400 1
+	fault meta meta:131053 media_upload_failed permanent 400 1
+	fault meta meta:132005 template_text_too_long permanent 400 1
+	fault meta meta:132007 template_policy permanent 400 1
+	fault meta meta:135000 generic_user_error permanent 400 1
 }
 
 @test "transport: no answer after the request was written is ambiguous, never resent" {

@@ -349,10 +349,13 @@ on_result(void *ctx, struct wa_msg *m, const struct wa_result *r)
 	pthread_mutex_lock(&a->mu);
 	if (r->status != WA_SENT)
 		some_failed(a);
-	if (r->status == WA_FAILED && r->error.cls == WA_CLASS_FATAL && !a->fatal) {
+	if (r->status == WA_FAILED && (r->error.cls == WA_CLASS_FATAL ||
+	    r->error.halt) && !a->fatal) {
 		halt(a, strcmp(r->error.code, "not_configured") == 0 ?
 		    WA_EXIT_CONFIG : WA_EXIT_UNAVAIL);
-		wa_err("stopping: %s: nothing more will be sent", r->error.code);
+		wa_err("stopping: %s: nothing more will be sent%s", r->error.code,
+		    r->error.halt ? " (every other message of the broadcast "
+		    "would fail alike)" : "");
 	}
 	lost = put_result_locked(a, it->rec.obj, &res) != 0;
 	pthread_mutex_unlock(&a->mu);

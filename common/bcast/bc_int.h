@@ -125,7 +125,8 @@ struct wa_result;
 struct wa_error;
 /* A send's result (from the sender, or read back from wa-send's record
  * by mark) as a claimed recipient's outcome: sent, failed, or back to the
- * queue (fatal, not sent) or cancelled (not sent while cancelling). */
+ * queue (fatal, not sent, deferred: retry_in) or cancelled (not sent
+ * while cancelling). */
 enum bc_end bc_outcome_of(struct bc_outcome *oc, long long id,
     const struct wa_result *r, int cancelling);
 /* A fatal outcome's reason, "code: message", for the pause. */
@@ -182,9 +183,14 @@ int bc_key_shared(struct bc_db *d);
 #define BC_HOLD_S(db_wait) ((db_wait) + 5)
 /* Claims of d->key on bid still processing, or -1. */
 long long bc_outstanding(struct bc_db *d, long long bid);
-/* Recipients still queued (*n), and how long until the first may be
- * claimed (*wait, between 0.05 and 1 s). */
-int bc_queued_later(struct bc_db *d, long long bid, long long *n, double *wait);
+/* Recipients still queued (*n), how long until the first may be claimed
+ * (*first), and how long to sleep before looking again (*wait, between
+ * 0.05 and 1 s). */
+int bc_queued_later(struct bc_db *d, long long bid, long long *n, double *wait,
+    double *first);
+/* Recipients queued only for later than this (a long Retry-After) are left
+ * to a later run: waiting for them would hold the worker. */
+double bc_later_s(void);
 /* Cancel the queued rows (and this worker's unstarted claims). */
 int bc_cancel_rows(struct bc_db *d, long long bid, long long *n);
 /* Set the final status when no recipient is queued or processing; the
@@ -209,6 +215,7 @@ struct bc_pace {
 	char sender[64];
 	double slot[64];   /* monotonic times of the slots taken, unused */
 	int n, pos;
+	double win_t, win_n, win_rate; /* unlimited: sends per second seen */
 };
 /* sender: the pacing row's key, e.g. "meta:<phone number id>",
  * "baileys:<business id>". */
@@ -218,6 +225,10 @@ void bc_pace_init(struct bc_pace *p, double rate, const char *sender);
 int bc_pace_next(struct bc_db *d, struct bc_pace *p, double *when);
 /* Give up the remaining slots (they are lost, the rate dips a little). */
 void bc_pace_drop(struct bc_pace *p);
+/* The provider said the sender is over its throughput: every worker's
+ * share of the rate halves (an unlimited pace takes the rate it saw). 0,
+ * or -1 (d->err). */
+int bc_pace_throttle(struct bc_db *d, struct bc_pace *p);
 
 /* --- running (bc_run.c, bc_work.c) ------------------------------------ */
 struct wa_cfg;

@@ -14,6 +14,7 @@
 #include "bc_int.h"
 #include "record/wa_rec.h"
 #include "base/wa_cli.h"
+#include "send/wa_send.h"
 
 /* Worker keys held: advisory locks granted on this database. A bigint
  * lock shows in pg_locks as classid (high 32 bits) and objid (low),
@@ -539,10 +540,12 @@ bc_key_shared(struct bc_db *d)
 }
 
 int
-bc_queued_later(struct bc_db *d, long long bid, long long *n, double *wait)
+bc_queued_later(struct bc_db *d, long long bid, long long *n, double *wait,
+    double *first)
 {
 	static const char sql[] =
-	    "SELECT count(*), extract(epoch FROM min(next_attempt_at) - now())::float8"
+	    "SELECT count(*), extract(epoch FROM"
+	    " min(coalesce(next_attempt_at, now())) - now())::float8"
 	    " FROM whatsapp_broadcast_recipients"
 	    " WHERE broadcast_id = $1 AND status = 'queued'";
 	char k[32];
@@ -554,6 +557,7 @@ bc_queued_later(struct bc_db *d, long long bid, long long *n, double *wait)
 	*n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	*wait = PQgetisnull(r, 0, 1) ? 0 : strtod(PQgetvalue(r, 0, 1), NULL);
 	PQclear(r);
+	*first = *wait;
 	/* Rows skipped as locked, or due now: look again soon; never sleep
 	 * past a second, so cancel and pause are still seen in time. */
 	if (*wait < 0.05)
@@ -561,6 +565,15 @@ bc_queued_later(struct bc_db *d, long long bid, long long *n, double *wait)
 	if (*wait > 1.0)
 		*wait = 1.0;
 	return 0;
+}
+
+double
+bc_later_s(void)
+{
+	struct wa_retry_policy p;
+
+	wa_retry_policy_default(&p, WA_CTX_BROADCAST);
+	return p.retry_after_cap_s;
 }
 
 int

@@ -129,7 +129,7 @@ export_loop(struct exporter *x)
 	struct bc_recip rs[EXPORT_BATCH];
 	double last_poll = 0;
 	long long out;
-	double wait;
+	double wait, first;
 	int n, i, want, st;
 
 	for (;;) {
@@ -171,10 +171,16 @@ export_loop(struct exporter *x)
 			if (rq)
 				continue;
 			/* Anything queued for later (a retry time)? Wait for it. */
-			if (bc_queued_later(&x->d, x->b.id, &out, &wait) != 0)
+			if (bc_queued_later(&x->d, x->b.id, &out, &wait, &first) != 0)
 				return -1;
 			if (out == 0)
 				return WA_EXIT_OK;
+			if (first > bc_later_s()) {
+				wa_log(WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld "
+				    "%lld queued for later (the first in %.0f s): the "
+				    "next run sends them", x->b.id, out, first);
+				return WA_EXIT_TEMP;
+			}
 			bc_sleep_ms((int)(wait * 1000) + 1);
 			continue;
 		}
@@ -427,8 +433,11 @@ mark_one(struct marker *k, const struct wa_rec *rec)
 	 * as run records the sender's own report. */
 	wa_result_read(o, &res);
 	oc = &k->outs[k->nout];
-	if (bc_outcome_of(oc, rid, &res, 0) == BC_REQUEUE && !k->fatal) {
-		/* fatal: not the recipient's failure */
+	bc_outcome_of(oc, rid, &res, 0);
+	if (res.status == WA_FAILED && !k->fatal &&
+	    (res.error.cls == WA_CLASS_FATAL || res.error.halt)) {
+		/* fatal (not the recipient's failure), or a failure every
+		 * other recipient would share: the broadcast stops */
 		k->fatal = 1;
 		k->unreached = res.unreached > 0;
 		bc_fatal_reason(k->reason, sizeof k->reason, &res.error);

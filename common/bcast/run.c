@@ -68,6 +68,8 @@ struct run {
 
 	struct bc_counts counts;    /* the broadcast's, as last recorded */
 	int drained;                /* nothing left to claim */
+	long long later;            /* drained but these wait (bc_later_s) */
+	double later_s;             /* the first of them in this long */
 	double next_claim, last_poll, last_recover, last_progress, t0;
 	long long done_here;        /* outcomes recorded by this worker */
 	enum stop_why stop;
@@ -283,9 +285,16 @@ on_result(void *ctx, struct wa_msg *m, const struct wa_result *r)
 		break;
 	case BC_FAILED:
 		log_send(u, it, "failed", r);
+		/* Every other recipient would fail alike: the broadcast
+		 * stops as for a fatal outcome (the sender has stopped). */
+		if (r->error.halt && (u->stop == GO || u->stop == STOP_SIGNAL)) {
+			u->stop = STOP_FATAL;
+			u->unreached = 0;
+			bc_fatal_reason(u->reason, sizeof u->reason, &r->error);
+		}
 		break;
 	default:
-		if (r->status == WA_FAILED) {
+		if (r->status == WA_FAILED && r->error.cls == WA_CLASS_FATAL) {
 			/* Fatal: the recipient goes back, the broadcast stops
 			 * (bc_halt). */
 			if (u->stop == GO || u->stop == STOP_SIGNAL) {
@@ -294,7 +303,8 @@ on_result(void *ctx, struct wa_msg *m, const struct wa_result *r)
 				bc_fatal_reason(u->reason, sizeof u->reason, &r->error);
 			}
 			log_send(u, it, "not_sent", NULL);
-		}
+		} else if (r->status == WA_FAILED)
+			log_send(u, it, "requeued", r);
 	}
 	item_put(u, it);
 }
@@ -354,6 +364,24 @@ acquire(void *ctx, int want, double *wait_s)
 		got++;
 	}
 	return got;
+}
+
+/* The provider says the sender is over its throughput: every worker
+ * slows down (bc_pace_throttle). */
+static void
+throttle(void *ctx)
+{
+	struct run *u = ctx;
+
+	if (u->db_down)
+		return;
+	if (bc_pace_throttle(u->d, &u->pace) != 0) {
+		if (u->d->lost)
+			u->db_down = 1;
+		return;
+	}
+	LOGLINE(u, WA_LOG_VERBOSE, "[WA_BROADCAST] broadcast_id=%lld sender=%s "
+	    "throttled by the provider: the pace halves", u->b.id, u->pace.sender);
 }
 
 /* --- the message -------------------------------------------------------- */
@@ -513,12 +541,19 @@ static int
 look_ahead(struct run *u)
 {
 	long long n;
-	double wait;
+	double wait, first;
 
-	if (bc_queued_later(u->d, u->b.id, &n, &wait) != 0)
+	if (bc_queued_later(u->d, u->b.id, &n, &wait, &first) != 0)
 		return -1;
 	if (n == 0)
 		return 1;
+	if (first > bc_later_s()) {
+		/* Only recipients a provider asked to wait long for: the
+		 * next run (cron's run --all) sends them. */
+		u->later = n;
+		u->later_s = first;
+		return 1;
+	}
 	u->next_claim = bc_now() + wait;
 	return 0;
 }
@@ -589,10 +624,10 @@ new_sender(struct run *u)
 	so.on_result = on_result;
 	so.before_send = before_send;
 	so.ctx = u;
-	if (u->o->rate > 0) {
-		so.pacer.acquire = acquire;
-		so.pacer.ctx = u;
-	}
+	/* Unlimited too: a throttle from the provider paces it from then on. */
+	so.pacer.acquire = acquire;
+	so.pacer.throttle = throttle;
+	so.pacer.ctx = u;
 	u->max_attempts = so.policy[WA_CTX_BROADCAST].max_attempts;
 	u->snd = wa_sender_new(&so, err, sizeof err);
 	if (!u->snd) {
@@ -837,6 +872,10 @@ finish(struct run *u, int rc)
 			wa_err("broadcast_id=%lld: %s", u->b.id, u->d->err);
 		return rc ? rc : WA_EXIT_TEMP;
 	}
+	if (u->later && u->stop == GO)
+		wa_log(WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld %lld queued "
+		    "for later (the first in %.0f s): the next run sends them",
+		    now.id, u->later, u->later_s);
 	wa_log(WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld total=%lld sent=%lld "
 	    "failed=%lld status=%s%s%s", now.id, now.total, now.sent, now.failed,
 	    now.status, u->stop == STOP_FATAL ? " reason=" : "",
@@ -850,7 +889,7 @@ finish(struct run *u, int rc)
 	if (rc == WA_EXIT_OK) {
 		if (u->stop == STOP_FATAL)
 			rc = WA_EXIT_UNAVAIL;
-		else if (u->stop == STOP_SIGNAL)
+		else if (u->stop == STOP_SIGNAL || (u->later && u->stop == GO))
 			rc = WA_EXIT_TEMP;
 		else if (!strcmp(now.status, "partial") || !strcmp(now.status, "failed"))
 			rc = WA_EXIT_FAILED;

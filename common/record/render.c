@@ -270,3 +270,20 @@ wa_render_check_tree(yajl_val v, struct wa_render_err *e)
 {
 	return walk(v, NULL, 1, e);
 }
+
+int
+wa_render_tree_any(yajl_val v)
+{
+	struct ph ph;
+	size_t i;
+
+	if (YAJL_IS_STRING(v))
+		return ph_next(v->u.string, &ph) != NULL;
+	for (i = 0; YAJL_IS_OBJECT(v) && i < v->u.object.len; i++)
+		if (wa_render_tree_any(v->u.object.values[i]))
+			return 1;
+	for (i = 0; YAJL_IS_ARRAY(v) && i < v->u.array.len; i++)
+		if (wa_render_tree_any(v->u.array.values[i]))
+			return 1;
+	return 0;
+}

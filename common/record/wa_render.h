@@ -49,5 +49,8 @@ int wa_render_tree(yajl_val v, yajl_val rec, yajl_val *out,
     struct wa_render_err *e);
 /* wa_render_check over every string in v. */
 int wa_render_check_tree(yajl_val v, struct wa_render_err *e);
+/* 1 when some string in v holds a placeholder: what it renders to
+ * depends on the record. */
+int wa_render_tree_any(yajl_val v);
 
 #endif

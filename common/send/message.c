@@ -62,6 +62,7 @@ content_template(struct wa_msg *m, struct wa_msg_own *own, yajl_val rec,
 		if (rc != WA_RENDER_OK)
 			return render_error(rc, "template", &re, e);
 		m->tpl.components = own->components;
+		m->tpl.personal = wa_render_tree_any(comps);
 	}
 	return 0;
 }

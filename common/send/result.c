@@ -1,4 +1,5 @@
 /* result.c: send results <-> record fields; see wa_result.h. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,14 @@ error_obj(const struct wa_error *e)
 		wa_set_str(v, "provider_code", e->provider_code);
 	else
 		wa_set_null(v, "provider_code");
+	if (e->scope != WA_SCOPE_RECIPIENT)
+		wa_set_str(v, "scope", e->scope == WA_SCOPE_TEMPLATE ? "template" : "params");
+	if (e->halt)
+		wa_set_bool(v, "halt", 1);
+	if (e->throttle)
+		wa_set_bool(v, "throttle", 1);
+	if (e->defer_s > 0)
+		wa_set_int(v, "retry_after", (long long)ceil(e->defer_s));
 	return v;
 }
 
@@ -103,6 +112,14 @@ wa_result_read(yajl_val rec, struct wa_result *r)
 		    YAJL_IS_STRING(pc) ? pc->u.string : pc->u.number.r);
 		r->error.provider_code_num = YAJL_IS_NUMBER(pc);
 	}
+	st = wa_get_str(err, "scope");
+	r->error.scope = !st ? WA_SCOPE_RECIPIENT : strcmp(st, "template") == 0 ?
+	    WA_SCOPE_TEMPLATE : strcmp(st, "params") == 0 ? WA_SCOPE_PARAMS :
+	    WA_SCOPE_RECIPIENT;
+	r->error.halt = YAJL_IS_TRUE(wa_get(err, "halt"));
+	r->error.throttle = YAJL_IS_TRUE(wa_get(err, "throttle"));
+	if (wa_get_int(err, "retry_after", &n) == 0 && n > 0 && n <= 86400 * 7)
+		r->error.defer_s = (double)n;
 	if (r->error.cls == WA_CLASS_FATAL && wa_error_unreached(r->error.code))
 		r->unreached = r->attempts;
 	return 0;

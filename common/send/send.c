@@ -243,6 +243,8 @@ struct wa_sender {
 	long reported;
 	uint64_t rng;
 	double tat, interval;    /* local pacing: next free slot, spacing */
+	double pace_f, pace_t;   /* local pacing: the factor the last
+	                            throttle left, and when */
 	double pace_until;       /* the pacer said: not before */
 };
 
@@ -389,16 +391,42 @@ static int
 local_acquire(void *ctx, int want, double *wait_s)
 {
 	struct wa_sender *s = ctx;
-	double now = wa_clock_s();
+	double now = wa_clock_s(), gap = s->interval;
 	int n = 0;
 
+	if (s->pace_t > 0)
+		gap /= wa_pace_factor(s->pace_f, now - s->pace_t);
 	while (n < want && now >= s->tat) {
-		s->tat = (s->tat < now - s->interval ? now : s->tat) + s->interval;
+		s->tat = (s->tat < now - gap ? now : s->tat) + gap;
 		n++;
 	}
 	if (n == 0)
 		*wait_s = s->tat - now;
 	return n;
+}
+
+double
+wa_pace_factor(double f, double t)
+{
+	if (t > WA_PACE_QUIET_S)
+		f += (t - WA_PACE_QUIET_S) * WA_PACE_CREEP;
+	return f > 1 ? 1 : f < WA_PACE_MIN ? WA_PACE_MIN : f;
+}
+
+static void
+local_throttle(void *ctx)
+{
+	struct wa_sender *s = ctx;
+	double now = wa_clock_s();
+
+	if (s->pace_t > 0 && now - s->pace_t < WA_PACE_HOLD_S)
+		return;
+	s->pace_f = (s->pace_t > 0 ? wa_pace_factor(s->pace_f, now - s->pace_t) : 1) / 2;
+	if (s->pace_f < WA_PACE_MIN)
+		s->pace_f = WA_PACE_MIN;
+	s->pace_t = now;
+	/* the next slot, at the new spacing */
+	s->tat = (s->tat > now ? s->tat : now) + s->interval / s->pace_f;
 }
 
 void
@@ -440,6 +468,7 @@ wa_sender_new(const struct wa_sender_opts *o, char *err, size_t errlen)
 	}
 	if (!s->o.pacer.acquire && s->o.rate > 0) {
 		s->o.pacer.acquire = local_acquire;
+		s->o.pacer.throttle = local_throttle;
 		s->o.pacer.ctx = s;
 		s->interval = 1.0 / s->o.rate;
 	}
@@ -564,6 +593,15 @@ report(struct wa_sender *s, struct job *j, enum wa_status st)
 		memset(&r->error, 0, sizeof r->error);
 	if (st == WA_FAILED && r->error.cls == WA_CLASS_FATAL)
 		s->stopping = 1;
+	/* Nobody waits on a broadcast's message, and its recipients share
+	 * the template (and, unless rendered from fields, its parameters):
+	 * what is wrong with those is wrong for all of them. */
+	if (st == WA_FAILED && j->m->context == WA_CTX_BROADCAST &&
+	    (r->error.scope == WA_SCOPE_TEMPLATE ||
+	    (r->error.scope == WA_SCOPE_PARAMS && !j->m->tpl.personal))) {
+		r->error.halt = 1;
+		s->stopping = 1;
+	}
 	if (st == WA_DRY_RUN)
 		r->request = dump_request(j);
 	s->reported++;
@@ -616,25 +654,36 @@ retry_delay(struct wa_sender *s, struct job *j, long retry_after)
 	if (!(e->cls == WA_CLASS_RETRYABLE ||
 	    (e->cls == WA_CLASS_AMBIGUOUS && p->retry_ambiguous)))
 		return -1;
-	if (j->attempts >= p->max_attempts)
+	if (j->attempts >= p->max_attempts) {
+		/* Refused for the sender's pace, not for this recipient: it
+		 * may go again once the pace has dropped. */
+		if (e->throttle)
+			e->defer_s = retry_after > 0 ? (double)retry_after : WA_PACE_QUIET_S;
 		return -1;
+	}
 	d = p->first_delay_s * pow(p->factor, j->attempts - 1);
 	if (d > p->max_delay_s)
 		d = p->max_delay_s;
 	d *= 0.8 + 0.4 * (double)(rng_next(s) >> 11) / 9007199254740992.0;
+	if (e->backoff_s > 0 && d < e->backoff_s * pow(2, j->attempts - 1))
+		d = e->backoff_s * pow(2, j->attempts - 1);
 	if (retry_after > 0) {
 		if (retry_after > p->retry_after_cap_s) {
 			size_t n = strlen(e->message);
 
 			snprintf(e->message + n, sizeof e->message - n,
 			    " (Retry-After %ld s: longer than this context waits)", retry_after);
+			e->defer_s = (double)retry_after;
 			return -1;
 		}
 		if (d < retry_after)
 			d = (double)retry_after;
 	}
-	if (j->waited + d > p->max_wait_s + 1e-9)
+	if (j->waited + d > p->max_wait_s + 1e-9) {
+		if (e->throttle)
+			e->defer_s = d;
 		return -1;
+	}
 	return d;
 }
 
@@ -668,6 +717,8 @@ on_http(void *ctx, const struct wa_http_res *res)
 	} else
 		sent = j->op->answer(res, j->msgid, sizeof j->msgid, &j->res.error);
 	log_attempt(j, res);
+	if (!sent && j->res.error.throttle && s->o.pacer.throttle)
+		s->o.pacer.throttle(s->o.pacer.ctx);
 	if (sent) {
 		report(s, j, WA_SENT);
 		return;

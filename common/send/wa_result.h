@@ -4,7 +4,10 @@
  *
  *   "status":"sent"|"failed", "provider", "message_id", "attempts",
  *   "duration_ms", and on failure "error":{"code","message","class",
- *   "http_status","provider_code"} */
+ *   "http_status","provider_code"} with, when they apply, "scope"
+ *   ("template", "params"), "halt" (true: the broadcast stops),
+ *   "throttle" (true: refused for the sender's pace) and "retry_after"
+ *   (seconds: it may go again then). */
 #ifndef WA_RESULT_H
 #define WA_RESULT_H
 

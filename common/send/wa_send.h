@@ -48,6 +48,9 @@ struct wa_msg {
 	struct {
 		const char *name, *language;
 		yajl_val components; /* a JSON array, or NULL */
+		int personal;        /* its parameters came from the recipient's
+		                        fields ({{field}}): a parameter error is
+		                        this recipient's, not the broadcast's */
 	} tpl;                     /* WA_MSG_TEMPLATE (Meta only) */
 	struct {
 		const char *type;    /* image, video, audio, document */
@@ -86,9 +89,28 @@ const char *wa_class_name(enum wa_class c);
  * address wrong for every message alike. */
 int wa_error_unreached(const char *code);
 
+/* What an error says is wrong beyond this one message: a template no one
+ * can be sent (WA_SCOPE_TEMPLATE), or parameters that are wrong for
+ * everyone who gets the same ones (WA_SCOPE_PARAMS). In a broadcast such
+ * an error fails its recipient and stops the run (halt, below): every
+ * other recipient would fail the same way. */
+enum wa_scope { WA_SCOPE_RECIPIENT, WA_SCOPE_TEMPLATE, WA_SCOPE_PARAMS };
+
 struct wa_error {
 	const char *code;        /* "undeliverable", "timeout", … (static) */
 	enum wa_class cls;
+	enum wa_scope scope;
+	int throttle;            /* the sender is over its throughput: the
+	                            pace drops (wa_pacer.throttle) */
+	double backoff_s;        /* the provider's least wait before this
+	                            recipient may be tried again, doubled per
+	                            try made (Meta's 131056) */
+	double defer_s;          /* a retryable failure that could go again
+	                            after this long, later than its context
+	                            waits (a long Retry-After, a throttle):
+	                            a broadcast requeues it for then */
+	int halt;                /* broadcast: this failure stopped the run
+	                            (scope), the rest would fail alike */
 	char message[256];       /* one line, no secrets */
 	long http_status;        /* 0: no HTTP answer */
 	char provider_code[64];  /* Meta's code ("131026"), Baileys' error
@@ -134,8 +156,24 @@ void wa_retry_policy_default(struct wa_retry_policy *p, enum wa_context c);
  * one. wa-broadcast keeps this in PostgreSQL to share a rate across hosts. */
 struct wa_pacer {
 	int (*acquire)(void *ctx, int want, double *wait_s);
+	/* An answer said the sender is over its throughput: slow down
+	 * (optional). */
+	void (*throttle)(void *ctx);
 	void *ctx;
 };
+
+/* The adaptive pace, the same for the sender's own --rate and the one a
+ * broadcast keeps in PostgreSQL: a throttle halves the rate (not below
+ * 1/32 of it, and once per WA_PACE_HOLD_S however many answers say so);
+ * after WA_PACE_QUIET_S without one it creeps back by WA_PACE_CREEP of
+ * the rate per second. */
+#define WA_PACE_HOLD_S 1.0
+#define WA_PACE_QUIET_S 5.0
+#define WA_PACE_CREEP 0.1
+#define WA_PACE_MIN 0.03125
+/* The factor (0..1] on the rate, t seconds after the last throttle left it
+ * at f. */
+double wa_pace_factor(double f, double t);
 
 struct wa_sender;
 

@@ -69,6 +69,8 @@
 #define MEDIA_CAP ((size_t)16 << 20)  /* Baileys image/video/audio (decoded) */
 #define DOC_CAP ((size_t)100 << 20)   /* Baileys document (decoded) */
 
+#define THROUGHPUT_MAX 10000         /* "throughput": sends per second at most */
+
 #define COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ------------------------------------------------------------------------ */
@@ -370,7 +372,7 @@ static bool json_depth_ok(const char *s, size_t n)
 
 enum fkind {
 	F_NONE, F_BAILEYS_500, F_NOT_CONNECTED, F_HTTP_500, F_HTTP_429, F_HTTP_400,
-	F_META, F_TOKEN_REJECTED, F_TIMEOUT, F_DROP, F_SLOW
+	F_META, F_TOKEN_REJECTED, F_TIMEOUT, F_DROP, F_SLOW, F_HTTP_429_BARE
 };
 
 struct fault {
@@ -387,6 +389,7 @@ static const struct {
 	{ "not_connected", F_NOT_CONNECTED, false },
 	{ "http_500", F_HTTP_500, false },
 	{ "http_429", F_HTTP_429, false },
+	{ "http_429_bare", F_HTTP_429_BARE, false },
 	{ "http_400", F_HTTP_400, false },
 	{ "meta", F_META, true },
 	{ "token_rejected", F_TOKEN_REJECTED, false },
@@ -481,6 +484,8 @@ struct config {
 	size_t nrates;
 	long latency_ms;
 	long retry_after;
+	long throughput;           /* 0: off; else sends accepted per second,
+	                              the rest get Meta's 130429 */
 	enum sess state;           /* every tenant not listed below */
 	struct tenant_state *tenants;
 	size_t ntenants;
@@ -736,6 +741,8 @@ static bool cfg_from_json(struct config *c, yajl_val v, char *err, size_t esz)
 			ok = json_long(m, 0, DELAY_MAX_MS, &c->latency_ms);
 		} else if (strcmp(k, "retry_after") == 0) {
 			ok = json_long(m, 0, 86400, &c->retry_after);
+		} else if (strcmp(k, "throughput") == 0) {
+			ok = json_long(m, 0, THROUGHPUT_MAX, &c->throughput);
 		} else if (strcmp(k, "seed") == 0) {
 			ok = YAJL_IS_INTEGER(m) && m->u.number.i >= 0;
 			if (ok)
@@ -787,6 +794,7 @@ static void cfg_to_json(yajl_gen g, const struct config *c)
 	yajl_gen_map_close(g);
 	gen_kv_int(g, "latency_ms", c->latency_ms);
 	gen_kv_int(g, "retry_after", c->retry_after);
+	gen_kv_int(g, "throughput", c->throughput);
 	gen_key(g, "baileys_state");
 	if (c->ntenants == 0) {
 		gen_str(g, sess_names[c->state]);
@@ -1070,6 +1078,15 @@ static const struct {
 	{ 131049, "This message was not delivered to maintain healthy ecosystem engagement." },
 	{ 131056, "(Business Account, Consumer Account) pair rate limit hit" },
 	{ 131057, "Account in maintenance mode" },
+	{ 3, "Capability or permissions issue" },
+	{ 131042, "Business eligibility payment issue" },
+	{ 131045, "Incorrect certificate" },
+	{ 133010, "Phone number not registered" },
+	{ 132000, "Number of parameters does not match the expected number of params" },
+	{ 132001, "Template name does not exist in the translation" },
+	{ 132012, "Parameter format does not match format in the created template" },
+	{ 132015, "Template is paused" },
+	{ 132016, "Template is disabled" },
 };
 
 /* The HTTP status Meta answers an error code with. */
@@ -1230,10 +1247,35 @@ static void note_delivered(struct ctx *x)
 	pthread_mutex_unlock(&g_lock);
 }
 
+/* "throughput": the times of the sends accepted in the last second, in a
+ * ring; one more is accepted only while fewer than the limit are in it, as
+ * Meta refuses a number's sends above its throughput (130429).  Caller
+ * holds g_lock. */
+static double g_tp_ring[THROUGHPUT_MAX];
+static long g_tp_head, g_tp_n;
+
+static bool throughput_exceeded(long limit)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	double now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	while (g_tp_n > 0 && (g_tp_n > limit ||
+	    g_tp_ring[(g_tp_head + THROUGHPUT_MAX - g_tp_n) % THROUGHPUT_MAX] <= now - 1.0))
+		g_tp_n--;
+	if (g_tp_n >= limit)
+		return true;
+	g_tp_ring[g_tp_head] = now;
+	g_tp_head = (g_tp_head + 1) % THROUGHPUT_MAX;
+	g_tp_n++;
+	return false;
+}
+
 static struct fault send_fault(struct ctx *x)
 {
 	pthread_mutex_lock(&g_lock);
 	struct fault f = pick_send_fault(x->digits, x->attempt, x->send_no);
+	if (f.kind == F_NONE && g_cfg.throughput > 0 && throughput_exceeded(g_cfg.throughput))
+		f = (struct fault){ F_HTTP_429, 0 };
 	if (f.kind != F_NONE)
 		g_faults++;
 	pthread_mutex_unlock(&g_lock);
@@ -1319,6 +1361,10 @@ static bool apply_fault(struct ctx *x, struct fault f, bool meta)
 		else
 			reply_error(x, 429, "rate_limited");
 		x->r.retry_after = current_retry_after();
+		return true;
+	case F_HTTP_429_BARE:
+		/* a 429 from something in front of the API: no JSON, no code */
+		reply_text(x, 429, "Too Many Requests\n");
 		return true;
 	case F_HTTP_400:
 		if (meta)

@@ -27,35 +27,78 @@ struct meta {
 	const char *missing;       /* NULL, or the setting Meta lacks */
 };
 
+/* Meta's error codes: the one table that classifies them (wa.7 shows it).
+ * Keyed on `code`; a code not here goes by the HTTP status (by_status).
+ * fatal: nothing can be sent from this account or number now; the run
+ * stops. scope: the template (or its shared parameters) is unusable for
+ * everyone, so a broadcast stops after the first (see wa_scope). */
+#define MC_THROTTLE 1  /* over the number's throughput: slow down */
+#define MC_PAIR 2      /* this recipient too often: wait for them alone */
+
 static const struct meta_code {
 	long code;
 	const char *name;
 	enum wa_class cls;
+	enum wa_scope scope;
+	unsigned flags;
+	const char *meaning;  /* Meta's, in short */
 } meta_codes[] = {
-	{ 1, "temporary_error", WA_CLASS_RETRYABLE },
-	{ 2, "temporary_error", WA_CLASS_RETRYABLE },
-	{ 4, "app_rate_limit", WA_CLASS_RETRYABLE },
-	{ 80007, "rate_limit", WA_CLASS_RETRYABLE },
-	{ 130429, "throughput_limit", WA_CLASS_RETRYABLE },
-	{ 131056, "pair_rate_limit", WA_CLASS_RETRYABLE },
-	{ 131057, "account_upgrading", WA_CLASS_RETRYABLE },
-	{ 131026, "undeliverable", WA_CLASS_PERMANENT },
-	{ 131047, "window_closed", WA_CLASS_PERMANENT },
-	{ 131049, "not_delivered", WA_CLASS_PERMANENT },
-	{ 100, "bad_parameter", WA_CLASS_PERMANENT },
-	{ 131008, "bad_parameter", WA_CLASS_PERMANENT },
-	{ 131009, "bad_parameter", WA_CLASS_PERMANENT },
-	{ 190, "token_rejected", WA_CLASS_FATAL },
-	{ 10, "permission_denied", WA_CLASS_FATAL },
-	{ 131031, "account_locked", WA_CLASS_FATAL },
-	{ 368, "policy_blocked", WA_CLASS_FATAL },
-	{ 131048, "spam_rate_limit", WA_CLASS_FATAL },
+	/* not accepted, try again later */
+	{ 1, "temporary_error", WA_CLASS_RETRYABLE, 0, 0, "API unknown error" },
+	{ 2, "temporary_error", WA_CLASS_RETRYABLE, 0, 0, "API service temporarily unavailable" },
+	{ 4, "app_rate_limit", WA_CLASS_RETRYABLE, 0, 0, "too many API calls by the app" },
+	{ 80007, "rate_limit", WA_CLASS_RETRYABLE, 0, 0, "the business account's rate limit" },
+	{ 130429, "throughput_limit", WA_CLASS_RETRYABLE, 0, MC_THROTTLE,
+	  "the number's message throughput reached" },
+	{ 131056, "pair_rate_limit", WA_CLASS_RETRYABLE, 0, MC_PAIR,
+	  "too many messages to this recipient (about 1 per 6 s)" },
+	{ 131057, "account_upgrading", WA_CLASS_RETRYABLE, 0, 0, "the account is in maintenance" },
+	/* never for this recipient */
+	{ 100, "bad_parameter", WA_CLASS_PERMANENT, 0, 0, "invalid parameter" },
+	{ 131008, "bad_parameter", WA_CLASS_PERMANENT, 0, 0, "a required parameter is missing" },
+	{ 131009, "bad_parameter", WA_CLASS_PERMANENT, 0, 0, "a parameter value is not valid" },
+	{ 131021, "recipient_is_sender", WA_CLASS_PERMANENT, 0, 0, "sender and recipient are the same number" },
+	{ 131026, "undeliverable", WA_CLASS_PERMANENT, 0, 0, "not on WhatsApp, or cannot receive it" },
+	{ 131047, "window_closed", WA_CLASS_PERMANENT, 0, 0, "24 hours since the user last wrote: only a template" },
+	{ 131049, "not_delivered", WA_CLASS_PERMANENT, 0, 0, "not delivered, to keep the ecosystem healthy" },
+	{ 131050, "marketing_opted_out", WA_CLASS_PERMANENT, 0, 0, "the user stopped marketing messages" },
+	{ 131051, "unsupported_type", WA_CLASS_PERMANENT, 0, 0, "unsupported message type" },
+	{ 131052, "media_download_failed", WA_CLASS_PERMANENT, 0, 0, "the user's media could not be downloaded" },
+	{ 131053, "media_upload_failed", WA_CLASS_PERMANENT, 0, 0, "the media could not be uploaded" },
+	{ 132005, "template_text_too_long", WA_CLASS_PERMANENT, 0, 0, "the filled-in template text is too long" },
+	{ 132007, "template_policy", WA_CLASS_PERMANENT, 0, 0, "the template's content breaks a format policy" },
+	{ 135000, "generic_user_error", WA_CLASS_PERMANENT, 0, 0, "unknown error in the request's parameters" },
+	/* the template, for everyone who gets it */
+	{ 132000, "template_params", WA_CLASS_PERMANENT, WA_SCOPE_PARAMS, 0,
+	  "the number of parameters does not match the template" },
+	{ 132012, "template_params", WA_CLASS_PERMANENT, WA_SCOPE_PARAMS, 0,
+	  "a parameter's format does not match the template" },
+	{ 132001, "template_missing", WA_CLASS_PERMANENT, WA_SCOPE_TEMPLATE, 0,
+	  "no such template in that language" },
+	{ 132015, "template_paused", WA_CLASS_PERMANENT, WA_SCOPE_TEMPLATE, 0,
+	  "the template is paused for low quality" },
+	{ 132016, "template_disabled", WA_CLASS_PERMANENT, WA_SCOPE_TEMPLATE, 0,
+	  "the template is disabled" },
+	/* nothing can be sent: stop */
+	{ 3, "capability_denied", WA_CLASS_FATAL, 0, 0, "the app lacks the capability or permission" },
+	{ 10, "permission_denied", WA_CLASS_FATAL, 0, 0, "permission not granted or removed" },
+	{ 190, "token_rejected", WA_CLASS_FATAL, 0, 0, "the access token expired or is invalid" },
+	{ 368, "policy_blocked", WA_CLASS_FATAL, 0, 0, "temporarily blocked for policy violations" },
+	{ 131031, "account_locked", WA_CLASS_FATAL, 0, 0, "the business account is locked" },
+	{ 131042, "payment_issue", WA_CLASS_FATAL, 0, 0, "a payment or eligibility problem of the business" },
+	{ 131045, "registration_error", WA_CLASS_FATAL, 0, 0, "the number's certificate or registration is wrong" },
+	{ 131048, "spam_rate_limit", WA_CLASS_FATAL, 0, 0, "sending restricted: too many messages marked spam" },
+	{ 133010, "number_not_registered", WA_CLASS_FATAL, 0, 0, "the phone number is not registered on the Cloud API" },
 };
+
+/* Pair rate limit: "about one message per 6 s to the same user". */
+#define META_PAIR_WAIT_S 6.0
 
 static const struct meta_code *
 find_code(long code)
 {
-	static const struct meta_code perm = { 0, "permission_denied", WA_CLASS_FATAL };
+	static const struct meta_code perm = { 0, "permission_denied",
+		WA_CLASS_FATAL, 0, 0, "API permission (200-299)" };
 	size_t i;
 
 	for (i = 0; i < sizeof meta_codes / sizeof meta_codes[0]; i++)
@@ -211,8 +254,10 @@ by_status(long st, struct wa_error *e)
 		wa_error_set(e, "token_rejected", WA_CLASS_FATAL, "Meta rejected the access token (HTTP 401)");
 	else if (st == 403)
 		wa_error_set(e, "permission_denied", WA_CLASS_FATAL, "Meta refused: no permission (HTTP 403)");
-	else if (st == 429)
+	else if (st == 429) {
 		wa_error_set(e, "rate_limited", WA_CLASS_RETRYABLE, "Meta asked to slow down (HTTP 429)");
+		e->throttle = 1;
+	}
 	else if (st >= 500)
 		wa_error_set(e, "server_error", WA_CLASS_RETRYABLE, "Meta failed (HTTP %ld)", st);
 	else if (st >= 400)
@@ -234,9 +279,14 @@ classify_error(long st, yajl_val v, struct wa_error *e)
 
 	if (has_code)
 		mc = find_code((long)code);
-	if (mc)
-		wa_error_set(e, mc->name, mc->cls, "Meta error %lld", code);
-	else
+	if (mc) {
+		wa_error_set(e, mc->name, mc->cls, "Meta error %lld: %s", code,
+		    mc->meaning);
+		e->scope = mc->scope;
+		e->throttle = (mc->flags & MC_THROTTLE) != 0;
+		if (mc->flags & MC_PAIR)
+			e->backoff_s = META_PAIR_WAIT_S;
+	} else
 		by_status(st, e);
 	if (has_code)
 		snprintf(e->provider_code, sizeof e->provider_code, "%lld", code);
