@@ -43,3 +43,16 @@ man_opts() { grep -oE 'Fl Fl [a-z][a-z0-9-]*' "$1" | sed 's/^Fl Fl /--/' | sort 
 		done
 	done
 }
+
+@test "wa(7) shows Meta's codes exactly as the one table in meta.c classifies them" {
+	# each row of the table: { code, "name", WA_CLASS_X, ...
+	table=$(sed -n '/} meta_codes\[\] = {/,/^};/p' "$WA_ROOT/common/send/provider/meta.c" |
+		sed -nE 's/^[[:space:]]*\{ ([0-9]+), "([a-z_]+)", WA_CLASS_([A-Z]+),.*/\1 \2 \3/p' |
+		tr 'A-Z' 'a-z' | sort)
+	[ "$(wc -l <<<"$table")" -ge 30 ] || fail "could not read the table: $table"
+	# each entry of the page: ".It CODE" then ".Li name , class..."
+	page=$(sed -n '/^\.Sh META ERROR CODES/,/^\.Sh /p' "$WA_ROOT/man/wa.7" |
+		awk '/^\.It [0-9]+$/ { c = $2; next }
+		     c && /^\.Li / { sub(/;.*/, ""); sub(/:.*/, ""); print c, $2, $4; c = "" }' | sort)
+	assert_equal "$page" "$table"
+}
