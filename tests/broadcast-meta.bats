@@ -180,3 +180,19 @@ EOF
 	assert_success
 	assert_equal "$(bc_state "$BID") $(bc_col "$BID" status)" "0 0 3 0 0 completed"
 }
+
+@test "pipeline: a Retry-After longer than a run waits queues the recipient for then, as run does" {
+	meta_bcast 3
+	provider_control '{"retry_after":120,"rules":[{"to":"972500000001","fault":"http_429","times":1}]}'
+	wa-broadcast export "$BID" 2>"$BATS_TEST_TMPDIR/export.err" |
+		wa-send --context broadcast 2>/dev/null | tee "$BATS_TEST_TMPDIR/results" |
+		wa-broadcast mark "$BID" >/dev/null 2>&1 && rc=0 || rc=$?
+	# wa-send's record says when it may go again; mark keeps it queued
+	assert_equal "$(jq -r 'select(.status == "failed") | [.error.class, .error.retry_after, .error.throttle] | map(tostring) | join(" ")' "$BATS_TEST_TMPDIR/results")" "retryable 120 true"
+	assert_equal "$(bc_state "$BID") $(bc_col "$BID" status)" "1 0 2 0 0 running"
+	wait_s=$(psql_q "SELECT round(extract(epoch FROM next_attempt_at - now())) FROM whatsapp_broadcast_recipients WHERE status = 'queued'")
+	[ "$wait_s" -ge 100 ] && [ "$wait_s" -le 120 ] || fail "next_attempt_at in $wait_s s"
+	# refused for the pace: none of its tries spent
+	assert_equal "$(psql_q "SELECT coalesce(attempts, 0) FROM whatsapp_broadcast_recipients WHERE status = 'queued'")" 0
+	bc_consistent "$BID"
+}
