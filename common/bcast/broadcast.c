@@ -456,8 +456,7 @@ bc_outcome_of(struct bc_outcome *oc, long long id, const struct wa_result *r,
 		/* Certainly not sent, and may go later than the sender waits
 		 * (a long Retry-After, the pace): queued for then. */
 		oc->end = BC_REQUEUE;
-		/* Refused for the sender's pace: none of its tries spent. */
-		oc->attempts = e->throttle ? 0 : r->attempts - r->unreached;
+		oc->attempts = r->attempts - r->unreached;
 		oc->retry_in = e->defer_s;
 	} else if (r->status == WA_FAILED && e->cls != WA_CLASS_FATAL) {
 		oc->end = BC_FAILED;

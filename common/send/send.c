@@ -654,13 +654,8 @@ retry_delay(struct wa_sender *s, struct job *j, long retry_after)
 	if (!(e->cls == WA_CLASS_RETRYABLE ||
 	    (e->cls == WA_CLASS_AMBIGUOUS && p->retry_ambiguous)))
 		return -1;
-	if (j->attempts >= p->max_attempts) {
-		/* Refused for the sender's pace, not for this recipient: it
-		 * may go again once the pace has dropped. */
-		if (e->throttle)
-			e->defer_s = retry_after > 0 ? (double)retry_after : WA_PACE_QUIET_S;
+	if (j->attempts >= p->max_attempts)
 		return -1;
-	}
 	d = p->first_delay_s * pow(p->factor, j->attempts - 1);
 	if (d > p->max_delay_s)
 		d = p->max_delay_s;
@@ -679,11 +674,8 @@ retry_delay(struct wa_sender *s, struct job *j, long retry_after)
 		if (d < retry_after)
 			d = (double)retry_after;
 	}
-	if (j->waited + d > p->max_wait_s + 1e-9) {
-		if (e->throttle)
-			e->defer_s = d;
+	if (j->waited + d > p->max_wait_s + 1e-9)
 		return -1;
-	}
 	return d;
 }
 

@@ -107,8 +107,8 @@ struct wa_error {
 	                            try made (Meta's 131056) */
 	double defer_s;          /* a retryable failure that could go again
 	                            after this long, later than its context
-	                            waits (a long Retry-After, a throttle):
-	                            a broadcast requeues it for then */
+	                            waits (a long Retry-After): a broadcast
+	                            requeues it for then */
 	int halt;                /* broadcast: this failure stopped the run
 	                            (scope), the rest would fail alike */
 	char message[256];       /* one line, no secrets */
@@ -164,13 +164,13 @@ struct wa_pacer {
 
 /* The adaptive pace, the same for the sender's own --rate and the one a
  * broadcast keeps in PostgreSQL: a throttle halves the rate (not below
- * 1/32 of it, and once per WA_PACE_HOLD_S however many answers say so);
+ * 1/8 of it, and once per WA_PACE_HOLD_S however many answers say so);
  * after WA_PACE_QUIET_S without one it creeps back by WA_PACE_CREEP of
  * the rate per second. */
 #define WA_PACE_HOLD_S 1.0
 #define WA_PACE_QUIET_S 5.0
 #define WA_PACE_CREEP 0.1
-#define WA_PACE_MIN 0.03125
+#define WA_PACE_MIN 0.125
 /* The factor (0..1] on the rate, t seconds after the last throttle left it
  * at f. */
 double wa_pace_factor(double f, double t);
