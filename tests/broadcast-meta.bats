@@ -192,3 +192,15 @@ EOF
 	assert_equal "$(psql_q "SELECT attempts FROM whatsapp_broadcast_recipients WHERE status = 'queued'")" 1
 	bc_consistent "$BID"
 }
+
+@test "wa-send --rate: a 130429 halves its own pace too" {
+	provider_control '{"retry_after":0,"rules":[{"to":"972500000002","fault":"meta:130429","times":1}]}'
+	seq 972500000000 972500000029 | sed 's/.*/{"to":"+&"}/' >"$BATS_TEST_TMPDIR/in"
+	send_run --provider meta --context broadcast --rate 20 --parallel 4 --text hi "$BATS_TEST_TMPDIR/in"
+	assert_success
+	assert_equal "$(provider_count)" 31
+	t429=$(jq -s '[.[] | select(.status == 429) | .t] | min' "$PROVIDER_LOG")
+	n=$(jq -s --argjson t "$t429" '[.[] | select(.path | endswith("/messages")) | select(.t > $t and .t <= $t + 500)] | length' "$PROVIDER_LOG")
+	# 20/s would start 10 in half a second; halved, 5 (and the retry)
+	[ "$n" -le 7 ] || fail "$n sends within 500 ms of the 429 (the pace was not halved)"
+}
