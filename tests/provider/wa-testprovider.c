@@ -1661,6 +1661,8 @@ static bool meta_validate(struct ctx *x)
 		yajl_val m = jget(b, type);
 		if (!jstr_ne(m, "link") && !jstr_ne(m, "id"))
 			bad = "the media object needs a link";
+		else if (jstr(m, "caption") && utf8_chars(jstr(m, "caption")) > 1024)
+			bad = "the caption is longer than 1024 characters";
 	} else {
 		bad = "unsupported message type";
 	}

@@ -17,8 +17,9 @@
 #include "record/wa_rec.h"
 #include "send/provider/provider.h"
 
-/* Meta refuses longer text bodies. */
+/* Meta refuses longer text bodies and captions (characters, not bytes). */
 #define WA_META_TEXT_MAX 4096
+#define WA_META_CAPTION_MAX 1024
 
 /* A sender's settings, built from the config once. */
 struct meta {
@@ -161,6 +162,12 @@ check_msg(const struct wa_msg *m, struct wa_error *e)
 		else if (!m->media.url)
 			wa_error_set(e, "unsupported", WA_CLASS_PERMANENT,
 			    "Meta takes media by link: give media.url, not media.path");
+		/* Audio carries no caption (gen_body leaves it out), so only
+		 * a caption that would be sent can be too long. */
+		else if (m->media.caption && strcmp(m->media.type, "audio") != 0 &&
+		    wa_utf8_len(m->media.caption) > WA_META_CAPTION_MAX)
+			wa_error_set(e, "caption_too_long", WA_CLASS_PERMANENT,
+			    "caption longer than Meta's %d characters", WA_META_CAPTION_MAX);
 		else
 			return 0;
 		return -1;

@@ -1,0 +1,72 @@
+#!/usr/bin/env bats
+# Meta: what Meta would refuse is refused before any request (captions over
+# 1,024 characters), what it offers is asked for (link previews), and what
+# it says of an accepted message is kept (message_status). Everything
+# against the real test provider (tests/lib/provider.bash).
+
+setup_file() { load lib/common; load lib/provider; provider_setup_file; }
+teardown_file() { load lib/common; load lib/provider; provider_teardown_file; }
+setup() { load lib/common; load lib/provider; provider_setup; }
+teardown() { canary_check; }
+
+IL=972501234567
+IL2=972521234567
+
+# N copies of the character C.
+repeat() { local s; printf -v s "%${1}s" ""; printf '%s' "${s// /$2}"; }
+
+# An image record for Meta with caption $1, as JSON (jq escapes it).
+image_rec() {
+	jq -cn --arg c "$1" --arg to "${2:-+$IL}" \
+		'{to:$to, media:{type:"image", url:"https://example.com/a.jpg", caption:$c}}'
+}
+
+# --- captions -----------------------------------------------------------------
+
+@test "caption: 1,024 characters are sent, 1,025 refused with no request" {
+	send_run --provider meta <<<"$(image_rec "$(repeat 1024 a)")"
+	assert_success
+	[ "$(provider_count)" -eq 1 ]
+	assert_equal "$(provider_sends | jq -r '.body.image.caption | length')" 1024
+	provider_reset >/dev/null
+	: >"$PROVIDER_LOG"
+	send_run --provider meta <<<"$(image_rec "$(repeat 1025 a)")"
+	assert_failure 1
+	assert_equal "$(jq -r '[.status, .error.code, .error.class, .attempts] | join(" ")' <<<"$output")" \
+		"failed caption_too_long permanent 0"
+	assert_equal "$(jq -r .error.message <<<"$output")" "caption longer than Meta's 1024 characters"
+	[ "$(provider_count)" -eq 0 ]
+	assert_equal "$(provider_stats requests)" 0
+}
+
+@test "caption: counted in characters, not bytes (Hebrew, two bytes each)" {
+	# 1,024 letters are 2,048 bytes: still within the limit.
+	send_run --provider meta <<<"$(image_rec "$(repeat 1024 ש)")"
+	assert_success
+	assert_equal "$(provider_sends | jq -r '.body.image.caption | length')" 1024
+	: >"$PROVIDER_LOG"
+	send_run --provider meta <<<"$(image_rec "$(repeat 1025 ש)")"
+	assert_failure 1
+	assert_equal "$(jq -r .error.code <<<"$output")" caption_too_long
+	[ "$(provider_count)" -eq 0 ]
+}
+
+@test "caption: a record's own text as the caption is held to the same limit" {
+	# The media has no caption: the record's text becomes it.
+	jq -cn --arg a "$(repeat 1025 ש)" --arg b "$(repeat 1024 ש)" \
+		'{type:"video", url:"https://example.com/v.mp4"} as $m |
+		{to:"+972501234567", text:$a, media:$m}, {to:"+972521234567", text:$b, media:$m}' >"$BATS_TEST_TMPDIR/in"
+	send_run --provider meta "$BATS_TEST_TMPDIR/in"
+	assert_failure 1
+	assert_equal "$(jq -r 'select(.to == "+972501234567") | .error.code' <<<"$output")" caption_too_long
+	assert_equal "$(jq -r 'select(.to == "+972521234567") | .status' <<<"$output")" sent
+	[ "$(provider_count $IL)" -eq 0 ]
+	assert_equal "$(provider_sends $IL2 | jq -r '.body.video.caption | length')" 1024
+}
+
+@test "caption: audio carries none, so a long one is no reason to refuse it" {
+	send_run --provider meta <<<"$(jq -cn --arg c "$(repeat 1025 a)" \
+		'{to:"+972501234567", media:{type:"audio", url:"https://example.com/a.ogg", caption:$c}}')"
+	assert_success
+	assert_equal "$(provider_sends | jq -c .body.audio)" '{"link":"https://example.com/a.ogg"}'
+}
