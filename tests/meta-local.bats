@@ -70,3 +70,33 @@ image_rec() {
 	assert_success
 	assert_equal "$(provider_sends | jq -c .body.audio)" '{"link":"https://example.com/a.ogg"}'
 }
+
+# --- message_status -----------------------------------------------------------------
+
+@test "message_status: kept in the result record, for both of Meta's values" {
+	for ms in accepted held_for_quality_assessment; do
+		provider_control "{\"message_status\":\"$ms\"}"
+		send_run --provider meta --to +972501234567 --text hi
+		assert_success
+		assert_equal "$(jq -r '[.status, .message_status] | join(" ")' <<<"$output")" "sent $ms"
+		# Beside the message id it describes.
+		assert_equal "$(jq -r 'keys_unsorted | .[index("message_id") + 1]' <<<"$output")" message_status
+	done
+}
+
+@test "message_status: absent when Meta gives none, and a record's old one goes" {
+	send_run --provider meta <<<'{"to":"+972501234567","text":"hi","message_status":"stale"}'
+	assert_success
+	assert_equal "$(jq -r '[.status, has("message_status")] | join(" ")' <<<"$output")" "sent false"
+	[[ "$(jq -r .message_id <<<"$output")" == wamid.* ]]
+}
+
+@test "message_status: never on a failure, nor from Baileys" {
+	provider_control '{"message_status":"accepted","rules":[{"to":"972501234567","fault":"meta:131026"}]}'
+	send_run --provider meta --to +972501234567 --text hi
+	assert_failure 1
+	assert_equal "$(jq -r '[.status, has("message_status")] | join(" ")' <<<"$output")" "failed false"
+	send_run --business 1 --to +972521234567 --text hi
+	assert_success
+	assert_equal "$(jq -r '[.provider, has("message_status")] | join(" ")' <<<"$output")" "baileys false"
+}

@@ -429,8 +429,8 @@ bc_reserved_field(const char *k)
 	static const char *const names[] = { "to", "phone", "jid", "region",
 		"valid", "source", "lead_id", "text", "template", "media",
 		"recipient_id", "broadcast_id", "business_id", "idempotency_key",
-		"claim", "status", "error", "provider", "message_id", "attempts",
-		"duration_ms", "request", NULL };
+		"claim", "status", "error", "provider", "message_id",
+		"message_status", "attempts", "duration_ms", "request", NULL };
 	int i;
 
 	for (i = 0; names[i]; i++)

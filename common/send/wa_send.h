@@ -126,6 +126,9 @@ struct wa_result {
 	enum wa_status status;
 	enum wa_provider provider;
 	const char *message_id;  /* WA_SENT: Baileys messageId, Meta wamid… */
+	const char *message_status; /* WA_SENT: the provider's word on it when
+	                            it gives one (Meta: accepted,
+	                            held_for_quality_assessment); else NULL */
 	int attempts;            /* HTTP sends made for this message */
 	int unreached;           /* of them, tries that never reached the
 	                            provider (wa_error_unreached) */

@@ -312,17 +312,25 @@ classify_error(long st, yajl_val v, struct wa_error *e)
 }
 
 static int
-answer(const struct wa_http_res *res, char *id, size_t idlen, struct wa_error *e)
+answer(const struct wa_http_res *res, struct wa_accepted *acc, struct wa_error *e)
 {
 	yajl_val v = wa_json_parse(res->body, NULL, 0);
 	yajl_val msgs = wa_get(v, "messages");
-	const char *mid = NULL;
+	const char *mid = NULL, *ms = NULL;
 
-	if (YAJL_IS_ARRAY(msgs) && msgs->u.array.len > 0)
+	if (YAJL_IS_ARRAY(msgs) && msgs->u.array.len > 0) {
 		mid = wa_get_str(msgs->u.array.values[0], "id");
+		ms = wa_get_str(msgs->u.array.values[0], "message_status");
+	}
 	if (res->status >= 200 && res->status < 300 && mid) {
-		snprintf(id, idlen, "%s", mid);
-		wa_utf8_trim(id);
+		snprintf(acc->id, sizeof acc->id, "%s", mid);
+		wa_utf8_trim(acc->id);
+		/* held_for_quality_assessment: taken, but Meta may not deliver
+		 * it; the caller keeps the word to tell it from accepted. */
+		if (ms && *ms) {
+			snprintf(acc->status, sizeof acc->status, "%s", ms);
+			wa_utf8_trim(acc->status);
+		}
 		wa_val_free(v);
 		return 1;
 	}
