@@ -2,11 +2,17 @@
 # Meta: what Meta would refuse is refused before any request (captions over
 # 1,024 characters), what it offers is asked for (link previews), and what
 # it says of an accepted message is kept (message_status). Everything
-# against the real test provider (tests/lib/provider.bash).
+# against the real test provider (tests/lib/provider.bash), broadcasts in
+# a database of their own per test (tests/lib/bcast.bash).
 
-setup_file() { load lib/common; load lib/provider; provider_setup_file; }
-teardown_file() { load lib/common; load lib/provider; provider_teardown_file; }
-setup() { load lib/common; load lib/provider; provider_setup; }
+load lib/common
+load lib/pg
+load lib/provider
+load lib/bcast
+
+setup_file() { bc_setup_file; }
+teardown_file() { bc_teardown_file; }
+setup() { bc_setup; }
 teardown() { canary_check; }
 
 IL=972501234567
@@ -71,6 +77,79 @@ image_rec() {
 	assert_equal "$(provider_sends | jq -c .body.audio)" '{"link":"https://example.com/a.ogg"}'
 }
 
+# --- link previews ----------------------------------------------------------------
+
+@test "preview_url: --preview-url asks Meta for it; without, the body is as it always was" {
+	send_run --provider meta --preview-url --to +972501234567 --text 'see https://example.com'
+	assert_success
+	# preview_url a JSON true, before the body (jq keeps the order sent)
+	assert_equal "$(provider_sends | jq -c .body)" \
+		'{"messaging_product":"whatsapp","recipient_type":"individual","to":"972501234567","type":"text","text":{"preview_url":true,"body":"see https://example.com"}}'
+	: >"$PROVIDER_LOG"
+	send_run --provider meta --to +972501234567 --text 'see https://example.com'
+	assert_success
+	assert_equal "$(provider_sends | jq -c .body)" \
+		'{"messaging_product":"whatsapp","recipient_type":"individual","to":"972501234567","type":"text","text":{"body":"see https://example.com"}}'
+}
+
+@test "preview_url: a record's field wins over the option, either way; a bad one is refused" {
+	cat >"$BATS_TEST_TMPDIR/in" <<'EOF'
+{"to":"+972501234567","text":"a https://example.com","preview_url":false}
+{"to":"+972521234567","text":"b https://example.com"}
+{"to":"+972531234567","text":"c https://example.com","preview_url":"yes"}
+EOF
+	send_run --provider meta --preview-url "$BATS_TEST_TMPDIR/in"
+	assert_failure 1
+	assert_equal "$(provider_sends $IL | jq -c .body.text)" '{"body":"a https://example.com"}'
+	assert_equal "$(provider_sends $IL2 | jq -c .body.text)" '{"preview_url":true,"body":"b https://example.com"}'
+	assert_equal "$(jq -r 'select(.to == "+972531234567") | [.status, .error.code] | join(" ")' <<<"$output")" \
+		"failed bad_preview_url"
+	[ "$(provider_count)" -eq 2 ]
+	: >"$PROVIDER_LOG"
+	send_run --provider meta <<<'{"to":"+972501234567","text":"d https://example.com","preview_url":true}'
+	assert_success
+	assert_equal "$(provider_sends | jq -c .body.text)" '{"preview_url":true,"body":"d https://example.com"}'
+}
+
+@test "preview_url: Baileys has no such option and sends the text as ever" {
+	send_run --provider baileys --business 1 --preview-url <<<'{"to":"+972501234567","text":"see https://example.com","idempotency_key":"k-1"}'
+	assert_success
+	assert_equal "$(provider_sends | jq -c .body)" \
+		'{"to":"972501234567@s.whatsapp.net","type":"text","text":"see https://example.com","idempotencyKey":"k-1","tenantId":"business_1"}'
+}
+
+@test "preview_url: broadcast create --preview-url stores it, run sends it" {
+	biz=$(bc_business meta)
+	wb create --business "$biz" --preview-url --text 'new at https://example.com/{{code}}' \
+		<<<$'{"to":"+972501234567","code":"a"}\n{"to":"+972521234567","code":"b"}'
+	assert_success
+	bid=$(jq -r .broadcast_id <<<"$output")
+	assert_equal "$(bc_col "$bid" preview_url)" t
+	# preview shows it
+	wb preview "$bid"
+	assert_success
+	assert_equal "$(jq -sc 'map(.message.preview_url)' <<<"$output")" '[true,true]'
+	wb run --no-progress "$bid"
+	assert_success
+	assert_equal "$(provider_sends | jq -sc 'sort_by(.to_digits) | map(.body.text)')" \
+		'[{"preview_url":true,"body":"new at https://example.com/a"},{"preview_url":true,"body":"new at https://example.com/b"}]'
+	# and one without it stores and sends none
+	: >"$PROVIDER_LOG"
+	bid=$(bc_create --business "$biz" --text 'plain https://example.com' <<<'+972531234567')
+	assert_equal "$(bc_col "$bid" "coalesce(preview_url::text, 'null')")" null
+	wb run --no-progress "$bid"
+	assert_success
+	assert_equal "$(provider_sends | jq -c .body.text)" '{"body":"plain https://example.com"}'
+}
+
+@test "preview_url: broadcast create refuses it without --text, storing nothing" {
+	biz=$(bc_business meta)
+	wb create --business "$biz" --preview-url --template promo --language he <<<'+972501234567'
+	assert_failure 64
+	[[ "$stderr" == *"--preview-url goes with --text"* ]]
+	assert_equal "$(psql_q "SELECT count(*) FROM whatsapp_broadcasts")" 0
+}
+
 # --- message_status -----------------------------------------------------------------
 
 @test "message_status: kept in the result record, for both of Meta's values" {
@@ -96,7 +175,7 @@ image_rec() {
 	send_run --provider meta --to +972501234567 --text hi
 	assert_failure 1
 	assert_equal "$(jq -r '[.status, has("message_status")] | join(" ")' <<<"$output")" "failed false"
-	send_run --business 1 --to +972521234567 --text hi
+	send_run --provider baileys --business 1 --to +972521234567 --text hi
 	assert_success
 	assert_equal "$(jq -r '[.provider, has("message_status")] | join(" ")' <<<"$output")" "baileys false"
 }

@@ -45,6 +45,9 @@ struct wa_msg {
 	                              Meta gets the digits, never the JID */
 	enum wa_kind kind;
 	const char *text;          /* WA_MSG_TEXT */
+	int preview_url;           /* WA_MSG_TEXT: ask Meta for a preview of
+	                              its first link (Baileys has no such
+	                              option: it ignores this) */
 	struct {
 		const char *name, *language;
 		yajl_val components; /* a JSON array, or NULL */

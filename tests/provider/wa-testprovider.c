@@ -1660,6 +1660,10 @@ static bool meta_validate(struct ctx *x)
 			bad = "text.body is required";
 		else if (utf8_chars(body) > 4096)
 			bad = "text.body is longer than 4096 characters";
+		else if (jget(jget(b, "text"), "preview_url") &&
+			 !YAJL_IS_TRUE(jget(jget(b, "text"), "preview_url")) &&
+			 !YAJL_IS_FALSE(jget(jget(b, "text"), "preview_url")))
+			bad = "text.preview_url must be a boolean";
 	} else if (strcmp(type, "template") == 0) {
 		yajl_val t = jget(b, "template");
 		if (!jstr_ne(t, "name"))

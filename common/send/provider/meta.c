@@ -180,6 +180,11 @@ gen_body(yajl_gen g, const struct wa_msg *m)
 {
 	switch (m->kind) {
 	case WA_MSG_TEXT:
+		/* Only when asked for: without it, the body is as it always was. */
+		if (m->preview_url) {
+			yajl_gen_string(g, (const unsigned char *)"preview_url", 11);
+			yajl_gen_bool(g, 1);
+		}
 		wa_gen_kv(g, "body", m->text);
 		break;
 	case WA_MSG_TEMPLATE:
