@@ -70,6 +70,21 @@ image_rec() {
 	assert_equal "$(provider_sends $IL2 | jq -r '.body.video.caption | length')" 1024
 }
 
+@test "caption: a broadcast's caption rendered over the limit fails that recipient, unsent; the rest go" {
+	biz=$(bc_business meta)
+	jq -cn --arg a "$(repeat 1025 ש)" --arg b "$(repeat 1024 ש)" \
+		'{to:"+972501234567", note:$a}, {to:"+972521234567", note:$b}' >"$BATS_TEST_TMPDIR/in"
+	bid=$(bc_create --business "$biz" --media '{"type":"image","url":"https://example.com/a.jpg","caption":"{{note}}"}' \
+		"$BATS_TEST_TMPDIR/in")
+	wb run --no-progress "$bid"
+	assert_equal "$(jq -c '[.status, .sent, .failed]' <<<"$output")" '["completed",1,1]'
+	assert_equal "$(psql_q "SELECT phone || ' ' || status || ' ' || coalesce(error_code, '-') || ' ' || attempts
+		FROM whatsapp_broadcast_recipients WHERE broadcast_id = $bid ORDER BY phone")" \
+		$'+972501234567 failed caption_too_long 0\n+972521234567 sent - 1'
+	[ "$(provider_count $IL)" -eq 0 ]
+	[ "$(provider_count $IL2)" -eq 1 ]
+}
+
 @test "caption: audio carries none, so a long one is no reason to refuse it" {
 	send_run --provider meta <<<"$(jq -cn --arg c "$(repeat 1025 a)" \
 		'{to:"+972501234567", media:{type:"audio", url:"https://example.com/a.ogg", caption:$c}}')"
