@@ -44,7 +44,7 @@ static const struct wa_optcmd cmds[] = {
 };
 
 enum {
-	O_BUSINESS, O_TEXT, O_TEMPLATE, O_LANGUAGE, O_PARAMS, O_MEDIA, O_NAME,
+	O_BUSINESS, O_TEXT, O_PREVIEW_URL, O_TEMPLATE, O_LANGUAGE, O_PARAMS, O_MEDIA, O_NAME,
 	O_REGION, O_FIELD, O_IDEM, O_MAXLINE, O_ALL, O_PARALLEL, O_RATE, O_BATCH,
 	O_DBWAIT, O_LEASE, O_WINDOW, O_PROGRESS, O_NOPROGRESS, O_REASON,
 	O_FAILED, O_AMBIGUOUS, O_COUNT, O_CONFIG, O_DB, O_VERBOSE, O_QUIET
@@ -53,6 +53,8 @@ enum {
 static const struct wa_opt opts[] = {
 	{ NULL, 0, 0, NULL, 0, 0, 0, 0, "Message (create):" },
 	{ "text", 't', WA_ARG_STR, "TEXT", 0, 0, B(C_CREATE), O_TEXT, "a text message" },
+	{ "preview-url", 0, WA_ARG_NONE, NULL, 0, 0, B(C_CREATE), O_PREVIEW_URL,
+	    "with --text: Meta shows its first link's preview" },
 	{ "template", 0, WA_ARG_STR, "NAME", 0, 0, B(C_CREATE), O_TEMPLATE,
 	    "a template (Meta), with --language CODE" },
 	{ "language", 0, WA_ARG_STR, "CODE", 0, 0, B(C_CREATE), O_LANGUAGE,
@@ -174,6 +176,7 @@ set_opt(void *ctx, int id, const struct wa_optval *v)
 			return wa_usage_error("--business: not a business id: '%s'", v->s);
 		break;
 	case O_TEXT: a->n.text = v->s; break;
+	case O_PREVIEW_URL: a->n.preview_url = 1; break;
 	case O_TEMPLATE: a->n.template_name = v->s; break;
 	case O_LANGUAGE: a->n.language = v->s; break;
 	case O_PARAMS: a->n.params = v->s; break;

@@ -39,7 +39,7 @@ struct opts {
 	long long business;           /* -1: none */
 	enum wa_context context;
 	long retries;                 /* -1: the context's */
-	int retry_ambiguous, parallel, dry_run, status_cmd;
+	int retry_ambiguous, parallel, dry_run, status_cmd, preview_url;
 	double rate;
 	long timeout_ms, media_timeout_ms, connect_timeout_ms; /* -1: config's */
 	long maxline;
@@ -77,7 +77,7 @@ static const struct wa_optcmd cmds[] = {
 };
 
 enum {
-	O_TO, O_TEXT, O_TEMPLATE, O_MEDIA, O_BUSINESS, O_PROVIDER, O_REGION,
+	O_TO, O_TEXT, O_TEMPLATE, O_MEDIA, O_PREVIEW_URL, O_BUSINESS, O_PROVIDER, O_REGION,
 	O_CONTEXT, O_RETRIES, O_RETRY_AMB, O_PARALLEL, O_RATE, O_TIMEOUT,
 	O_MEDIA_TIMEOUT, O_CONNECT_TIMEOUT, O_CONFIG, O_DRY_RUN, O_MAXLINE,
 	O_VERBOSE, O_QUIET
@@ -93,6 +93,9 @@ static const struct wa_opt optab[] = {
 	    "the template {\"name\",\"language\",\"components\"} (Meta)" },
 	{ "media", 0, WA_ARG_STR, "JSON", 0, 0, SEND, O_MEDIA,
 	    "the media {\"type\",\"url\"|\"path\",\"caption\",...}" },
+	{ "preview-url", 0, WA_ARG_NONE, NULL, 0, 0, SEND, O_PREVIEW_URL,
+	    "Meta: show a preview of a text's first link\n"
+	    "(a record's preview_url wins; Baileys has none)" },
 	{ "business", 'b', WA_ARG_STR, "ID", 0, 0, WA_CMD_ALL, O_BUSINESS,
 	    "the business, for records without business_id" },
 	{ "provider", 'p', WA_ARG_STR, "P", 0, 0, WA_CMD_ALL, O_PROVIDER,
@@ -139,6 +142,7 @@ parse_opt(void *ctx, int id, const struct wa_optval *v)
 	case O_TEXT: o->text = arg; break;
 	case O_TEMPLATE: return parse_json_opt("--template", arg, &o->tpl);
 	case O_MEDIA: return parse_json_opt("--media", arg, &o->media);
+	case O_PREVIEW_URL: o->preview_url = 1; break;
 	case O_BUSINESS:
 		o->business = wa_parse_long(arg, 0, 0x7fffffffL);
 		if (o->business < 0)
@@ -211,6 +215,7 @@ batch_opts(const struct opts *o, struct wa_batch_opts *bo)
 	bo->src.text = o->text;
 	bo->src.tpl = o->tpl;
 	bo->src.media = o->media;
+	bo->src.preview_url = o->preview_url;
 	bo->provider = o->provider;
 	bo->region = o->region;
 	bo->config = o->config;

@@ -82,6 +82,12 @@ same_both_ways() {
 		$'["https://example.com/c/A1.jpg","Dana: 42"]\n["https://example.com/c/B2.jpg","Hi: 7"]\n["https://example.com/c/C3.jpg","Hi: 9"]'
 }
 
+@test "run and pipeline: a text asking Meta for a link preview, byte for byte the same" {
+	same_both_ways meta --preview-url --text 'new at https://example.com/{{code}}'
+	assert_equal "$(jq -c '.[2].text' <<<"$by_run")" \
+		$'{"preview_url":true,"body":"new at https://example.com/A1"}\n{"preview_url":true,"body":"new at https://example.com/B2"}\n{"preview_url":true,"body":"new at https://example.com/C3"}'
+}
+
 @test "create stores every field but the address ones; export hands them back" {
 	biz=$(bc_business)
 	wb create --business "$biz" --region IL --text 'hi {{name}}' \

@@ -338,6 +338,7 @@ on_result(void *ctx, struct wa_msg *m, const struct wa_result *r)
 	}
 	wa_result_fields(&res, r->status == WA_SENT, wa_provider_name(r->provider),
 	    r->message_id, r->attempts, r->duration_ms, &r->error);
+	wa_result_message_status(&res, r->message_status);
 	if (r->status == WA_SENT)
 		wa_log(WA_LOG_VERBOSE, "[WA_SEND] to=%s status=sent message_id=%s attempts=%d",
 		    digits, r->message_id, r->attempts);

@@ -70,6 +70,7 @@ struct bc_bcast {
 	    *region, *pause_reason;
 	long long total, sent, failed, cancelled, processed;
 	int cancel_requested;
+	int preview_url;   /* a text's: ask Meta for a link preview */
 };
 /* Load broadcast id: 1 found, 0 not found, -1 error (d->err). */
 int bc_load(struct bc_db *d, long long id, struct bc_bcast *b);

@@ -289,7 +289,7 @@ bc_load(struct bc_db *d, long long id, struct bc_bcast *b)
 	    " media::text, region, pause_reason, coalesce(total_recipients, 0),"
 	    " coalesce(sent_count, 0), coalesce(failed_count, 0),"
 	    " coalesce(cancelled_count, 0), coalesce(processed_count, 0),"
-	    " coalesce(cancel_requested, false)"
+	    " coalesce(cancel_requested, false), coalesce(preview_url, false)"
 	    " FROM whatsapp_broadcasts WHERE id = $1";
 	char k[32];
 	const char *v[1] = { bc_ll(k, sizeof k, id) };
@@ -321,6 +321,7 @@ bc_load(struct bc_db *d, long long id, struct bc_bcast *b)
 	b->cancelled = llcol(r, 14);
 	b->processed = llcol(r, 15);
 	b->cancel_requested = PQgetvalue(r, 0, 16)[0] == 't';
+	b->preview_url = PQgetvalue(r, 0, 17)[0] == 't';
 	PQclear(r);
 	return 1;
 }
@@ -389,6 +390,10 @@ bc_message(const struct bc_bcast *b, yajl_val rec, char *msg, size_t len)
 	}
 	if (b->text) {
 		wa_set_str(rec, "text", b->text);
+		/* As a record field, so that export hands it to wa-send and
+		 * the pipeline sends what run sends. */
+		if (b->preview_url)
+			wa_set_bool(rec, "preview_url", 1);
 		return 0;
 	}
 	snprintf(msg, len, "the broadcast has no message (text, template or media)");
@@ -428,9 +433,10 @@ bc_reserved_field(const char *k)
 {
 	static const char *const names[] = { "to", "phone", "jid", "region",
 		"valid", "source", "lead_id", "text", "template", "media",
+		"preview_url",
 		"recipient_id", "broadcast_id", "business_id", "idempotency_key",
-		"claim", "status", "error", "provider", "message_id", "attempts",
-		"duration_ms", "request", NULL };
+		"claim", "status", "error", "provider", "message_id",
+		"message_status", "attempts", "duration_ms", "request", NULL };
 	int i;
 
 	for (i = 0; names[i]; i++)

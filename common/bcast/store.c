@@ -372,16 +372,17 @@ insert_broadcast(struct bc_db *d, const struct wa_bcast_new *n,
 	    " template_params, media, region, idempotency_key, status,"
 	    " total_recipients, sent_count, failed_count, cancelled_count,"
 	    " processed_count, last_processed_recipient_id, cancel_requested,"
-	    " created_at)"
+	    " created_at, preview_url)"
 	    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11,"
-	    " 'queued', 0, 0, 0, 0, 0, 0, false, now()) RETURNING id";
+	    " 'queued', 0, 0, 0, 0, 0, 0, false, now(), $12::boolean) RETURNING id";
 	char k[32];
 	const char *type = n->template_name ? "template" : n->media ? "media" : "text";
-	const char *v[11] = { bc_ll(k, sizeof k, n->business_id), n->name, prov,
+	const char *v[12] = { bc_ll(k, sizeof k, n->business_id), n->name, prov,
 		type, n->text, n->template_name,
 		n->template_name ? n->language : NULL, comps, n->media,
-		region[0] ? region : NULL, n->idempotency_key };
-	PGresult *r = bc_q(d, sql, 11, v);
+		region[0] ? region : NULL, n->idempotency_key,
+		n->preview_url ? "true" : NULL };
+	PGresult *r = bc_q(d, sql, 12, v);
 	long long id;
 
 	if (!r)
@@ -498,6 +499,10 @@ check_message(const struct wa_bcast_new *n, char **comps, char *err, size_t len)
 		snprintf(err, len, "--language and --params go with --template");
 		return -1;
 	}
+	if (n->preview_url && !n->text) {
+		snprintf(err, len, "--preview-url goes with --text");
+		return -1;
+	}
 	if (n->media && check_media(n->media, err, len) != 0)
 		return -1;
 	if (n->params) {
@@ -546,6 +551,7 @@ set_message(struct store *s, const struct wa_bcast_new *n, const char *comps)
 	s->b.language = (char *)n->language;
 	s->b.params = (char *)comps;
 	s->b.media = (char *)n->media;
+	s->b.preview_url = n->preview_url;
 	s->field = n->field;
 	s->render = wa_render_any(n->text) || wa_render_any(comps) ||
 	    wa_render_any(n->media);

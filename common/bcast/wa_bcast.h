@@ -51,6 +51,7 @@ struct wa_bcast_new {
 	const char *language;
 	const char *params;        /* JSON: array of strings or of components */
 	const char *media;         /* JSON object: type, url|path, caption, ... */
+	int preview_url;           /* with text: Meta shows its first link */
 	const char *region;        /* national numbers; NULL: WA_DEFAULT_REGION */
 	const char *field;         /* take the number from this field */
 	const char *idempotency_key;

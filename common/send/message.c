@@ -105,10 +105,20 @@ wa_msg_content(struct wa_msg *m, struct wa_msg_own *own, yajl_val rec,
 	static const struct wa_msg_src none;
 	yajl_val tpl = wa_get(rec, "template"), media = wa_get(rec, "media");
 	const char *text = wa_get_str(rec, "text");
+	yajl_val pv = wa_get(rec, "preview_url");
 
 	memset(own, 0, sizeof *own);
 	if (!src)
 		src = &none;
+	/* A record's own choice wins over the option, either way; anything
+	 * but a boolean (or null: not given) is a mistake to say, not to
+	 * guess at. */
+	if (pv && !YAJL_IS_TRUE(pv) && !YAJL_IS_FALSE(pv) && !YAJL_IS_NULL(pv)) {
+		wa_error_set(e, "bad_preview_url", WA_CLASS_PERMANENT,
+		    "preview_url must be true or false");
+		return -1;
+	}
+	m->preview_url = 0;
 	if (tpl || (!media && !text && src->tpl))
 		return content_template(m, own, rec, tpl ? tpl : src->tpl, e);
 	if (media || (!text && src->media))
@@ -121,6 +131,7 @@ wa_msg_content(struct wa_msg *m, struct wa_msg_own *own, yajl_val rec,
 		return -1;
 	}
 	m->kind = WA_MSG_TEXT;
+	m->preview_url = YAJL_IS_TRUE(pv) || (!YAJL_IS_FALSE(pv) && src->preview_url);
 	return render_str(text, rec, &own->text, &m->text, "text", e);
 }
 
@@ -170,6 +181,8 @@ wa_msg_json(const struct wa_msg *m)
 	case WA_MSG_TEXT:
 		wa_set_str(o, "type", "text");
 		wa_set_str(o, "text", m->text ? m->text : "");
+		if (m->preview_url)
+			wa_set_bool(o, "preview_url", 1);
 		break;
 	case WA_MSG_TEMPLATE:
 		wa_set_str(o, "type", "template");

@@ -51,16 +51,25 @@ wa_result_fields(struct wa_result_rec *rr, int sent, const char *provider,
 	f[2].key = "message_id";
 	f[2].type = msgid ? WA_FIELD_STR : WA_FIELD_NULL;
 	f[2].s = msgid;
-	f[3].key = "attempts";
-	f[3].type = WA_FIELD_INT;
-	f[3].i = attempts;
-	f[4].key = "duration_ms";
+	f[3].key = "message_status";
+	f[3].type = WA_FIELD_DROP;
+	f[4].key = "attempts";
 	f[4].type = WA_FIELD_INT;
-	f[4].i = duration_ms;
-	f[5].key = "error";
-	f[5].type = sent ? WA_FIELD_DROP : WA_FIELD_VAL;
+	f[4].i = attempts;
+	f[5].key = "duration_ms";
+	f[5].type = WA_FIELD_INT;
+	f[5].i = duration_ms;
+	f[6].key = "error";
+	f[6].type = sent ? WA_FIELD_DROP : WA_FIELD_VAL;
 	/* NULL (out of memory) is written as null. */
-	f[5].v = rr->error = sent ? NULL : error_obj(e);
+	f[6].v = rr->error = sent ? NULL : error_obj(e);
+}
+
+void
+wa_result_message_status(struct wa_result_rec *rr, const char *s)
+{
+	rr->f[3].type = s ? WA_FIELD_STR : WA_FIELD_DROP;
+	rr->f[3].s = s;
 }
 
 void
@@ -94,6 +103,8 @@ wa_result_read(yajl_val rec, struct wa_result *r)
 	r->status = strcmp(st, "sent") == 0 ? WA_SENT : WA_FAILED;
 	wa_provider_parse(wa_get_str(rec, "provider"), &r->provider);
 	r->message_id = wa_get_str(rec, "message_id");
+	if (r->status == WA_SENT)
+		r->message_status = wa_get_str(rec, "message_status");
 	if (wa_get_int(rec, "attempts", &n) == 0 && n >= 0 && n < 1000)
 		r->attempts = (int)n;
 	if (wa_get_int(rec, "duration_ms", &n) == 0)

@@ -222,7 +222,7 @@ struct job {
 	int attempts, handed;
 	int unreached;           /* tries that never reached the provider */
 	char key[40];            /* a made idempotency key */
-	char msgid[WA_MSGID_SIZE];
+	struct wa_accepted acc;  /* what the provider said when it took it */
 };
 
 struct fifo {
@@ -584,7 +584,8 @@ report(struct wa_sender *s, struct job *j, enum wa_status st)
 
 	r->status = st;
 	r->provider = j->m->provider;
-	r->message_id = st == WA_SENT ? j->msgid : NULL;
+	r->message_id = st == WA_SENT ? j->acc.id : NULL;
+	r->message_status = st == WA_SENT && j->acc.status[0] ? j->acc.status : NULL;
 	r->attempts = j->attempts;
 	r->unreached = j->unreached;
 	r->handed = j->handed;
@@ -706,8 +707,10 @@ on_http(void *ctx, const struct wa_http_res *res)
 	if (res->code != CURLE_OK) {
 		transport_error(res, &j->res.error);
 		j->unreached += wa_error_unreached(j->res.error.code);
-	} else
-		sent = j->op->answer(res, j->msgid, sizeof j->msgid, &j->res.error);
+	} else {
+		memset(&j->acc, 0, sizeof j->acc);
+		sent = j->op->answer(res, &j->acc, &j->res.error);
+	}
 	log_attempt(j, res);
 	if (!sent && j->res.error.throttle && s->o.pacer.throttle)
 		s->o.pacer.throttle(s->o.pacer.ctx);

@@ -14,6 +14,7 @@
 /* The message for records that carry none. Borrowed. */
 struct wa_msg_src {
 	const char *text;
+	int preview_url; /* for texts whose record has no preview_url */
 	yajl_val tpl;    /* {"name","language","components"} */
 	yajl_val media;  /* {"type","url"|"path","caption","filename","mimetype"} */
 };
@@ -24,10 +25,11 @@ struct wa_msg_own {
 	yajl_val components;
 };
 
-/* Fill m's kind and content from rec (and src, may be NULL). Pointers in
- * m borrow from rec, src and own. 0, or -1 with e filled (permanent:
+/* Fill m's kind and content from rec (and src, may be NULL), and for a
+ * text its preview_url: the record's (true or false), else src's. Pointers
+ * in m borrow from rec, src and own. 0, or -1 with e filled (permanent:
  * missing_message, missing_field, bad_placeholder, bad_template,
- * bad_media). own is to be freed either way. */
+ * bad_media, bad_preview_url). own is to be freed either way. */
 int wa_msg_content(struct wa_msg *m, struct wa_msg_own *own, yajl_val rec,
     const struct wa_msg_src *src, struct wa_error *e);
 void wa_msg_own_free(struct wa_msg_own *own);
@@ -36,7 +38,8 @@ void wa_msg_own_free(struct wa_msg_own *own);
  * broken in err, naming the option (--text, --template, --media). */
 int wa_msg_src_check(const struct wa_msg_src *src, char *err, size_t len);
 
-/* m's content as a JSON object: {"type":"text","text":…},
+/* m's content as a JSON object: {"type":"text","text":…} (with
+ * "preview_url":true when asked for),
  * {"type":"template","name","language","components"} or
  * {"type":"media","media":{…}}. NULL when out of memory. */
 yajl_val wa_msg_json(const struct wa_msg *m);

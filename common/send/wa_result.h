@@ -2,12 +2,13 @@
  * one encoding wa-send writes after each record and wa-broadcast mark
  * reads, so that a pipeline records exactly what run records.
  *
- *   "status":"sent"|"failed", "provider", "message_id", "attempts",
- *   "duration_ms", and on failure "error":{"code","message","class",
- *   "http_status","provider_code"} with, when they apply, "scope"
- *   ("template", "params"), "halt" (true: the broadcast stops),
- *   "throttle" (true: refused for the sender's pace) and "retry_after"
- *   (seconds: it may go again then). */
+ *   "status":"sent"|"failed", "provider", "message_id", when sent and the
+ *   provider said so "message_status" (Meta: accepted,
+ *   held_for_quality_assessment), "attempts", "duration_ms", and on
+ *   failure "error":{"code","message","class","http_status","provider_code"}
+ *   with, when they apply, "scope" ("template", "params"), "halt" (true:
+ *   the broadcast stops), "throttle" (true: refused for the sender's pace)
+ *   and "retry_after" (seconds: it may go again then). */
 #ifndef WA_RESULT_H
 #define WA_RESULT_H
 
@@ -16,7 +17,7 @@
 #include "record/wa_rec.h"
 #include "send/wa_send.h"
 
-#define WA_RESULT_NFIELDS 6
+#define WA_RESULT_NFIELDS 7
 
 /* The fields, written with the record (wa_writer_put_fields) without
  * touching its tree. */
@@ -28,6 +29,9 @@ struct wa_result_rec {
 /* sent, or failed with e; provider and msgid may be NULL. */
 void wa_result_fields(struct wa_result_rec *rr, int sent, const char *provider,
     const char *msgid, int attempts, long duration_ms, const struct wa_error *e);
+/* The provider's word on a sent message (NULL: none, and a record's own
+ * message_status is left out, as it is not this send's). */
+void wa_result_message_status(struct wa_result_rec *rr, const char *s);
 void wa_result_rec_free(struct wa_result_rec *rr);
 
 /* Read the result fields of rec into r (strings borrowed from rec, the

@@ -45,6 +45,9 @@ struct wa_msg {
 	                              Meta gets the digits, never the JID */
 	enum wa_kind kind;
 	const char *text;          /* WA_MSG_TEXT */
+	int preview_url;           /* WA_MSG_TEXT: ask Meta for a preview of
+	                              its first link (Baileys has no such
+	                              option: it ignores this) */
 	struct {
 		const char *name, *language;
 		yajl_val components; /* a JSON array, or NULL */
@@ -126,6 +129,9 @@ struct wa_result {
 	enum wa_status status;
 	enum wa_provider provider;
 	const char *message_id;  /* WA_SENT: Baileys messageId, Meta wamid… */
+	const char *message_status; /* WA_SENT: the provider's word on it when
+	                            it gives one (Meta: accepted,
+	                            held_for_quality_assessment); else NULL */
 	int attempts;            /* HTTP sends made for this message */
 	int unreached;           /* of them, tries that never reached the
 	                            provider (wa_error_unreached) */

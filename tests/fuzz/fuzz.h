@@ -166,19 +166,24 @@ fuzz_check_outcome(const struct wa_http_res *res, int sent, const char *id,
  * sent, or -1 when the input is too short to be an answer. */
 static inline int
 fuzz_answer(const uint8_t *data, size_t size, int (*outcome)(
-    const struct wa_http_res *, char *, size_t, struct wa_error *),
+    const struct wa_http_res *, struct wa_accepted *, struct wa_error *),
     struct wa_error *e)
 {
 	struct wa_http_res res;
-	char id[WA_MSGID_SIZE];
+	struct wa_accepted acc;
 	int sent;
 
 	if (fuzz_http_res(data, size, &res) != 0)
 		return -1;
 	memset(e, 0, sizeof *e);
-	id[0] = '\0';
-	sent = outcome(&res, id, sizeof id, e);
-	fuzz_check_outcome(&res, sent, id, sizeof id, e);
+	memset(&acc, 0, sizeof acc);
+	sent = outcome(&res, &acc, e);
+	fuzz_check_outcome(&res, sent, acc.id, sizeof acc.id, e);
+	/* The provider's word is whole characters a record can carry, and
+	 * only on a send. */
+	CHECK(strlen(acc.status) < sizeof acc.status);
+	fuzz_check_str(acc.status);
+	CHECK(sent || !acc.status[0]);
 	free((char *)res.body);
 	return sent;
 }

@@ -486,6 +486,7 @@ struct config {
 	long retry_after;
 	long throughput;           /* 0: off; else sends accepted per second,
 	                              the rest get Meta's 130429 */
+	char message_status[40];   /* Meta's messages[0].message_status; "": none */
 	enum sess state;           /* every tenant not listed below */
 	struct tenant_state *tenants;
 	size_t ntenants;
@@ -743,6 +744,14 @@ static bool cfg_from_json(struct config *c, yajl_val v, char *err, size_t esz)
 			ok = json_long(m, 0, 86400, &c->retry_after);
 		} else if (strcmp(k, "throughput") == 0) {
 			ok = json_long(m, 0, THROUGHPUT_MAX, &c->throughput);
+		} else if (strcmp(k, "message_status") == 0) {
+			/* What a Meta 200 says of the message (accepted,
+			 * held_for_quality_assessment); null: nothing, as today. */
+			ok = YAJL_IS_NULL(m) || (YAJL_IS_STRING(m) && *m->u.string &&
+			    strlen(m->u.string) < sizeof c->message_status);
+			c->message_status[0] = '\0';
+			if (ok && YAJL_IS_STRING(m))
+				strcpy(c->message_status, m->u.string);
 		} else if (strcmp(k, "seed") == 0) {
 			ok = YAJL_IS_INTEGER(m) && m->u.number.i >= 0;
 			if (ok)
@@ -795,6 +804,7 @@ static void cfg_to_json(yajl_gen g, const struct config *c)
 	gen_kv_int(g, "latency_ms", c->latency_ms);
 	gen_kv_int(g, "retry_after", c->retry_after);
 	gen_kv_int(g, "throughput", c->throughput);
+	gen_kv_str(g, "message_status", c->message_status[0] ? c->message_status : NULL);
 	gen_key(g, "baileys_state");
 	if (c->ntenants == 0) {
 		gen_str(g, sess_names[c->state]);
@@ -1650,6 +1660,10 @@ static bool meta_validate(struct ctx *x)
 			bad = "text.body is required";
 		else if (utf8_chars(body) > 4096)
 			bad = "text.body is longer than 4096 characters";
+		else if (jget(jget(b, "text"), "preview_url") &&
+			 !YAJL_IS_TRUE(jget(jget(b, "text"), "preview_url")) &&
+			 !YAJL_IS_FALSE(jget(jget(b, "text"), "preview_url")))
+			bad = "text.preview_url must be a boolean";
 	} else if (strcmp(type, "template") == 0) {
 		yajl_val t = jget(b, "template");
 		if (!jstr_ne(t, "name"))
@@ -1661,6 +1675,8 @@ static bool meta_validate(struct ctx *x)
 		yajl_val m = jget(b, type);
 		if (!jstr_ne(m, "link") && !jstr_ne(m, "id"))
 			bad = "the media object needs a link";
+		else if (jstr(m, "caption") && utf8_chars(jstr(m, "caption")) > 1024)
+			bad = "the caption is longer than 1024 characters";
 	} else {
 		bad = "unsupported message type";
 	}
@@ -1680,6 +1696,10 @@ static void meta_send(struct ctx *x)
 		return;
 	new_meta_id(x->msgid, sizeof x->msgid);
 	note_delivered(x);
+	char status[sizeof g_cfg.message_status];
+	pthread_mutex_lock(&g_lock);
+	memcpy(status, g_cfg.message_status, sizeof status);
+	pthread_mutex_unlock(&g_lock);
 	yajl_gen g = gen_new();
 	yajl_gen_map_open(g);
 	gen_kv_str(g, "messaging_product", "whatsapp");
@@ -1694,6 +1714,8 @@ static void meta_send(struct ctx *x)
 	yajl_gen_array_open(g);
 	yajl_gen_map_open(g);
 	gen_kv_str(g, "id", x->msgid);
+	if (status[0])
+		gen_kv_str(g, "message_status", status);
 	yajl_gen_map_close(g);
 	yajl_gen_array_close(g);
 	yajl_gen_map_close(g);

@@ -459,7 +459,7 @@ classify_status(long st, yajl_val v, struct wa_error *e)
 }
 
 static int
-answer(const struct wa_http_res *res, char *id, size_t idlen, struct wa_error *e)
+answer(const struct wa_http_res *res, struct wa_accepted *acc, struct wa_error *e)
 {
 	yajl_val v;
 
@@ -468,8 +468,8 @@ answer(const struct wa_http_res *res, char *id, size_t idlen, struct wa_error *e
 	yajl_val ok = wa_get(v, "ok");
 
 	if (res->status >= 200 && res->status < 300 && mid && !YAJL_IS_FALSE(ok)) {
-		snprintf(id, idlen, "%s", mid);
-		wa_utf8_trim(id);
+		snprintf(acc->id, sizeof acc->id, "%s", mid);
+		wa_utf8_trim(acc->id);
 		wa_val_free(v);
 		return 1;
 	}

@@ -20,6 +20,14 @@
 /* Room for a provider's message id and its NUL: the column holds 255. */
 #define WA_MSGID_SIZE 256
 
+/* What a provider said of a message it took. */
+struct wa_accepted {
+	char id[WA_MSGID_SIZE];  /* its message id */
+	char status[40];         /* its word on the message, when it gives one
+	                            (Meta's message_status: accepted,
+	                            held_for_quality_assessment); "" none */
+};
+
 /* One message's request, built once and sent as it is by every attempt:
  * the body is head, then shared (if any), then tail. */
 struct wa_req {
@@ -54,9 +62,9 @@ struct wa_provider_ops {
 	void (*release)(void *hold);
 
 	/* An HTTP answer (res->code is CURLE_OK: transport failures are the
-	 * engine's): 1 sent, its message id copied into id (cut to idlen),
-	 * or 0 with e filled. */
-	int (*answer)(const struct wa_http_res *res, char *id, size_t idlen,
+	 * engine's): 1 sent, with acc (zeroed first) filled, or 0 with e
+	 * filled. */
+	int (*answer)(const struct wa_http_res *res, struct wa_accepted *acc,
 	    struct wa_error *e);
 
 	/* The readiness request for business_id: WA_EXIT_OK with *url and
