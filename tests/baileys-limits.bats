@@ -187,6 +187,18 @@ EOF
 	assert_equal "$(provider_sends | jq -r .auth | paste -sd' ')" "ok ok"
 }
 
+@test "a 401 from /send, which the real service never answers, is not blamed on INTERNAL_SECRET; from status it is" {
+	provider_control '{"rules":[{"to":"*","fault":"token_rejected"}]}'
+	send_run --provider baileys --business 1 --to +$IL --text hi
+	assert_failure 69
+	assert_equal "$(jq -r '.error.code + " " + .error.class + " " + (.error.http_status|tostring)' <<<"$output")" "unauthorized fatal 401"
+	[[ "$(jq -r .error.message <<<"$output")" == *"its /send checks no secret"* ]] || fail "$output"
+	[[ "$(jq -r .error.message <<<"$output")" != *"rejected INTERNAL_SECRET"* ]]
+	INTERNAL_SECRET=wrong-secret send_run status --provider baileys --business 1
+	assert_failure 69
+	assert_equal "$(jq -r .reason <<<"$output")" "Baileys rejected INTERNAL_SECRET (HTTP 401)"
+}
+
 @test "INTERNAL_SECRET unset: wa-broadcast run exits 78 naming it; nothing sent, every recipient still queued" {
 	bc_new 3
 	unset INTERNAL_SECRET

@@ -388,8 +388,8 @@ check_media(const struct wa_msg *m, struct wa_error *e)
 	if (i == 2 && m->media.caption && *m->media.caption) {
 		wa_error_set(e, "caption_on_audio", WA_CLASS_PERMANENT,
 		    "the Baileys service drops captions on audio: send the "
-		    "text as a message of its own (the record's text is the "
-		    "caption of its media)");
+		    "caption (or the record's text, which media takes as its "
+		    "caption) as a text of its own");
 		return -1;
 	}
 	return check_mimetype(m, e);
@@ -520,7 +520,9 @@ provider_error(yajl_val v, struct wa_error *e)
 		snprintf(m, sizeof m, "%s", err);
 	m[strcspn(m, "\r\n")] = '\0';
 	wa_utf8_trim(m);
-	if (m[0])
+	/* A refusal of the secret on /send is not the service's: its own
+	 * word ("unauthorized") would hide that. */
+	if (m[0] && e->http_status != 401 && e->http_status != 403)
 		memcpy(e->message, m, sizeof m);
 }
 
@@ -533,8 +535,11 @@ classify_status(long st, size_t bytes, yajl_val v, struct wa_error *e)
 		body_limit_error(e, bytes, 0, 0);
 	else if (st == 400 || st == 422)
 		wa_error_set(e, "bad_request", WA_CLASS_PERMANENT, "Baileys refused the message (HTTP %ld)", st);
+	/* The real service checks no secret on /send (only its session
+	 * routes): a refusal here comes from something in front of it. */
 	else if (st == 401 || st == 403)
-		wa_error_set(e, "unauthorized", WA_CLASS_FATAL, "Baileys rejected INTERNAL_SECRET (HTTP %ld)", st);
+		wa_error_set(e, "unauthorized", WA_CLASS_FATAL, "refused before the Baileys "
+		    "service (HTTP %ld): its /send checks no secret; is a proxy in front of it?", st);
 	else if (st == 404)
 		wa_error_set(e, "not_found", WA_CLASS_FATAL, "no /send at BAILEYS_BASE_URL (HTTP 404)");
 	else if (st == 408 || st == 429)
@@ -617,8 +622,6 @@ ready_answer(long status, yajl_val v, struct wa_ready *out)
 {
 	const char *state = wa_get_str(v, "sessionState");
 
-	/* Only this route checks the secret in the real service: a 401 from
-	 * /send would be a proxy's, not the service's. */
 	if (status == 401 || status == 403) {
 		snprintf(out->reason, sizeof out->reason,
 		    "Baileys rejected INTERNAL_SECRET (HTTP %ld)", status);
