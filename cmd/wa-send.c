@@ -114,7 +114,8 @@ static const struct wa_opt optab[] = {
 	{ "rate", 0, WA_ARG_DOUBLE, "R", 0.001, 100000, SEND, O_RATE,
 	    "at most R sends per second" },
 	{ "timeout", 0, WA_ARG_SECONDS, "S", 0.001, 86400, WA_CMD_ALL, O_TIMEOUT,
-	    "seconds for a text or template send (default 25)" },
+	    "seconds for a text or template send (default\n"
+	    "35 Baileys, 25 Meta; status: at most 5)" },
 	{ "media-timeout", 0, WA_ARG_SECONDS, "S", 0.001, 86400, SEND, O_MEDIA_TIMEOUT,
 	    "seconds for a media send (default 60)" },
 	{ "connect-timeout", 0, WA_ARG_SECONDS, "S", 0.001, 86400, WA_CMD_ALL,

@@ -379,6 +379,40 @@ log_for() { grep -F "\"to_digits\":\"$1\"" "$LOG" || true; }
 	assert_output '{"error":"Payload too large"} 413'
 }
 
+@test "baileys_body_limit: over it a Baileys POST gets express's 413 HTML page and nothing is sent; off by default; --baileys-body-limit" {
+	# 100 bytes of text make a body of 184: under 200, over 150
+	text=$(printf '%0100d' 0)
+	b="{\"to\":\"972501234567@s.whatsapp.net\",\"type\":\"text\",\"text\":\"$text\",\"tenantId\":\"business_1\"}"
+	post() { curl -sS -o "$BATS_TEST_TMPDIR/page" -w '%{http_code} %{content_type}' -H "X-Internal-Secret: $SECRET" -H "$J" --data "$b" "$1/send"; }
+	assert_equal "$(post "$URL")" "200 application/json"
+	control '{"baileys_body_limit":150}'
+	run curl -sS "$URL/_control"
+	assert_output --partial '"baileys_body_limit":150'
+	assert_equal "$(post "$URL")" "413 text/html; charset=utf-8"
+	grep -q '^<!DOCTYPE html>' "$BATS_TEST_TMPDIR/page"
+	grep -q '<pre>PayloadTooLargeError: request entity too large' "$BATS_TEST_TMPDIR/page"
+	# Meta's routes have no such limit
+	run curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" -H "$J" \
+		--data "{\"messaging_product\":\"whatsapp\",\"to\":\"972501234567\",\"type\":\"text\",\"text\":{\"body\":\"$text\"}}" \
+		"$URL/v21.0/$PNID/messages"
+	assert_output 200
+	control '{"baileys_body_limit":200}'
+	assert_equal "$(post "$URL")" "200 application/json"
+	# one send went out under each limit, none over it
+	run curl -sS "$URL/_stats"
+	assert_output --partial '"delivered":3,'
+	assert_equal "$(jq -r 'select(.path == "/send") | .status' "$LOG" | paste -sd' ')" "200 413 200"
+	# the flag sets it for the process (a /_reset keeps it)
+	start_provider "$BATS_TEST_TMPDIR/l" --baileys-body-limit 150
+	pid=$SP_PID
+	curl -sS -X POST "$SP_URL/_reset" >/dev/null
+	code=$(post "$SP_URL")
+	stop_provider "$pid" "$BATS_TEST_TMPDIR/l"
+	assert_equal "$code" "413 text/html; charset=utf-8"
+	run timeout 10 "$WA_TESTS/wa-testprovider" --baileys-body-limit x
+	assert_equal "$status" 64
+}
+
 @test "command line: --fault flags, loopback only, usage errors exit 64" {
 	start_provider "$BATS_TEST_TMPDIR/q" --fault 'http_500@972501234567x1' --fault 'not_connected+2'
 	pid=$SP_PID

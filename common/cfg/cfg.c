@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,8 +33,11 @@ static const struct {
 	[WA_CFG_DEFAULT_REGION] = { "WA_DEFAULT_REGION", NULL, 0 },
 	[WA_CFG_DATABASE_URL] = { "DATABASE_URL", NULL, 1 },
 	[WA_CFG_CONNECT_TIMEOUT] = { "WA_CONNECT_TIMEOUT", "3", 0 },
-	[WA_CFG_TIMEOUT] = { "WA_TIMEOUT", "25", 0 },
+	/* No default here: Baileys and Meta differ (see send/provider/). */
+	[WA_CFG_TIMEOUT] = { "WA_TIMEOUT", NULL, 0 },
 	[WA_CFG_MEDIA_TIMEOUT] = { "WA_MEDIA_TIMEOUT", "60", 0 },
+	/* express.json()'s default limit, which the real service keeps. */
+	[WA_CFG_BAILEYS_MAX_BODY] = { "WA_BAILEYS_MAX_BODY", "102400", 0 },
 };
 
 const char *
@@ -86,6 +90,30 @@ wa_cfg_parse_timeout(const char *s)
 	double v = wa_parse_double(s, 0.001, 86400);
 
 	return v < 0 ? -1 : (long)(v * 1000 + 0.5);
+}
+
+long long
+wa_cfg_parse_size(const char *s)
+{
+	static const struct { const char *suffix; long long mult; } units[] = {
+		{ "", 1 }, { "k", 1024 }, { "kb", 1024 }, { "m", 1024 * 1024 },
+		{ "mb", 1024 * 1024 },
+	};
+	const long long max = 1LL << 30;
+	long long v = 0;
+	size_t i;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		v = v * 10 + (*s - '0');
+		if (v > max)
+			return -1;
+	}
+	for (i = 0; i < sizeof units / sizeof units[0]; i++)
+		if (strcasecmp(s, units[i].suffix) == 0)
+			return v * units[i].mult > max ? -1 : v * units[i].mult;
+	return -1;
 }
 
 static int
@@ -258,6 +286,10 @@ static int
 set_timeout(const struct wa_cfg *c, enum wa_cfg_key k, long *ms, char *err,
     size_t errlen)
 {
+	if (!wa_cfg_get(c, k)) {
+		*ms = 0; /* the provider's default */
+		return 0;
+	}
 	*ms = wa_cfg_parse_timeout(wa_cfg_get(c, k));
 	if (*ms < 0) {
 		snprintf(err, errlen, "%s: not a number of seconds from 0.001 to 86400",
@@ -284,6 +316,12 @@ wa_cfg_load(struct wa_cfg *c, const char *file, char *err, size_t errlen)
 	    set_timeout(c, WA_CFG_TIMEOUT, &c->timeout_ms, err, errlen) ||
 	    set_timeout(c, WA_CFG_MEDIA_TIMEOUT, &c->media_timeout_ms, err, errlen))
 		goto fail;
+	c->baileys_max_body = wa_cfg_parse_size(wa_cfg_get(c, WA_CFG_BAILEYS_MAX_BODY));
+	if (c->baileys_max_body < 0) {
+		snprintf(err, errlen, "%s: not a size in bytes (like 102400, 100k or "
+		    "1M; at most 1024M; 0: no limit)", keys[WA_CFG_BAILEYS_MAX_BODY].name);
+		goto fail;
+	}
 	return WA_EXIT_OK;
 nomem:
 	snprintf(err, errlen, "out of memory");

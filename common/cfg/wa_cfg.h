@@ -22,16 +22,22 @@ enum wa_cfg_key {
 	WA_CFG_DEFAULT_REGION,     /* WA_DEFAULT_REGION */
 	WA_CFG_DATABASE_URL,       /* secret (may hold a password) */
 	WA_CFG_CONNECT_TIMEOUT,    /* WA_CONNECT_TIMEOUT, seconds, default 3 */
-	WA_CFG_TIMEOUT,            /* WA_TIMEOUT, seconds, default 25 */
+	WA_CFG_TIMEOUT,            /* WA_TIMEOUT, seconds, default: the
+	                              provider's (Baileys 35, Meta 25) */
 	WA_CFG_MEDIA_TIMEOUT,      /* WA_MEDIA_TIMEOUT, seconds, default 60 */
+	WA_CFG_BAILEYS_MAX_BODY,   /* WA_BAILEYS_MAX_BODY, bytes, default 102400 */
 	WA_CFG_NKEYS
 };
 
 struct wa_cfg {
 	char *val[WA_CFG_NKEYS]; /* as set (NULL: unset); see wa_cfg_get */
 	char file[512];          /* the config file read, "" if none */
-	/* The timeouts, checked and in milliseconds. */
+	/* The timeouts, checked and in milliseconds; timeout_ms is 0 when
+	 * WA_TIMEOUT is unset: each provider then uses its own default. */
 	long connect_timeout_ms, timeout_ms, media_timeout_ms;
+	/* WA_BAILEYS_MAX_BODY, checked: the Baileys service's JSON body limit
+	 * (0: not checked here). */
+	long long baileys_max_body;
 };
 
 /* Fill c from the environment, then from file (NULL: $WA_CONFIG, if set).
@@ -53,6 +59,10 @@ int wa_cfg_is_secret(enum wa_cfg_key k);
 
 /* Parse a timeout in seconds ("2.5") into milliseconds; -1 if bad. */
 long wa_cfg_parse_timeout(const char *s);
+
+/* Parse a size in bytes ("102400", "100k", "100kb", "1M"; k = 1024, as
+ * express spells its limits) up to 1 GiB; -1 if bad. */
+long long wa_cfg_parse_size(const char *s);
 
 void wa_cfg_free(struct wa_cfg *c);
 

@@ -420,6 +420,7 @@ finish(struct wa_http *h, struct xfer *x, CURLcode code)
 	res.body_sent = (reqsize > 0 && up >= x->body_total) ||
 	    code == CURLE_SEND_FAIL_REWIND || x->prereqs > 1;
 	res.elapsed_ms = (long)(total / 1000);
+	res.req_len = (size_t)x->body_total;
 	if (!x->resp) {
 		x->resp = malloc(1);
 		x->resp_cap = x->resp ? 1 : 0;

@@ -43,6 +43,7 @@ struct wa_http_res {
 	int connected;        /* a connection to the server was made */
 	int body_sent;        /* the whole request, body included, was written */
 	long elapsed_ms;
+	size_t req_len;       /* the request's body, in bytes (a 413 names it) */
 	const char *error;    /* libcurl's message when code != CURLE_OK */
 };
 

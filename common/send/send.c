@@ -27,6 +27,13 @@
 #include "send/provider/provider.h"
 #include "send/wa_send.h"
 
+/* A text or template send, when neither WA_TIMEOUT nor the provider
+ * says otherwise (Meta). */
+#define WA_SEND_TIMEOUT_MS 25000L
+/* A readiness request (wa_check_ready): the old client's status requests
+ * waited 2-5 s. */
+#define WA_READY_TIMEOUT_MS 5000L
+
 /* --- providers --------------------------------------------------------- */
 
 static const struct wa_provider_ops *const providers[] = {
@@ -680,15 +687,28 @@ retry_delay(struct wa_sender *s, struct job *j, long retry_after)
 	return d;
 }
 
+/* WA_TIMEOUT when set, else the provider's own default: it must outlast
+ * the provider's timeout to hear its answer. */
+static long
+send_timeout(const struct wa_cfg *cfg, const struct wa_provider_ops *op, int media)
+{
+	if (media)
+		return cfg->media_timeout_ms;
+	if (cfg->timeout_ms > 0)
+		return cfg->timeout_ms;
+	return op->send_timeout_ms > 0 ? op->send_timeout_ms : WA_SEND_TIMEOUT_MS;
+}
+
 static void
 log_attempt(const struct job *j, const struct wa_http_res *res)
 {
 	if (wa_log_level() < WA_LOG_DEBUG)
 		return;
-	wa_log(WA_LOG_DEBUG, "[WA_SEND] attempt=%d to=%s provider=%s http=%ld outcome=%s code=%s elapsed_ms=%ld",
+	wa_log(WA_LOG_DEBUG, "[WA_SEND] attempt=%d to=%s provider=%s http=%ld outcome=%s code=%s elapsed_ms=%ld timeout_ms=%ld",
 	    j->attempts, j->m->jid, wa_provider_name(j->m->provider), res->status,
 	    j->res.error.code ? wa_class_name(j->res.error.cls) : "sent",
-	    j->res.error.code ? j->res.error.code : "-", res->elapsed_ms);
+	    j->res.error.code ? j->res.error.code : "-", res->elapsed_ms,
+	    send_timeout(j->s->o.cfg, j->op, j->req.media));
 }
 
 /* An attempt is over: sent, retried later, or failed for good. */
@@ -754,7 +774,7 @@ start_job(struct wa_sender *s, struct job *j)
 	rq.body[2] = j->req.tail;
 	rq.body_len[2] = j->req.tail_len;
 	rq.connect_timeout_ms = s->o.cfg->connect_timeout_ms;
-	rq.timeout_ms = j->req.media ? s->o.cfg->media_timeout_ms : s->o.cfg->timeout_ms;
+	rq.timeout_ms = send_timeout(s->o.cfg, j->op, j->req.media);
 	if (j->attempts == 0)
 		j->t_first = wa_clock_s();
 	if (wa_http_start(s->http, &rq, on_http, j) != 0) {
@@ -924,7 +944,10 @@ fetch(const struct wa_cfg *cfg, const char *url, const struct curl_slist *hdr,
 	rq.url = url;
 	rq.headers = hdr;
 	rq.connect_timeout_ms = cfg->connect_timeout_ms;
-	rq.timeout_ms = cfg->timeout_ms;
+	/* A readiness answer is quick or not coming: the send timeout (35 s
+	 * for Baileys) would hold a pre-flight far too long. */
+	rq.timeout_ms = cfg->timeout_ms > 0 && cfg->timeout_ms < WA_READY_TIMEOUT_MS ?
+	    cfg->timeout_ms : WA_READY_TIMEOUT_MS;
 	if (!h || wa_http_start(h, &rq, on_fetch, f) != 0) {
 		wa_http_free(h);
 		return -1;

@@ -14,8 +14,9 @@
  * reply goes out.  Sleeps wait on a condition variable that the main
  * thread signals at shutdown, so SIGTERM ends the process promptly.
  *
- * Order of checks on a send route: count the attempt, authenticate,
- * validate the body, then pick a fault (per-recipient rule, "after",
+ * Order of checks on a send route: the Baileys body limit (off unless
+ * set; express.json() refuses a body before any route sees it), count the
+ * attempt, authenticate, validate the body, then pick a fault (per-recipient rule, "after",
  * rates), then the Baileys session state, then succeed.
  *
  * Secrets (INTERNAL_SECRET, META_WA_ACCESS_TOKEN) come from the environment
@@ -82,6 +83,7 @@ static struct {
 	const char *log_path;
 	unsigned port;
 	long latency_ms;
+	long baileys_body_limit;
 	unsigned long long seed;
 	bool quiet;
 } opt = { .bind = "127.0.0.1" };
@@ -487,6 +489,7 @@ struct config {
 	long throughput;           /* 0: off; else sends accepted per second,
 	                              the rest get Meta's 130429 */
 	char message_status[40];   /* Meta's messages[0].message_status; "": none */
+	long baileys_body_limit;   /* 0: off; else bodies above get express's 413 */
 	enum sess state;           /* every tenant not listed below */
 	struct tenant_state *tenants;
 	size_t ntenants;
@@ -498,6 +501,7 @@ static void cfg_init(struct config *c, unsigned long long seed)
 	memset(c, 0, sizeof *c);
 	c->after = -1;
 	c->retry_after = 1;
+	c->baileys_body_limit = opt.baileys_body_limit; /* --baileys-body-limit */
 	c->state = S_CONNECTED;
 	c->seed = seed;
 }
@@ -752,6 +756,9 @@ static bool cfg_from_json(struct config *c, yajl_val v, char *err, size_t esz)
 			c->message_status[0] = '\0';
 			if (ok && YAJL_IS_STRING(m))
 				strcpy(c->message_status, m->u.string);
+		} else if (strcmp(k, "baileys_body_limit") == 0) {
+			ok = YAJL_IS_NULL(m) ? (c->baileys_body_limit = 0, true) :
+			     json_long(m, 0, (long)BODY_MAX, &c->baileys_body_limit);
 		} else if (strcmp(k, "seed") == 0) {
 			ok = YAJL_IS_INTEGER(m) && m->u.number.i >= 0;
 			if (ok)
@@ -816,6 +823,11 @@ static void cfg_to_json(yajl_gen g, const struct config *c)
 		yajl_gen_map_close(g);
 	}
 	gen_kv_int(g, "seed", (long long)c->seed);
+	gen_key(g, "baileys_body_limit");
+	if (c->baileys_body_limit > 0)
+		yajl_gen_integer(g, c->baileys_body_limit);
+	else
+		yajl_gen_null(g);
 	yajl_gen_map_close(g);
 }
 
@@ -1053,6 +1065,29 @@ static void reply_text(struct ctx *x, unsigned status, const char *text)
 {
 	size_t n = strlen(text);
 	reply_set(x, status, xstrndup(text, n), n, "text/plain; charset=utf-8");
+}
+
+/* What express 4 answers when express.json() refuses a body over its limit
+ * (the real service keeps the default, 100 kB): its HTML error page, not
+ * JSON. */
+static void reply_payload_too_large(struct ctx *x)
+{
+	static const char page[] =
+		"<!DOCTYPE html>\n"
+		"<html lang=\"en\">\n"
+		"<head>\n"
+		"<meta charset=\"utf-8\">\n"
+		"<title>Error</title>\n"
+		"</head>\n"
+		"<body>\n"
+		"<pre>PayloadTooLargeError: request entity too large<br> &nbsp; &nbsp;"
+		"at readStream (/app/node_modules/raw-body/index.js:163:17)<br> &nbsp; &nbsp;"
+		"at getRawBody (/app/node_modules/raw-body/index.js:116:12)<br> &nbsp; &nbsp;"
+		"at read (/app/node_modules/body-parser/lib/read.js:79:3)<br> &nbsp; &nbsp;"
+		"at jsonParser (/app/node_modules/body-parser/lib/types/json.js:138:5)</pre>\n"
+		"</body>\n"
+		"</html>\n";
+	reply_set(x, 413, xstrndup(page, sizeof page - 1), sizeof page - 1, "text/html; charset=utf-8");
 }
 
 /* {"error":msg} */
@@ -2099,13 +2134,20 @@ static enum MHD_Result finish(struct MHD_Connection *conn, const char *url, cons
 	};
 	x.api = classify(url);
 	bool control = strcmp(x.api, "control") == 0;
+	long body_limit = 0;
 	if (!control) {
 		atomic_fetch_add(&g_requests, 1);
 		pthread_mutex_lock(&g_lock);
 		x.r.delay_ms = g_cfg.latency_ms;
+		body_limit = g_cfg.baileys_body_limit;
 		pthread_mutex_unlock(&g_lock);
 	}
-	if (rq->too_big) {
+	/* The service's express.json() reads every body first: over the limit,
+	 * no route runs, nothing is sent. */
+	if (body_limit > 0 && strcmp(x.api, "baileys") == 0 &&
+	    (rq->too_big || rq->len > (size_t)body_limit)) {
+		reply_payload_too_large(&x);
+	} else if (rq->too_big) {
 		reply_error(&x, 413, "Payload too large");
 	} else {
 		parse_body(&x);
@@ -2176,6 +2218,10 @@ static void usage(FILE *f)
 	      "  --port-file FILE   write the port to FILE (atomically) once listening\n"
 	      "  --log FILE         append one JSON line per request to FILE\n"
 	      "  --latency MS       delay every answer by MS milliseconds\n"
+	      "  --baileys-body-limit BYTES\n"
+	      "                     answer a Baileys request whose body is over BYTES\n"
+	      "                     with 413 and express's HTML page, as the real\n"
+	      "                     service does over 102400 (default 0: off)\n"
 	      "  --fault SPEC       inject a fault (repeatable):\n"
 	      "                       KIND           every send\n"
 	      "                       KIND:RATE      sends with probability RATE\n"
@@ -2217,13 +2263,14 @@ static const char *env_nonempty(const char *name)
 
 static void parse_args(int argc, char **argv, struct config *c)
 {
-	enum { O_BIND = 256, O_PORT, O_PORT_FILE, O_LOG, O_LATENCY, O_FAULT, O_SEED, O_QUIET, O_HELP, O_VERSION };
+	enum { O_BIND = 256, O_PORT, O_PORT_FILE, O_LOG, O_LATENCY, O_BODY_LIMIT, O_FAULT, O_SEED, O_QUIET, O_HELP, O_VERSION };
 	static const struct option longopts[] = {
 		{ "bind", required_argument, NULL, O_BIND },
 		{ "port", required_argument, NULL, O_PORT },
 		{ "port-file", required_argument, NULL, O_PORT_FILE },
 		{ "log", required_argument, NULL, O_LOG },
 		{ "latency", required_argument, NULL, O_LATENCY },
+		{ "baileys-body-limit", required_argument, NULL, O_BODY_LIMIT },
 		{ "fault", required_argument, NULL, O_FAULT },
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "quiet", no_argument, NULL, O_QUIET },
@@ -2251,6 +2298,10 @@ static void parse_args(int argc, char **argv, struct config *c)
 			if (!parse_long(optarg, 0, DELAY_MAX_MS, &opt.latency_ms))
 				usage_error("bad latency '%s'", optarg);
 			break;
+		case O_BODY_LIMIT:
+			if (!parse_long(optarg, 0, (long)BODY_MAX, &opt.baileys_body_limit))
+				usage_error("bad body limit '%s'", optarg);
+			break;
 		case O_FAULT:
 			if (!cfg_add_flag(c, optarg, &why))
 				usage_error("--fault %s: %s", optarg, why);
@@ -2274,6 +2325,7 @@ static void parse_args(int argc, char **argv, struct config *c)
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
 	c->latency_ms = opt.latency_ms;
+	c->baileys_body_limit = opt.baileys_body_limit;
 	c->seed = opt.seed;
 }
 

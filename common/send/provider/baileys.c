@@ -7,6 +7,12 @@
  * URLs on the caller's behalf is not this program's job): that is a
  * permanent `unsupported` error. So are templates, a Meta feature.
  *
+ * What the real service would lose or refuse is refused here, before any
+ * request: a body over its express.json limit (WA_BAILEYS_MAX_BODY), a
+ * caption on audio (it builds audio without one), a MIME type that is not
+ * the media type's. Its own send timeout is 30 s, so ours waits 35 s by
+ * default to hear its answer.
+ *
  * Readiness: GET {base}/whatsapp/business_<id>/status, ready when
  * connected, authPaired and canSend. */
 #include <errno.h>
@@ -30,6 +36,10 @@
 #define WA_MEDIA_MAX (16L * 1024 * 1024)
 #define WA_DOCUMENT_MAX (100L * 1024 * 1024)
 
+/* The send timeout when WA_TIMEOUT is unset: longer than the service's
+ * own 30 s, so its `500 send_failed` answer is heard, not a timeout. */
+#define WA_BAILEYS_TIMEOUT_MS 35000L
+
 /* A media file as base64, shared by every message that sends it. */
 struct wa_blob {
 	int refs;
@@ -48,6 +58,8 @@ struct baileys {
 	struct curl_slist *hdr;
 	struct curl_slist *media_hdr;    /* with "Expect:" */
 	struct wa_blob *last_blob;       /* the media file read last */
+	long long max_body;              /* WA_BAILEYS_MAX_BODY; 0: none */
+	const char *missing;             /* NULL, or the setting it lacks */
 };
 
 /* --- base64 ------------------------------------------------------------ */
@@ -329,6 +341,28 @@ build_media(const struct wa_msg *m, const char *key, struct wa_req *rq)
 	return rq->tail ? 0 : -1;
 }
 
+/* The MIME type sent (given, else guessed from the file name) must be
+ * of the media type's family, as the old client checked: WhatsApp shows
+ * an "image" that is a PDF as a broken image. A document may be anything. */
+static int
+check_mimetype(const struct wa_msg *m, struct wa_error *e)
+{
+	const char *mt = m->media.mimetype ? m->media.mimetype :
+	    guess_mimetype(m->media.type, m->media.path);
+	size_t n = strlen(m->media.type);
+
+	if (strcmp(m->media.type, "document") == 0 ||
+	    (strncasecmp(mt, m->media.type, n) == 0 && mt[n] == '/'))
+		return 0;
+	wa_error_set(e, "media_type_mismatch", WA_CLASS_PERMANENT,
+	    "media.type %s does not go with MIME type %.60s%s%.60s%s: give the "
+	    "right type (or \"document\")", m->media.type, mt,
+	    m->media.mimetype ? "" : " (from ", m->media.mimetype ? "" :
+	    (strrchr(m->media.path, '/') ? strrchr(m->media.path, '/') + 1 :
+	    m->media.path), m->media.mimetype ? "" : ")");
+	return -1;
+}
+
 static int
 check_media(const struct wa_msg *m, struct wa_error *e)
 {
@@ -349,7 +383,55 @@ check_media(const struct wa_msg *m, struct wa_error *e)
 		    "(a media.url can only go to Meta)" : "media needs a path");
 		return -1;
 	}
-	return 0;
+	/* The service builds audio as {audio, mimetype, fileName}: a caption
+	 * would be dropped without a word, and the record reported sent. */
+	if (i == 2 && m->media.caption && *m->media.caption) {
+		wa_error_set(e, "caption_on_audio", WA_CLASS_PERMANENT,
+		    "the Baileys service drops captions on audio: send the "
+		    "caption (or the record's text, which media takes as its "
+		    "caption) as a text of its own");
+		return -1;
+	}
+	return check_mimetype(m, e);
+}
+
+/* n as "102,872": the figure people compare with a limit. */
+static void
+fmt_bytes(char *buf, size_t len, size_t n)
+{
+	char d[32];
+	size_t nd = (size_t)snprintf(d, sizeof d, "%zu", n), i, o = 0;
+
+	for (i = 0; i < nd && o + 2 < len; i++) {
+		if (i > 0 && (nd - i) % 3 == 0)
+			buf[o++] = ',';
+		buf[o++] = d[i];
+	}
+	buf[o] = '\0';
+}
+
+/* What a 413 means and what to do, the same whether the service said so
+ * or WA_BAILEYS_MAX_BODY did (then limit is its value). Only media makes
+ * a body that large in practice; a text is named as such when known. */
+static void
+body_limit_error(struct wa_error *e, size_t bytes, long long limit, int text)
+{
+	const char *what = text ? "the text" : "the media";
+	const char *instead = text ? "send a shorter text" : "send a link through Meta";
+	char b[32], l[32];
+
+	fmt_bytes(b, sizeof b, bytes);
+	if (limit > 0) {
+		fmt_bytes(l, sizeof l, (size_t)limit);
+		wa_error_set(e, "body_too_large", WA_CLASS_PERMANENT,
+		    "the Baileys service would refuse a %s-byte request: its JSON "
+		    "body limit (express.json limit, WA_BAILEYS_MAX_BODY=%s) is lower "
+		    "than %s; raise it in the service or %s", b, l, what, instead);
+	} else
+		wa_error_set(e, "body_too_large", WA_CLASS_PERMANENT,
+		    "the Baileys service refused a %s-byte request: its JSON body "
+		    "limit (express.json limit) is lower than %s; raise it in the "
+		    "service or %s", b, what, instead);
 }
 
 static int
@@ -358,6 +440,7 @@ build(void *state, const struct wa_msg *m, const char *key, struct wa_req *rq,
 {
 	struct baileys *pv = state;
 	struct wa_blob *blob;
+	size_t len;
 	int rc;
 
 	memset(rq, 0, sizeof *rq);
@@ -366,6 +449,11 @@ build(void *state, const struct wa_msg *m, const char *key, struct wa_req *rq,
 	if (wa_jid_kind(m->jid, NULL, 0) == 0) {
 		wa_error_set(e, "invalid_jid", WA_CLASS_PERMANENT,
 		    "not a person's WhatsApp address: %.80s", m->jid ? m->jid : "(none)");
+		return -1;
+	}
+	if (pv->missing) {
+		wa_error_set(e, "not_configured", WA_CLASS_FATAL,
+		    "Baileys is not configured: %s is not set", pv->missing);
 		return -1;
 	}
 	if (m->business_id < 0) {
@@ -405,6 +493,12 @@ build(void *state, const struct wa_msg *m, const char *key, struct wa_req *rq,
 		wa_error_set(e, "no_memory", WA_CLASS_FATAL, "out of memory");
 		return -1;
 	}
+	len = rq->head_len + rq->shared_len + rq->tail_len;
+	if (pv->max_body > 0 && len > (unsigned long long)pv->max_body) {
+		req_free(rq);
+		body_limit_error(e, len, pv->max_body, m->kind == WA_MSG_TEXT);
+		return -1;
+	}
 	return 0;
 }
 
@@ -426,19 +520,26 @@ provider_error(yajl_val v, struct wa_error *e)
 		snprintf(m, sizeof m, "%s", err);
 	m[strcspn(m, "\r\n")] = '\0';
 	wa_utf8_trim(m);
-	if (m[0])
+	/* A refusal of the secret on /send is not the service's: its own
+	 * word ("unauthorized") would hide that. */
+	if (m[0] && e->http_status != 401 && e->http_status != 403)
 		memcpy(e->message, m, sizeof m);
 }
 
 static void
-classify_status(long st, yajl_val v, struct wa_error *e)
+classify_status(long st, size_t bytes, yajl_val v, struct wa_error *e)
 {
 	const char *err = wa_get_str(v, "error");
 
-	if (st == 400 || st == 413 || st == 422)
+	if (st == 413)
+		body_limit_error(e, bytes, 0, 0);
+	else if (st == 400 || st == 422)
 		wa_error_set(e, "bad_request", WA_CLASS_PERMANENT, "Baileys refused the message (HTTP %ld)", st);
+	/* The real service checks no secret on /send (only its session
+	 * routes): a refusal here comes from something in front of it. */
 	else if (st == 401 || st == 403)
-		wa_error_set(e, "unauthorized", WA_CLASS_FATAL, "Baileys rejected INTERNAL_SECRET (HTTP %ld)", st);
+		wa_error_set(e, "unauthorized", WA_CLASS_FATAL, "refused before the Baileys "
+		    "service (HTTP %ld): its /send checks no secret; is a proxy in front of it?", st);
 	else if (st == 404)
 		wa_error_set(e, "not_found", WA_CLASS_FATAL, "no /send at BAILEYS_BASE_URL (HTTP 404)");
 	else if (st == 408 || st == 429)
@@ -480,7 +581,7 @@ answer(const struct wa_http_res *res, struct wa_accepted *acc, struct wa_error *
 		e->http_status = res->status;
 		provider_error(v, e);
 	} else
-		classify_status(res->status, v, e);
+		classify_status(res->status, res->req_len, v, e);
 	wa_val_free(v);
 	return 0;
 }
@@ -499,10 +600,14 @@ ready_req(const struct wa_cfg *cfg, long long business_id, char **url,
 		snprintf(reason, len, "Baileys needs a business: give --business");
 		return WA_EXIT_CONFIG;
 	}
+	if (!secret) {
+		snprintf(reason, len, "INTERNAL_SECRET is not set");
+		return WA_EXIT_CONFIG;
+	}
 	snprintf(seg, sizeof seg, "business_%lld", business_id);
 	*url = wa_url_join(wa_cfg_get(cfg, WA_CFG_BAILEYS_BASE_URL), parts);
 	*hdr = wa_header_add(NULL, "Accept", "", "application/json");
-	if (*hdr && secret)
+	if (*hdr)
 		*hdr = wa_header_add(*hdr, "X-Internal-Secret", "", secret);
 	if (!*url || !*hdr) {
 		free(*url);
@@ -572,6 +677,10 @@ init(const struct wa_cfg *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	pv->max_body = cfg->baileys_max_body;
+	/* Without the secret the status route answers 401; each message
+	 * then fails not_configured, as Meta's do without a token. */
+	pv->missing = secret ? NULL : "INTERNAL_SECRET";
 	pv->url = wa_url_join(base, parts);
 	/* The service checks the secret on its session routes only, today;
 	 * sending it on /send too costs nothing. */
@@ -588,6 +697,7 @@ init(const struct wa_cfg *cfg, char *err, size_t errlen)
 const struct wa_provider_ops wa_baileys_ops = {
 	.name = "baileys",
 	.title = "Baileys",
+	.send_timeout_ms = WA_BAILEYS_TIMEOUT_MS,
 	.init = init,
 	.fini = fini,
 	.build = build,

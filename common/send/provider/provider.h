@@ -47,6 +47,9 @@ struct wa_req {
 struct wa_provider_ops {
 	const char *name;   /* "baileys": wa_provider_name, wa_provider_parse */
 	const char *title;  /* "Baileys": in messages */
+	/* Its send timeout when WA_TIMEOUT (--timeout) is unset; 0: the
+	 * engine's default (25 s). Media sends use WA_MEDIA_TIMEOUT. */
+	long send_timeout_ms;
 
 	/* Its settings from cfg (URL, headers), once per sender: a state,
 	 * or NULL with a reason in err. A setting it needs but lacks is not
