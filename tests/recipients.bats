@@ -230,6 +230,12 @@ then left"
 }
 
 @test "recipients: 200,000 listed with memory flat, in jsonl and csv" {
+	# Under AddressSanitizer memory is its shadow's and quarantine's: the
+	# bound is the release build's; the sanitizers see fewer rows go by.
+	n=200000 asan=
+	if ldd "$(command -v wa-broadcast)" | grep -q libasan; then
+		n=20000 asan=1
+	fi
 	bc_new 1
 	psql_q "INSERT INTO whatsapp_broadcast_recipients (broadcast_id, business_id, phone, jid, status, error_code, error_class, error_message, attempts, fields)
 		SELECT $BID, $BIZ, '+9725' || lpad(g::text, 8, '0'), '9725' || lpad(g::text, 8, '0') || '@s.whatsapp.net',
@@ -237,15 +243,16 @@ then left"
 			CASE WHEN g % 10 = 0 THEN 'timeout' END, CASE WHEN g % 10 = 0 THEN 'ambiguous' END,
 			CASE WHEN g % 10 = 0 THEN 'no answer, may have been sent' END, 1,
 			jsonb_build_object('name', 'לקוח ' || g, 'order', g)
-		FROM generate_series(1, 200000) g" >/dev/null
+		FROM generate_series(1, $n) g" >/dev/null
 	for f in jsonl csv; do
 		/usr/bin/time -o "$BATS_TEST_TMPDIR/rss" -f %M wa-broadcast recipients --format $f "$BID" >"$BATS_TEST_TMPDIR/out.$f"
 		kb=$(tail -1 "$BATS_TEST_TMPDIR/rss")
-		[ "$kb" -lt 30000 ] || fail "$f: peak RSS $kb KiB for 200001 recipients"
+		[ -n "$asan" ] || [ "$kb" -lt 30000 ] || fail "$f: peak RSS $kb KiB for $((n + 1)) recipients"
 	done
-	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/out.jsonl")" 200001
-	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/out.csv")" 200002
-	assert_equal "$(tail -1 "$BATS_TEST_TMPDIR/out.jsonl" | jq -r '.fields.name + " " + .code')" "לקוח 200000 timeout"
-	/usr/bin/time -o "$BATS_TEST_TMPDIR/rss" -f %M wa-broadcast recipients --class ambiguous "$BID" >"$BATS_TEST_TMPDIR/amb"
-	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/amb")" 20000
+	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/out.jsonl")" $((n + 1))
+	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/out.csv")" $((n + 2))
+	assert_equal "$(tail -1 "$BATS_TEST_TMPDIR/out.jsonl" | jq -r '.fields.name + " " + .code')" "לקוח $n timeout"
+	wb recipients --class ambiguous "$BID"
+	assert_success
+	assert_equal "$(wc -l <<<"$output")" $((n / 10))
 }
