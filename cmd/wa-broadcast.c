@@ -17,7 +17,7 @@
 
 /* The commands, in the order of the bits of wa_opt.cmds. */
 enum { C_CREATE, C_RUN, C_EXPORT, C_MARK, C_PREVIEW, C_STATUS, C_LIST,
-	C_CANCEL, C_PAUSE, C_RESUME, C_RETRY, NCMDS };
+	C_CANCEL, C_PAUSE, C_RESUME, C_RETRY, C_RECIPIENTS, NCMDS };
 #define B(c) (1u << (c))
 
 static const struct wa_optcmd cmds[] = {
@@ -40,6 +40,7 @@ static const struct wa_optcmd cmds[] = {
 	[C_RESUME] = { "resume", "resume ID", "queue a paused broadcast again" },
 	[C_RETRY] = { "retry", "retry ID", "queue failed recipients again (--failed, default)\n"
 	    "and/or ambiguous ones (--ambiguous)" },
+	[C_RECIPIENTS] = { "recipients", "recipients ID", "a record per recipient: its outcome, and why" },
 	{ NULL, NULL, NULL }
 };
 
@@ -47,7 +48,8 @@ enum {
 	O_BUSINESS, O_TEXT, O_PREVIEW_URL, O_TEMPLATE, O_LANGUAGE, O_PARAMS, O_MEDIA, O_NAME,
 	O_REGION, O_FIELD, O_IDEM, O_MAXLINE, O_ALL, O_PARALLEL, O_RATE, O_BATCH,
 	O_DBWAIT, O_LEASE, O_WINDOW, O_PROGRESS, O_NOPROGRESS, O_REASON,
-	O_FAILED, O_AMBIGUOUS, O_COUNT, O_CONFIG, O_DB, O_VERBOSE, O_QUIET
+	O_FAILED, O_AMBIGUOUS, O_COUNT, O_CONFIG, O_DB, O_VERBOSE, O_QUIET,
+	O_STATUS, O_CLASS, O_FORMAT
 };
 
 static const struct wa_opt opts[] = {
@@ -105,6 +107,9 @@ static const struct wa_opt opts[] = {
 	    "retry: recipients that may have been sent" },
 	{ "count", 'n', WA_ARG_INT, "N", 1, 1000000, B(C_PREVIEW), O_COUNT,
 	    "preview: this many messages (default 10)" },
+	{ "status", 0, WA_ARG_STR, "S", 0, 0, B(C_RECIPIENTS), O_STATUS, "recipients: only those in status S" },
+	{ "class", 0, WA_ARG_STR, "C", 0, 0, B(C_RECIPIENTS), O_CLASS, "recipients: only those of error class C" },
+	{ "format", 0, WA_ARG_STR, "F", 0, 0, B(C_RECIPIENTS), O_FORMAT, "recipients: jsonl (default) or csv" },
 	{ NULL, 0, 0, NULL, 0, 0, 0, 0, "" },
 	{ "config", 'c', WA_ARG_FILE, "FILE", 0, 0, WA_CMD_ALL, O_CONFIG,
 	    "KEY=VALUE settings (default $WA_CONFIG)" },
@@ -118,7 +123,7 @@ static const struct wa_opt opts[] = {
 
 struct args {
 	struct wa_bcast_new n;
-	const char *config, *db, *reason;
+	const char *config, *db, *reason, *status, *klass, *format;
 	long long business, count;
 	int all, parallel, batch, window, progress, failed, ambiguous, level;
 	double rate, db_wait, lease;
@@ -203,6 +208,9 @@ set_opt(void *ctx, int id, const struct wa_optval *v)
 	case O_DB: a->db = v->s; break;
 	case O_VERBOSE: a->level = WA_LOG_VERBOSE; break;
 	case O_QUIET: a->level = WA_LOG_QUIET; break;
+	case O_STATUS: a->status = v->s; return wa_bcast_recipients_check(v->s, NULL, NULL);
+	case O_CLASS: a->klass = v->s; return wa_bcast_recipients_check(NULL, v->s, NULL);
+	case O_FORMAT: a->format = v->s; return wa_bcast_recipients_check(NULL, NULL, v->s);
 	}
 	return 0;
 }
@@ -214,7 +222,7 @@ static const struct { int min, max; } nargs_of[NCMDS] = {
 	[C_CREATE] = { 0, -1 }, [C_RUN] = { 0, -1 }, [C_EXPORT] = { 1, 1 },
 	[C_MARK] = { 1, -1 }, [C_PREVIEW] = { 1, 1 }, [C_STATUS] = { 0, -1 },
 	[C_LIST] = { 0, 0 }, [C_CANCEL] = { 1, 1 }, [C_PAUSE] = { 1, 1 },
-	[C_RESUME] = { 1, 1 }, [C_RETRY] = { 1, 1 }
+	[C_RESUME] = { 1, 1 }, [C_RETRY] = { 1, 1 }, [C_RECIPIENTS] = { 1, 1 }
 };
 
 static int
@@ -337,6 +345,11 @@ dispatch(int c, struct args *a, char **rest, int nrest, PGconn **db,
 	case C_RESUME:
 		rc = wa_bcast_resume(*db, id, &rec);
 		rc = wa_bcast_emit_one(o, rec, rc);
+		break;
+	case C_RECIPIENTS:
+		wa_bcast_out_recipients(o, a->format, isatty(1));
+		rc = wa_bcast_recipients(*db, id, a->status, a->klass, wa_bcast_emit, o);
+		rc = wa_bcast_out_end(o, rc);
 		break;
 	default:
 		rc = wa_bcast_retry(*db, id, a->failed || !a->ambiguous, a->ambiguous, &rec);

@@ -13,6 +13,9 @@ _wa_complete() {
 	--config|--dir|--log|--port-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	--provider) COMPREPLY=($(compgen -W 'baileys meta' -- "$cur")); return ;;
 	--context) COMPREPLY=($(compgen -W 'chat lead broadcast' -- "$cur")); return ;;
+	--format) COMPREPLY=($(compgen -W 'jsonl csv' -- "$cur")); return ;;
+	--status) COMPREPLY=($(compgen -W 'sent failed cancelled queued processing' -- "$cur")); return ;;
+	--class) COMPREPLY=($(compgen -W 'ambiguous retryable permanent fatal' -- "$cur")); return ;;
 	esac
 
 	help=$("$cmd" --help 2>/dev/null) || return

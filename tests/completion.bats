@@ -19,11 +19,11 @@ complete_words() {
 
 @test "completion: subcommands of wa-broadcast, wa-migrate and wa-send" {
 	run complete_words wa-broadcast ''
-	for c in create run export mark preview status list cancel pause resume retry; do
+	for c in create run export mark preview status list cancel pause resume retry recipients; do
 		assert_line "$c"
 	done
 	run complete_words wa-broadcast re
-	assert_output "$(printf '%s\n' resume retry)"
+	assert_output "$(printf '%s\n' recipients resume retry)"
 	run complete_words wa-migrate ''
 	for c in up status baseline; do assert_line "$c"; done
 	run complete_words wa-send st
@@ -41,6 +41,18 @@ complete_words() {
 	assert_output "$(printf '%s\n' baileys meta)"
 	run complete_words wa-send --context b
 	assert_output broadcast
+}
+
+@test "completion: recipients' options and their values" {
+	run complete_words wa-broadcast recipients --
+	for o in --status --class --format; do assert_line -- "$o"; done
+	refute_line -- --parallel
+	run complete_words wa-broadcast recipients 1 --format ''
+	assert_output "$(printf '%s\n' csv jsonl)"
+	run complete_words wa-broadcast recipients 1 --class a
+	assert_output ambiguous
+	run complete_words wa-broadcast recipients 1 --status f
+	assert_output failed
 }
 
 @test "completion: every program is registered" {

@@ -140,7 +140,7 @@ EOF
 	vg_clean 1
 }
 
-@test "valgrind: wa-broadcast create, run with faults, status" {
+@test "valgrind: wa-broadcast create, run with faults, status, recipients" {
 	biz=$(bc_business baileys)
 	{ bc_numbers 24; echo 'not a number'; echo '{"name":"no phone"}'; } >"$BATS_TEST_TMPDIR/list"
 	vrun vg wa-broadcast create --business "$biz" --name spring --text 'Shalom {{name|friend}}' "$BATS_TEST_TMPDIR/list"
@@ -154,7 +154,12 @@ EOF
 	vrun vg wa-broadcast status 1
 	assert_success
 	assert_equal "$(jq -c '[.status, .sent, .failed, .ambiguous]' <<<"$output")" '["partial",22,4,1]'
-	vg_clean 3
+	vrun vg wa-broadcast recipients --status failed --format csv 1
+	assert_success
+	assert_equal "$(wc -l <<<"$output")" 5
+	vrun vg wa-broadcast recipients --class ambiguous 1
+	assert_equal "$(jq -r .phone <<<"$output")" +972500000005
+	vg_clean 5
 }
 
 @test "valgrind: wa-broadcast export | wa-send | wa-broadcast mark" {

@@ -39,6 +39,39 @@ new_double(double x)
 	return v ? v : wa_new_int((long long)x);
 }
 
+/* Why recipients failed, the five most frequent (error code, class)
+ * first: "errors":[{"code","class","count"}], [] when none did. The
+ * first thing to look at after a run; `recipients --class` lists who. */
+static int
+add_errors(struct bc_db *d, yajl_val o, const char *const *v)
+{
+	static const char sql[] =
+	    "SELECT coalesce(error_code, 'unknown'), error_class, count(*)"
+	    " FROM whatsapp_broadcast_recipients"
+	    " WHERE broadcast_id = $1 AND status = 'failed'"
+	    " GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 5";
+	PGresult *r = bc_q(d, sql, 1, v);
+	yajl_val a, e;
+	int i;
+
+	if (!r)
+		return -1;
+	a = wa_new_array();
+	for (i = 0; i < PQntuples(r); i++) {
+		e = wa_new_object();
+		wa_set_str(e, "code", PQgetvalue(r, i, 0));
+		if (PQgetisnull(r, i, 1))
+			wa_set_null(e, "class");
+		else
+			wa_set_str(e, "class", PQgetvalue(r, i, 1));
+		wa_set_int(e, "count", strtoll(PQgetvalue(r, i, 2), NULL, 10));
+		wa_array_push(a, e);
+	}
+	PQclear(r);
+	wa_set(o, "errors", a);
+	return 0;
+}
+
 #define TS(col) "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SS')"
 
 yajl_val
@@ -113,6 +146,10 @@ bc_status_record(struct bc_db *d, long long id)
 	set_text(o, "completed_at", b, 12);
 	PQclear(b);
 	PQclear(r);
+	if (add_errors(d, o, v) != 0) {
+		wa_val_free(o);
+		return NULL;
+	}
 	return o;
 }
 

@@ -126,6 +126,25 @@ int wa_bcast_status(PGconn *db, const long long *ids, int nids,
 int wa_bcast_list(PGconn *db, long long business_id, wa_bcast_emit_fn emit,
     void *arg);
 
+/* --- the recipients (recipients.c) ------------------------------------ */
+/* 0 when each given one (NULL: not given) is a value recipients takes:
+ * status sent, failed, cancelled, queued or processing; class ambiguous,
+ * retryable, permanent or fatal; format jsonl or csv. Else WA_EXIT_USAGE,
+ * after a message naming the option. */
+int wa_bcast_recipients_check(const char *status, const char *klass,
+    const char *format);
+/* One record per recipient of broadcast id, in id order, through emit:
+ * the keys of wa_bcast_recipient_cols (fields as stored, an object or
+ * null; times as the status record has them). Only those in status
+ * (sent takes in delivered) and of error class klass; NULL: all. Read a
+ * page at a time through a cursor: memory stays flat. WA_EXIT_DATA when
+ * there is no such broadcast. */
+int wa_bcast_recipients(PGconn *db, long long id, const char *status,
+    const char *klass, wa_bcast_emit_fn emit, void *arg);
+/* The keys of a recipient's record in order, NULL-terminated: the columns
+ * of its CSV form. */
+extern const char *const wa_bcast_recipient_cols[];
+
 /* --- showing (show.c) ------------------------------------------------ */
 /* Where records go: one JSON line each through w (to fp), or, with table
  * set, collected for wa_bcast_out_table. */
@@ -136,14 +155,28 @@ struct wa_bcast_out {
 	int table;
 	yajl_val *recs;
 	size_t n, cap;
+	int kind;           /* the table's columns: WA_BCAST_T_* */
+	size_t page;        /* table: written every page records (0: at the
+	                       end), so a long list needs no more memory */
+	int csv;            /* CSV rows of wa_bcast_recipient_cols instead */
+	long long rows;     /* CSV rows written (the header first) */
 };
+/* Which columns a table has. */
+enum { WA_BCAST_T_STATUS, WA_BCAST_T_LIST, WA_BCAST_T_RECIPIENTS };
 /* A wa_bcast_emit_fn over a struct wa_bcast_out. */
 int wa_bcast_emit(void *out, yajl_val rec);
 /* Emit rec (if any) and free it: rc, or WA_EXIT_IO when it was lost. */
 int wa_bcast_emit_one(struct wa_bcast_out *o, yajl_val rec, int rc);
-/* Write the records collected as a table, status's columns or (list)
- * list's; 0, or -1 when it could not be written. */
-int wa_bcast_out_table(struct wa_bcast_out *o, int list);
+/* Write the records collected as a table with the columns of kind
+ * (WA_BCAST_T_*; status's is followed by each broadcast's most frequent
+ * errors); 0, or -1 when it could not be written. */
+int wa_bcast_out_table(struct wa_bcast_out *o, int kind);
+/* Set o up for recipients' records in format (jsonl, csv; NULL: a table
+ * when tty, else jsonl). */
+void wa_bcast_out_recipients(struct wa_bcast_out *o, const char *format, int tty);
+/* After the last record: the rest of a table, a CSV header when no row
+ * came. rc, or WA_EXIT_IO when that could not be written. */
+int wa_bcast_out_end(struct wa_bcast_out *o, int rc);
 /* The progress bar on stderr (a wa_bcast_progress_fn). */
 void wa_bcast_bar(void *arg, const struct wa_bcast_progress *p);
 /* A broadcast id: 0, or -1 when s is none. */
