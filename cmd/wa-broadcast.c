@@ -45,7 +45,7 @@ static const struct wa_optcmd cmds[] = {
 
 enum {
 	O_BUSINESS, O_TEXT, O_TEMPLATE, O_LANGUAGE, O_PARAMS, O_MEDIA, O_NAME,
-	O_REGION, O_FIELD, O_IDEM, O_MAXLINE, O_ALL, O_PARALLEL, O_RATE, O_BATCH,
+	O_REGION, O_FIELD, O_FORMAT, O_IDEM, O_MAXLINE, O_ALL, O_PARALLEL, O_RATE, O_BATCH,
 	O_DBWAIT, O_LEASE, O_WINDOW, O_PROGRESS, O_NOPROGRESS, O_REASON,
 	O_FAILED, O_AMBIGUOUS, O_COUNT, O_CONFIG, O_DB, O_VERBOSE, O_QUIET
 };
@@ -68,7 +68,10 @@ static const struct wa_opt opts[] = {
 	    "read national numbers in region CC (default\n"
 	    "WA_DEFAULT_REGION of the config or environment)" },
 	{ "field", 'f', WA_ARG_STR, "NAME", 0, 0, B(C_CREATE), O_FIELD,
-	    "take the number from NAME (default: to, phone, jid)" },
+	    "take the number from NAME (default: to, phone, jid;\n"
+	    "a CSV column named like phone, mobile, טלפון)" },
+	{ "format", 0, WA_ARG_STR, "FMT", 0, 0, B(C_CREATE), O_FORMAT,
+	    "jsonl or csv (default: csv for FILEs named *.csv)" },
 	{ "idempotency-key", 0, WA_ARG_STR, "KEY", 0, 0, B(C_CREATE), O_IDEM,
 	    "create once: a second create with KEY\n"
 	    "prints the first broadcast and stores nothing" },
@@ -181,6 +184,7 @@ set_opt(void *ctx, int id, const struct wa_optval *v)
 	case O_NAME: a->n.name = v->s; break;
 	case O_REGION: a->n.region = v->s; break;
 	case O_FIELD: a->n.field = v->s; break;
+	case O_FORMAT: return wa_format_opt(v->s, &a->n.format);
 	case O_IDEM: a->n.idempotency_key = v->s; break;
 	case O_MAXLINE: a->maxline = (long)v->i; break;
 	case O_ALL: a->all = 1; break;
