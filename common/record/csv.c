@@ -196,6 +196,19 @@ utf8_ok(const char *s, size_t n)
 	return 1;
 }
 
+/* Is every cell valid UTF-8? (Each by itself: a character cut at the
+ * end of one would seem whole with the next one's first bytes.) */
+static int
+cells_ok(const struct wa_csv *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->ncells; i++)
+		if (!utf8_ok(c->buf + c->cells[i].off, c->cells[i].len))
+			return 0;
+	return 1;
+}
+
 /* The cells joined again, each byte that is not UTF-8 as U+FFFD: the raw
  * field of a bad row, for whoever reads the failures. */
 static yajl_val
@@ -342,7 +355,7 @@ take_header(struct wa_csv *c)
 		    c->row_line, c->maxrow);
 		return;
 	}
-	if (!utf8_ok(c->buf, c->blen)) {
+	if (!cells_ok(c)) {
 		refuse(c, "the header row is not UTF-8 text: save the file as "
 		    "\"CSV UTF-8\"");
 		return;
@@ -433,7 +446,7 @@ cb_row(int term, void *data)
 			snprintf(msg, sizeof msg, "%zu cell%s, the header has %zu",
 			    c->ncells, c->ncells == 1 ? "" : "s", c->ncols);
 			bad_row(c, "bad_row", msg);
-		} else if (!utf8_ok(c->buf, c->blen))
+		} else if (!cells_ok(c))
 			bad_row(c, "bad_row", "not UTF-8 text (or a NUL byte): save "
 			    "the file as \"CSV UTF-8\"");
 		else if (row_record(c) != 0)
