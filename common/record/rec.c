@@ -2,7 +2,10 @@
  *
  * Input is read in blocks with read(2); a line is assembled in a buffer that
  * never grows past the limit. Past it, the rest of the line is skipped as it
- * streams by, so one huge line costs no more memory than a normal one. */
+ * streams by, so one huge line costs no more memory than a normal one.
+ * A CSV file's blocks go to csv.c instead, which makes rows into records;
+ * the reading, the files and the errors stay here, so that every program
+ * gets CSV from the one reader it already uses. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
