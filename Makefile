@@ -55,7 +55,9 @@ PHONE_DEPS := $(filter -lprotobuf -licu% -labsl_%,$(shell pkg-config --static \
 	absl_throw_delegate 2>/dev/null))
 PHONE_LIBS ?= -Wl,-Bstatic -Wl,--start-group -lphonenumber $(PHONE_DEPS) \
 	-Wl,--end-group -Wl,-Bdynamic -lz -lpthread -lrt
-LDLIBS   = $(PKG_LIBS) $(PHONE_LIBS) -lstdc++ -lm
+# libcsv (common/record/csv.c) ships no pkg-config file.
+CSV_LIBS ?= -lcsv
+LDLIBS   = $(PKG_LIBS) $(CSV_LIBS) $(PHONE_LIBS) -lstdc++ -lm
 
 # common/ is one folder a layer (README, "The source"); every .c below it goes
 # into libwa.a.

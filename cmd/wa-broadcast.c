@@ -46,10 +46,10 @@ static const struct wa_optcmd cmds[] = {
 
 enum {
 	O_BUSINESS, O_TEXT, O_PREVIEW_URL, O_TEMPLATE, O_LANGUAGE, O_PARAMS, O_MEDIA, O_NAME,
-	O_REGION, O_FIELD, O_IDEM, O_MAXLINE, O_ALL, O_PARALLEL, O_RATE, O_BATCH,
+	O_REGION, O_FIELD, O_FORMAT, O_IDEM, O_MAXLINE, O_ALL, O_PARALLEL, O_RATE, O_BATCH,
 	O_DBWAIT, O_LEASE, O_WINDOW, O_PROGRESS, O_NOPROGRESS, O_REASON,
 	O_FAILED, O_AMBIGUOUS, O_COUNT, O_CONFIG, O_DB, O_VERBOSE, O_QUIET,
-	O_STATUS, O_CLASS, O_FORMAT
+	O_STATUS, O_CLASS
 };
 
 static const struct wa_opt opts[] = {
@@ -72,7 +72,11 @@ static const struct wa_opt opts[] = {
 	    "read national numbers in region CC (default\n"
 	    "WA_DEFAULT_REGION of the config or environment)" },
 	{ "field", 'f', WA_ARG_STR, "NAME", 0, 0, B(C_CREATE), O_FIELD,
-	    "take the number from NAME (default: to, phone, jid)" },
+	    "take the number from NAME (default: to, phone, jid;\n"
+	    "a CSV column named like phone, mobile, טלפון)" },
+	{ "format", 0, WA_ARG_STR, "FMT", 0, 0, B(C_CREATE) | B(C_RECIPIENTS), O_FORMAT,
+	    "jsonl or csv: create's input (default: csv for\n"
+	    "FILEs named *.csv), recipients' output (jsonl)" },
 	{ "idempotency-key", 0, WA_ARG_STR, "KEY", 0, 0, B(C_CREATE), O_IDEM,
 	    "create once: a second create with KEY\n"
 	    "prints the first broadcast and stores nothing" },
@@ -109,7 +113,6 @@ static const struct wa_opt opts[] = {
 	    "preview: this many messages (default 10)" },
 	{ "status", 0, WA_ARG_STR, "S", 0, 0, B(C_RECIPIENTS), O_STATUS, "recipients: only those in status S" },
 	{ "class", 0, WA_ARG_STR, "C", 0, 0, B(C_RECIPIENTS), O_CLASS, "recipients: only those of error class C" },
-	{ "format", 0, WA_ARG_STR, "F", 0, 0, B(C_RECIPIENTS), O_FORMAT, "recipients: jsonl (default) or csv" },
 	{ NULL, 0, 0, NULL, 0, 0, 0, 0, "" },
 	{ "config", 'c', WA_ARG_FILE, "FILE", 0, 0, WA_CMD_ALL, O_CONFIG,
 	    "KEY=VALUE settings (default $WA_CONFIG)" },
@@ -189,6 +192,7 @@ set_opt(void *ctx, int id, const struct wa_optval *v)
 	case O_NAME: a->n.name = v->s; break;
 	case O_REGION: a->n.region = v->s; break;
 	case O_FIELD: a->n.field = v->s; break;
+	case O_FORMAT: a->format = v->s; return wa_format_opt(v->s, &a->n.format);
 	case O_IDEM: a->n.idempotency_key = v->s; break;
 	case O_MAXLINE: a->maxline = (long)v->i; break;
 	case O_ALL: a->all = 1; break;
@@ -210,7 +214,6 @@ set_opt(void *ctx, int id, const struct wa_optval *v)
 	case O_QUIET: a->level = WA_LOG_QUIET; break;
 	case O_STATUS: a->status = v->s; return wa_bcast_recipients_check(v->s, NULL, NULL);
 	case O_CLASS: a->klass = v->s; return wa_bcast_recipients_check(NULL, v->s, NULL);
-	case O_FORMAT: a->format = v->s; return wa_bcast_recipients_check(NULL, NULL, v->s);
 	}
 	return 0;
 }

@@ -8,11 +8,14 @@
 #include "phone/wa_norm.h"
 #include "record/wa_rec.h"
 
-enum { O_FIELD, O_REGION, O_STRICT, O_MAXLINE, O_CONFIG, O_VERBOSE, O_QUIET };
+enum { O_FIELD, O_FORMAT, O_REGION, O_STRICT, O_MAXLINE, O_CONFIG, O_VERBOSE, O_QUIET };
 
 static const struct wa_opt opts[] = {
 	{ "field", 'f', WA_ARG_STR, "NAME", 0, 0, WA_CMD_ALL, O_FIELD,
-	    "take the number from NAME (default: to, phone, jid)" },
+	    "take the number from NAME (default: to, phone, jid;\n"
+	    "a CSV column named like phone, mobile, טלפון)" },
+	{ "format", 0, WA_ARG_STR, "FMT", 0, 0, WA_CMD_ALL, O_FORMAT,
+	    "jsonl or csv (default: csv for FILEs named *.csv)" },
 	{ "region", 'r', WA_ARG_STR, "CC", 0, 0, WA_CMD_ALL, O_REGION,
 	    "read national numbers in region CC (e.g. IL);\n"
 	    "default WA_DEFAULT_REGION of the config or\n"
@@ -32,7 +35,7 @@ static const struct wa_opt opts[] = {
 struct args {
 	const char *field, *region, *config;
 	long long maxline;
-	int strict, level;
+	int strict, level, format;
 };
 
 static int
@@ -42,6 +45,7 @@ set_opt(void *ctx, int id, const struct wa_optval *v)
 
 	switch (id) {
 	case O_FIELD: a->field = v->s; break;
+	case O_FORMAT: return wa_format_opt(v->s, &a->format);
 	case O_REGION: a->region = v->s; break;
 	case O_STRICT: a->strict = 1; break;
 	case O_MAXLINE: a->maxline = v->i; break;
@@ -54,11 +58,12 @@ set_opt(void *ctx, int id, const struct wa_optval *v)
 
 static const struct wa_optspec spec = {
 	"Usage: wa-normalize [OPTION]... [FILE]...\n"
-	"Read records (JSON objects, or lines holding just a number) from FILEs or\n"
-	"standard input and write each with phone (E.164), jid, region, valid and\n"
-	"source added, one record per input line, in input order.\n",
-	"Exit status: 0 all records normalized, 1 some failed, 64 usage,\n"
-	"74 I/O error, 78 configuration error. See wa-normalize(1) and wa(7).\n",
+	"Read records (JSON objects, or lines holding just a number; or the rows of\n"
+	"a CSV file with a header) from FILEs or standard input and write each with\n"
+	"phone (E.164), jid, region, valid and source added, one record per input\n"
+	"line or row, in input order.\n",
+	"Exit status: 0 all records normalized, 1 some failed, 64 usage, 65 a\n"
+	"file unusable (a UTF-16 CSV), 74 I/O error, 78 configuration error. See wa-normalize(1) and wa(7).\n",
 	NULL, 0, -1, opts, set_opt
 };
 
@@ -95,7 +100,8 @@ setup(const struct args *a, struct wa_norm_opts *no)
 int
 main(int argc, char **argv)
 {
-	struct args ar = { NULL, NULL, NULL, WA_MAXLINE_DEFAULT, 0, WA_LOG_NORMAL };
+	struct args ar = { NULL, NULL, NULL, WA_MAXLINE_DEFAULT, 0, WA_LOG_NORMAL,
+		WA_FORMAT_AUTO };
 	struct wa_optargs oa;
 	struct wa_norm_opts no;
 	struct wa_reader *rd;
@@ -120,10 +126,12 @@ main(int argc, char **argv)
 		wa_err("out of memory");
 		return WA_EXIT_SOFTWARE;
 	}
+	wa_reader_format(rd, (enum wa_format)ar.format, ar.field);
 	while ((st = wa_reader_next(rd, &rec)) != 0) {
 		if (st < 0) {
 			wa_err("%s", wa_reader_error(rd));
-			status = WA_EXIT_IO;
+			if (status != WA_EXIT_IO)
+				status = st == -2 ? WA_EXIT_DATA : WA_EXIT_IO;
 			continue;
 		}
 		if (rec.kind == WA_REC_BAD) {
@@ -131,7 +139,7 @@ main(int argc, char **argv)
 			wa_err("%s:%lu: %s: %s", rec.file, rec.line, rec.errcode, rec.errmsg);
 		} else if (wa_is_failed(rec.obj)) {
 			/* failed upstream: pass it on untouched */
-		} else if (wa_norm_record(&no, rec.obj, &a) != 0) {
+		} else if (wa_norm_rec(&no, &rec, &a) != 0) {
 			yajl_val e = wa_get(rec.obj, "error");
 
 			wa_err("%s:%lu: %s: %s%s%s", rec.file, rec.line,

@@ -43,6 +43,7 @@ struct opts {
 	double rate;
 	long timeout_ms, media_timeout_ms, connect_timeout_ms; /* -1: config's */
 	long maxline;
+	int format;  /* enum wa_format */
 	int level;
 	char **files;
 	int nfiles;
@@ -79,7 +80,7 @@ static const struct wa_optcmd cmds[] = {
 enum {
 	O_TO, O_TEXT, O_TEMPLATE, O_MEDIA, O_PREVIEW_URL, O_BUSINESS, O_PROVIDER, O_REGION,
 	O_CONTEXT, O_RETRIES, O_RETRY_AMB, O_PARALLEL, O_RATE, O_TIMEOUT,
-	O_MEDIA_TIMEOUT, O_CONNECT_TIMEOUT, O_CONFIG, O_DRY_RUN, O_MAXLINE,
+	O_MEDIA_TIMEOUT, O_CONNECT_TIMEOUT, O_CONFIG, O_DRY_RUN, O_MAXLINE, O_FORMAT,
 	O_VERBOSE, O_QUIET
 };
 
@@ -126,6 +127,8 @@ static const struct wa_opt optab[] = {
 	    "send nothing; print each request, secrets masked" },
 	{ "max-line", 0, WA_ARG_SIZE, "BYTES", 64, 1L << 30, SEND, O_MAXLINE,
 	    "longest input line (default 1048576)" },
+	{ "format", 0, WA_ARG_STR, "FMT", 0, 0, SEND, O_FORMAT,
+	    "jsonl or csv (default: csv for FILEs named *.csv)" },
 	{ "verbose", 'v', WA_ARG_NONE, NULL, 0, 0, WA_CMD_ALL, O_VERBOSE,
 	    "a log line per message on stderr (twice: per attempt)" },
 	{ "quiet", 'q', WA_ARG_NONE, NULL, 0, 0, WA_CMD_ALL, O_QUIET, "errors only" },
@@ -165,6 +168,7 @@ parse_opt(void *ctx, int id, const struct wa_optval *v)
 	case O_CONFIG: o->config = arg; break;
 	case O_DRY_RUN: o->dry_run = 1; break;
 	case O_MAXLINE: o->maxline = (long)v->i; break;
+	case O_FORMAT: return wa_format_opt(arg, &o->format);
 	case O_VERBOSE: o->level = o->level >= WA_LOG_VERBOSE ? WA_LOG_DEBUG : WA_LOG_VERBOSE; break;
 	case O_QUIET: o->level = WA_LOG_QUIET; break;
 	}
@@ -213,6 +217,7 @@ batch_opts(const struct opts *o, struct wa_batch_opts *bo)
 	bo->files = o->files;
 	bo->nfiles = o->nfiles;
 	bo->maxline = o->maxline;
+	bo->format = o->format;
 	bo->src.text = o->text;
 	bo->src.tpl = o->tpl;
 	bo->src.media = o->media;

@@ -40,7 +40,7 @@ replay() {
 @test "there are harnesses, each with a corpus and a replay program" {
 	local names
 	names=$(harnesses)
-	assert_equal "$(echo $names)" 'baileys meta norm reader render'
+	assert_equal "$(echo $names)" 'baileys csv meta norm reader render'
 	for h in $names; do
 		[ -x "$WA_TESTS/fuzz-$h" ]
 		(( $(count "$fuzz/corpus/$h") >= 10 ))

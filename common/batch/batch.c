@@ -187,7 +187,7 @@ msg_address(struct wa_batch *a, struct item *it, const char **to, const char **s
 		return 0;
 	}
 	pthread_mutex_lock(&a->mu);
-	rc = wa_norm_record(&a->norm, obj, &addr);
+	rc = wa_norm_rec(&a->norm, &it->rec, &addr);
 	pthread_mutex_unlock(&a->mu);
 	if (rc != 0)
 		return -1;
@@ -411,8 +411,8 @@ run_loop(struct lane *l)
 				wa_err("%s", s.err ? s.err : "read error");
 				free(s.err);
 				pthread_mutex_lock(&a->mu);
-				if (a->status != WA_EXIT_SOFTWARE)
-					a->status = WA_EXIT_IO;
+				if (a->status != WA_EXIT_SOFTWARE && a->status != WA_EXIT_IO)
+					a->status = s.st == -2 ? WA_EXIT_DATA : WA_EXIT_IO;
 				pthread_mutex_unlock(&a->mu);
 				continue;
 			}
@@ -652,7 +652,8 @@ run(struct wa_batch *a)
 		return run_loop(&a->lanes[0]);
 	}
 	a->feed = wa_feed_start(o->files, o->nfiles, (size_t)o->maxline,
-	    o->parallel > 4 ? o->parallel : 4, wake_lanes, a);
+	    (enum wa_format)o->format, NULL, o->parallel > 4 ? o->parallel : 4,
+	    wake_lanes, a);
 	if (!a->feed) {
 		wa_err("out of memory");
 		return WA_EXIT_SOFTWARE;

@@ -42,6 +42,7 @@ struct wa_batch_opts {
 	char **files;           /* none, or "-": standard input */
 	int nfiles;
 	long maxline;           /* longest input line */
+	int format;             /* enum wa_format: 0 by the files' names */
 	struct wa_msg_src src;  /* the message of records that carry none */
 	const char *provider;   /* forced provider name, or NULL (wa_route.h) */
 	const char *region;     /* national numbers' region; NULL: the config's */

@@ -24,6 +24,7 @@ struct store {
 	struct bc_db *d;
 	long long bid, business_id;
 	const char *field;   /* --field: an address field, not stored */
+	const char *col;     /* the record's number column (CSV), not stored */
 	struct bc_bcast b;   /* the message, as run will read it back */
 	yajl_val proto;      /* its fields in a record (bc_message) */
 	int render;          /* the message has placeholders */
@@ -140,7 +141,8 @@ own_fields(const struct store *s, yajl_val obj)
 
 	for (i = 0; i < obj->u.object.len; i++) {
 		k = obj->u.object.keys[i];
-		if (bc_reserved_field(k) || (s->field && strcmp(k, s->field) == 0))
+		if (bc_reserved_field(k) || (s->field && strcmp(k, s->field) == 0) ||
+		    (s->col && strcmp(k, s->col) == 0))
 			continue;
 		if (!f && !(f = wa_new_object()))
 			return NULL;
@@ -229,7 +231,7 @@ add_record(struct store *s, const struct wa_norm_opts *no, struct wa_rec *rec)
 		bad_key(rec, NULL, key, sizeof key);
 		return add_row(s, key, NULL, NULL, rec->errcode, rec->errmsg, NULL);
 	}
-	if (wa_norm_record(no, rec->obj, &a) != 0) {
+	if (wa_norm_rec(no, rec, &a) != 0) {
 		e = wa_get(rec->obj, "error");
 		code = wa_get_str(e, "code");
 		msg = wa_get_str(e, "message");
@@ -248,6 +250,7 @@ add_record(struct store *s, const struct wa_norm_opts *no, struct wa_rec *rec)
 		return add_row(s, key, NULL, NULL, "invalid_phone",
 		    "address longer than 32 characters", NULL);
 	}
+	s->col = rec->field;
 	return add_good(s, rec, k, a.jid);
 }
 
@@ -431,11 +434,12 @@ read_recipients(struct store *s, const struct wa_bcast_new *n,
 		wa_err("out of memory");
 		return WA_EXIT_SOFTWARE;
 	}
+	wa_reader_format(rd, (enum wa_format)n->format, n->field);
 	while ((st = wa_reader_next(rd, &rec)) != 0) {
 		if (st < 0) {
 			/* All or nothing: a list read in part is no list. */
 			wa_err("%s", wa_reader_error(rd));
-			rc = WA_EXIT_IO;
+			rc = st == -2 ? WA_EXIT_DATA : WA_EXIT_IO;
 			break;
 		}
 		st = add_record(s, no, &rec);

@@ -58,6 +58,7 @@ struct wa_bcast_new {
 	char *const *files;
 	int nfiles;
 	size_t maxline;
+	int format;                /* enum wa_format: 0 by the files' names */
 };
 
 /* Read the recipients, store the broadcast ('queued') and its recipients in

@@ -217,6 +217,19 @@ field_text(yajl_val obj, const char *key)
 }
 
 int
+wa_norm_rec(const struct wa_norm_opts *o, const struct wa_rec *rec,
+    struct wa_addr *a)
+{
+	struct wa_norm_opts col;
+
+	if (!rec->field)
+		return wa_norm_record(o, rec->obj, a);
+	col = *o;
+	col.field = rec->field;
+	return wa_norm_record(&col, rec->obj, a);
+}
+
+int
 wa_norm_record(const struct wa_norm_opts *o, yajl_val obj, struct wa_addr *a)
 {
 	static const char *const fields[] = { "to", "phone", "jid", NULL };

@@ -40,6 +40,13 @@ int wa_norm_text(const struct wa_norm_opts *o, const char *text,
  * unsupported_jid or missing_phone. 0 on success, -1 when marked failed. */
 int wa_norm_record(const struct wa_norm_opts *o, yajl_val obj, struct wa_addr *a);
 
+struct wa_rec;
+/* wa_norm_record on a record as read: the number from the field its input
+ * named (rec->field: a CSV file's number column) when there is one, else
+ * as o says. */
+int wa_norm_rec(const struct wa_norm_opts *o, const struct wa_rec *rec,
+    struct wa_addr *a);
+
 /* The JID's digits: "972501234567" (for logs and for Meta's "to"). */
 size_t wa_jid_user(const char *jid, char *out, size_t outlen);
 

@@ -59,7 +59,8 @@ feed_main(void *arg)
 }
 
 struct wa_feed *
-wa_feed_start(char *const *files, int nfiles, size_t maxline, int cap,
+wa_feed_start(char *const *files, int nfiles, size_t maxline,
+    enum wa_format fmt, const char *field, int cap,
     void (*wake)(void *arg), void *arg)
 {
 	struct wa_feed *f = calloc(1, sizeof *f);
@@ -70,6 +71,8 @@ wa_feed_start(char *const *files, int nfiles, size_t maxline, int cap,
 	f->q = calloc((size_t)f->cap, sizeof *f->q);
 	/* Flushing is the taker's business: no flush stream here. */
 	f->rd = wa_reader_new(files, nfiles, maxline, NULL);
+	if (f->rd)
+		wa_reader_format(f->rd, fmt, field);
 	f->wake = wake;
 	f->arg = arg;
 	if (!f->q || !f->rd)

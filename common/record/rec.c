@@ -2,13 +2,19 @@
  *
  * Input is read in blocks with read(2); a line is assembled in a buffer that
  * never grows past the limit. Past it, the rest of the line is skipped as it
- * streams by, so one huge line costs no more memory than a normal one. */
+ * streams by, so one huge line costs no more memory than a normal one.
+ * A CSV file's blocks go to csv.c instead, which makes rows into records;
+ * the reading, the files and the errors stay here, so that every program
+ * gets CSV from the one reader it already uses. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
+#include "base/wa_cli.h"
+#include "record/wa_csv.h"
 #include "record/wa_rec.h"
 
 #define BLOCK (64 * 1024)
@@ -27,6 +33,14 @@ struct wa_reader {
 	char *line;       /* the line being assembled */
 	size_t llen, lcap;
 	int overlong, eof_pending, at_start;
+	enum wa_format fmt;
+	const char *field;  /* --field, for CSV files */
+	struct wa_csv *csv; /* the open file is CSV */
+	int csv_eof;
+	/* Each CSV file's number column: records point here. */
+	char **names;
+	size_t nnames;
+	const char *cur_name;
 	char err[512];
 };
 
@@ -45,6 +59,7 @@ wa_reader_new(char *const *files, int nfiles, size_t maxline, FILE *flush)
 	r->files = files;
 	r->nfiles = nfiles;
 	r->fd = -1;
+	r->fmt = WA_FORMAT_JSONL;
 	r->maxline = maxline ? maxline : WA_MAXLINE_DEFAULT;
 	r->flush = flush;
 	r->blk = malloc(BLOCK);
@@ -60,12 +75,37 @@ wa_reader_new(char *const *files, int nfiles, size_t maxline, FILE *flush)
 }
 
 void
+wa_reader_format(struct wa_reader *r, enum wa_format fmt, const char *field)
+{
+	r->fmt = fmt;
+	r->field = field;
+}
+
+int
+wa_format_opt(const char *s, int *fmt)
+{
+	if (strcmp(s, "jsonl") == 0 || strcmp(s, "json") == 0)
+		*fmt = WA_FORMAT_JSONL;
+	else if (strcmp(s, "csv") == 0)
+		*fmt = WA_FORMAT_CSV;
+	else
+		return wa_usage_error("--format: '%s' is not jsonl or csv", s);
+	return 0;
+}
+
+void
 wa_reader_free(struct wa_reader *r)
 {
+	size_t i;
+
 	if (!r)
 		return;
 	if (r->fd > 0)
 		close(r->fd);
+	wa_csv_free(r->csv);
+	for (i = 0; i < r->nnames; i++)
+		free(r->names[i]);
+	free(r->names);
 	free(r->blk);
 	free(r->line);
 	free(r);
@@ -84,6 +124,8 @@ wa_rec_free(struct wa_rec *rec)
 	rec->obj = NULL;
 }
 
+static int is_csv(const struct wa_reader *r, const char *f);
+
 /* Open the next file; 1 opened, 0 none left, -1 error (reported in err). */
 static int
 open_next(struct wa_reader *r)
@@ -96,18 +138,113 @@ open_next(struct wa_reader *r)
 	r->lineno = 0;
 	r->blen = r->bpos = 0;
 	r->at_start = 1;
+	r->csv_eof = 0;
+	r->cur_name = NULL;
 	if (strcmp(f, "-") == 0) {
 		r->fd = 0;
 		r->name = "<stdin>";
-		return 1;
+	} else {
+		r->fd = open(f, O_RDONLY | O_CLOEXEC);
+		if (r->fd < 0) {
+			snprintf(r->err, sizeof r->err, "%s: %s", f, strerror(errno));
+			return -1;
+		}
+		r->name = f;
 	}
-	r->fd = open(f, O_RDONLY | O_CLOEXEC);
-	if (r->fd < 0) {
-		snprintf(r->err, sizeof r->err, "%s: %s", f, strerror(errno));
+	if (is_csv(r, f) && !(r->csv = wa_csv_new(r->name, r->field, r->maxline))) {
+		snprintf(r->err, sizeof r->err, "%s: out of memory", r->name);
 		return -1;
 	}
-	r->name = f;
 	return 1;
+}
+
+/* Is file f read as CSV? */
+static int
+is_csv(const struct wa_reader *r, const char *f)
+{
+	size_t n = strlen(f);
+
+	if (r->fmt == WA_FORMAT_CSV)
+		return 1;
+	return r->fmt == WA_FORMAT_AUTO && n > 4 && strcasecmp(f + n - 4, ".csv") == 0;
+}
+
+/* Fill the block when it is used up: 1 bytes, 0 end of file, -1 error. */
+static int
+fill(struct wa_reader *r)
+{
+	ssize_t n;
+
+	if (r->bpos < r->blen)
+		return 1;
+	if (r->flush)
+		fflush(r->flush);
+	do
+		n = read(r->fd, r->blk, BLOCK);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		snprintf(r->err, sizeof r->err, "%s: %s", r->name, strerror(errno));
+		return -1;
+	}
+	r->blen = (size_t)n;
+	r->bpos = 0;
+	return n > 0;
+}
+
+/* The number column's name, kept as long as the reader: records read
+ * from the file may outlive its parser (in a feed's queue). */
+static const char *
+keep_name(struct wa_reader *r)
+{
+	const char *f = wa_csv_field(r->csv);
+	char **nn;
+
+	if (!f)
+		return NULL;
+	if (r->cur_name && strcmp(r->cur_name, f) == 0)
+		return r->cur_name;
+	nn = realloc(r->names, (r->nnames + 1) * sizeof *nn);
+	if (!nn)
+		return NULL;
+	r->names = nn;
+	if (!(nn[r->nnames] = strdup(f)))
+		return NULL;
+	return r->cur_name = nn[r->nnames++];
+}
+
+/* The next record of a CSV file: 1, 0 the file has ended, -1 read
+ * error, -2 refused. */
+static int
+csv_next(struct wa_reader *r, struct wa_rec *rec)
+{
+	size_t used;
+	int st;
+
+	for (;;) {
+		if (!r->csv_eof) {
+			st = fill(r);
+			if (st < 0)
+				return -1;
+			r->csv_eof = st == 0;
+		}
+		st = wa_csv_parse(r->csv, r->blk + r->bpos, r->csv_eof ? 0 :
+		    r->blen - r->bpos, &used, rec);
+		r->bpos += used;
+		if (st < 0) {
+			snprintf(r->err, sizeof r->err, "%s", wa_csv_error(r->csv));
+			return -2;
+		}
+		if (st > 0) {
+			if (rec->kind != WA_REC_BAD && !(rec->field = keep_name(r))) {
+				wa_rec_free(rec);
+				snprintf(r->err, sizeof r->err, "%s: out of memory", r->name);
+				return -1;
+			}
+			return 1;
+		}
+		if (r->csv_eof)
+			return 0;
+	}
 }
 
 static int
@@ -329,14 +466,22 @@ wa_reader_next(struct wa_reader *r, struct wa_rec *rec)
 			if (st <= 0)
 				return st;
 		}
-		st = next_line(r);
-		if (st == 1)
-			break;
+		if (r->csv) {
+			st = csv_next(r, rec);
+			if (st == 1)
+				return 1;
+		} else {
+			st = next_line(r);
+			if (st == 1)
+				break;
+		}
 		if (r->fd > 0)
 			close(r->fd);
 		r->fd = -1;
+		wa_csv_free(r->csv);
+		r->csv = NULL;
 		if (st < 0)
-			return -1;
+			return st;
 	}
 	rec->file = r->name;
 	rec->line = r->lineno;

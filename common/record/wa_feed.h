@@ -15,7 +15,8 @@
 
 /* One item read: a record, or the reader's error. */
 struct wa_feed_item {
-	int st;              /* 1 a record, -1 a read error */
+	int st;              /* 1 a record, -1 a read error, -2 a file refused
+	                        (wa_reader_next) */
 	struct wa_rec rec;   /* st 1: owned by the taker (wa_rec_free) */
 	char *err;           /* st -1: the error, owned (free), may be NULL */
 };
@@ -23,10 +24,12 @@ struct wa_feed_item {
 struct wa_feed;
 
 /* Start reading files (none, or "-": standard input; see wa_reader_new),
- * lines of at most maxline bytes, cap items ahead at most. wake may be
+ * lines of at most maxline bytes, in format fmt (field: a CSV file's number
+ * column; see wa_reader_format), cap items ahead at most. wake may be
  * NULL. NULL when out of memory or the thread could not start. */
 struct wa_feed *wa_feed_start(char *const *files, int nfiles, size_t maxline,
-    int cap, void (*wake)(void *arg), void *arg);
+    enum wa_format fmt, const char *field, int cap,
+    void (*wake)(void *arg), void *arg);
 
 /* The next item, in input order: 1 taken, 0 none yet, -1 none ever again. */
 int wa_feed_take(struct wa_feed *f, struct wa_feed_item *it);

@@ -25,7 +25,11 @@ struct wa_rec {
 	const char *errcode;  /* WA_REC_BAD: "bad_json" or "line_too_long" */
 	char errmsg[160];     /* WA_REC_BAD: one line, what was wrong */
 	const char *file;     /* where the record came from, for diagnostics */
-	unsigned long line;
+	unsigned long line;   /* where it starts (a CSV row may take several) */
+	/* The field holding the number when the input says so (a CSV file's
+	 * number column, named by its header); NULL: the caller's choice.
+	 * Owned by the reader, valid until wa_reader_free. */
+	const char *field;
 };
 
 /* --- reader (rec.c) ---------------------------------------------------- */
@@ -37,9 +41,20 @@ struct wa_reader;
  * pipeline downstream sees results while this one waits for input. */
 struct wa_reader *wa_reader_new(char *const *files, int nfiles, size_t maxline,
     FILE *flush);
+/* How files are read: JSON lines (the default), CSV (record/wa_csv.h), or
+ * by name (AUTO: a name ending in .csv is CSV, anything else and standard
+ * input JSON lines). field: the CSV column holding the number (--field),
+ * NULL to find it by its name. Before the first wa_reader_next. */
+enum wa_format { WA_FORMAT_AUTO, WA_FORMAT_JSONL, WA_FORMAT_CSV };
+void wa_reader_format(struct wa_reader *r, enum wa_format fmt,
+    const char *field);
+/* --format's value, "jsonl" or "csv", into *fmt (an enum wa_format): 0,
+ * or WA_EXIT_USAGE after saying what is wrong with it. */
+int wa_format_opt(const char *s, int *fmt);
 /* 1: *rec filled (free with wa_rec_free); 0: end of input; -1: a file could
- * not be opened or read (wa_reader_error() says which); reading goes on
- * with the next file at the next call. */
+ * not be opened or read, -2: a file is refused whole, its content unfit
+ * (a UTF-16 or headless CSV file: WA_EXIT_DATA); wa_reader_error() says
+ * which and why; reading goes on with the next file at the next call. */
 int wa_reader_next(struct wa_reader *r, struct wa_rec *rec);
 const char *wa_reader_error(const struct wa_reader *r);
 void wa_reader_free(struct wa_reader *r);
