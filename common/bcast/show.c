@@ -15,6 +15,8 @@ static const char *const status_cols[] = { "broadcast_id", "business_id",
 static const char *const list_cols[] = { "broadcast_id", "business_id",
 	"status", "total", "sent", "failed", "cancelled", "created_at", "name",
 	NULL };
+static const char *const optout_cols[] = { "number", "created_at", "source",
+	"note", NULL };
 
 int
 wa_bcast_emit(void *arg, yajl_val rec)
@@ -52,9 +54,10 @@ wa_bcast_emit_one(struct wa_bcast_out *o, yajl_val rec, int rc)
 }
 
 int
-wa_bcast_out_table(struct wa_bcast_out *o, int list)
+wa_bcast_out_table(struct wa_bcast_out *o, int which)
 {
-	char *t = wa_bcast_table(o->recs, o->n, list ? list_cols : status_cols);
+	char *t = wa_bcast_table(o->recs, o->n, which == WA_BCAST_TABLE_OPTOUT ?
+	    optout_cols : which == WA_BCAST_TABLE_LIST ? list_cols : status_cols);
 	size_t i;
 	int rc = t && fputs(t, o->fp) >= 0 ? 0 : -1;
 

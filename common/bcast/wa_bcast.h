@@ -125,6 +125,35 @@ int wa_bcast_status(PGconn *db, const long long *ids, int nids,
 int wa_bcast_list(PGconn *db, long long business_id, wa_bcast_emit_fn emit,
     void *arg);
 
+/* --- opt-outs (optout.c) ------------------------------------------ */
+enum wa_bcast_optout_op {
+	WA_BCAST_OPTOUT_ADD, WA_BCAST_OPTOUT_REMOVE, WA_BCAST_OPTOUT_IMPORT,
+	WA_BCAST_OPTOUT_LIST
+};
+struct wa_bcast_optout {
+	enum wa_bcast_optout_op op;
+	long long business_id;
+	const char *region;   /* national numbers; NULL: WA_DEFAULT_REGION */
+	const char *source;   /* NULL: "operator" (add), "import" (import) */
+	const char *note;     /* NULL: none */
+	char *const *args;    /* add, remove: numbers; import: files (none:
+	                         standard input) */
+	int nargs;
+};
+/* The opt-outs of a business: add (a second add keeps the one row),
+ * remove (an absent number is no error), import or list. A record per
+ * number through emit for add and remove ({"business_id","number",
+ * "optout":"added|existing|removed|absent"}), one for import
+ * ({"business_id","added","existing","invalid"}), one per row for list
+ * ({"business_id","number","created_at","source","note"}). A bad number
+ * is said on stderr with its position, the rest go on, and the result is
+ * then WA_EXIT_FAILED; WA_EXIT_DATA when there is no such business. */
+int wa_bcast_optout(PGconn *db, const struct wa_bcast_optout *o,
+    wa_bcast_emit_fn emit, void *arg);
+/* `optout OP [ARG]...` of the command line into o (op, args; its source
+ * and note already set): 0, or WA_EXIT_USAGE said. */
+int wa_bcast_optout_args(struct wa_bcast_optout *o, char *const *argv, int argc);
+
 /* --- showing (show.c) ------------------------------------------------ */
 /* Where records go: one JSON line each through w (to fp), or, with table
  * set, collected for wa_bcast_out_table. */
@@ -140,9 +169,12 @@ struct wa_bcast_out {
 int wa_bcast_emit(void *out, yajl_val rec);
 /* Emit rec (if any) and free it: rc, or WA_EXIT_IO when it was lost. */
 int wa_bcast_emit_one(struct wa_bcast_out *o, yajl_val rec, int rc);
-/* Write the records collected as a table, status's columns or (list)
- * list's; 0, or -1 when it could not be written. */
-int wa_bcast_out_table(struct wa_bcast_out *o, int list);
+/* The tables wa_bcast_out_table writes: status's, list's, optout list's
+ * columns. */
+enum { WA_BCAST_TABLE_STATUS, WA_BCAST_TABLE_LIST, WA_BCAST_TABLE_OPTOUT };
+/* Write the records collected as a table of one of those; 0, or -1 when
+ * it could not be written. */
+int wa_bcast_out_table(struct wa_bcast_out *o, int which);
 /* The progress bar on stderr (a wa_bcast_progress_fn). */
 void wa_bcast_bar(void *arg, const struct wa_bcast_progress *p);
 /* A broadcast id: 0, or -1 when s is none. */
