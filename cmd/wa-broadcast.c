@@ -24,7 +24,8 @@ static const struct wa_optcmd cmds[] = {
 	[C_CREATE] = { "create", "create --business ID MESSAGE [FILE]...",
 	    "store a broadcast and its\n"
 	    "recipients (records or plain numbers); prints\n"
-	    "{\"broadcast_id\",\"total\",\"invalid\",\"duplicates\"}" },
+	    "{\"broadcast_id\",\"total\",\"invalid\",\"duplicates\",\n"
+	    "\"opted_out\"}" },
 	[C_RUN] = { "run", "run ID... | --all", "send until done (every queued or running one)" },
 	[C_EXPORT] = { "export", "export ID", "claim pending recipients, write them for wa-send" },
 	[C_MARK] = { "mark", "mark ID [FILE]...", "record wa-send's results; together, the pipeline\n"

@@ -145,7 +145,7 @@ EOF
 	{ bc_numbers 24; echo 'not a number'; echo '{"name":"no phone"}'; } >"$BATS_TEST_TMPDIR/list"
 	vrun vg wa-broadcast create --business "$biz" --name spring --text 'Shalom {{name|friend}}' "$BATS_TEST_TMPDIR/list"
 	assert_equal "$status" 1
-	assert_equal "$output" '{"broadcast_id":1,"total":26,"invalid":2,"duplicates":0}'
+	assert_equal "$output" '{"broadcast_id":1,"total":26,"invalid":2,"duplicates":0,"opted_out":0}'
 	provider_control '{"rules":[{"to":"972500000003","fault":"http_400"},{"to":"972500000005","fault":"baileys_500"}]}'
 	vrun vg wa-broadcast run --parallel 4 --no-progress 1
 	assert_equal "$status" 1

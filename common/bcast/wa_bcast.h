@@ -60,7 +60,9 @@ struct wa_bcast_new {
 };
 
 /* Read the recipients, store the broadcast ('queued') and its recipients in
- * one transaction. *out gets {"broadcast_id","total","invalid","duplicates"}
+ * one transaction. *out gets {"broadcast_id","total","invalid","duplicates",
+ * "opted_out"} (opted_out: numbers the business's opt-outs hold, stored
+ * cancelled with error_code opted_out, counted in total, not invalid)
  * (caller frees with wa_val_free), or {"broadcast_id","existing":true} when
  * the idempotency key was used before (nothing stored). WA_EXIT_FAILED
  * when some recipient was invalid (stored failed). */
