@@ -125,9 +125,129 @@ recipient() {
 +972540000002 crm from the CRM"
 	# No header: the first column, ';' as Excel writes in some locales;
 	# standard input.
-	printf '+972550000003;Dana\n+972550000004;Ron\n' |
-		wb optout import --business "$biz"
+	printf '+972550000003;Dana\n+972550000004;Ron\n+972550000003;again\n' >"$BATS_TEST_TMPDIR/s.csv"
+	wb optout import --business "$biz" <"$BATS_TEST_TMPDIR/s.csv"
 	assert_success
-	assert_equal "$(jq -c '[.added, .existing, .invalid]' <<<"$output")" "[2,0,0]"
+	assert_equal "$(jq -c '[.added, .existing, .invalid]' <<<"$output")" "[2,1,0]"
 	assert_equal "$(psql_q "SELECT count(*) FROM wa_optouts WHERE business_id = $biz")" 6
+}
+
+@test "create: an opted-out recipient is stored cancelled, opted_out, counted apart and not invalid; run never sends it" {
+	biz=$(bc_business)
+	wb optout add --business "$biz" +972500000001 +972500000003
+	assert_success
+	# A national number and a duplicate of an opted-out one, beside an
+	# invalid one: each counted where it belongs.
+	printf '%s\n' +972500000000 0500000001 +972500000002 +972500000003 +972500000003 nope >"$BATS_TEST_TMPDIR/list"
+	wb create --business "$biz" --region IL --text "Hello" "$BATS_TEST_TMPDIR/list"
+	assert_equal "$status" 1
+	assert_equal "$(jq -c 'del(.broadcast_id)' <<<"$output")" '{"total":5,"invalid":1,"duplicates":1,"opted_out":2}'
+	bid=$(jq -r .broadcast_id <<<"$output")
+	assert_equal "$(recipient "$bid" +972500000001)" "cancelled opted_out"
+	assert_equal "$(recipient "$bid" +972500000003)" "cancelled opted_out"
+	assert_equal "$(recipient "$bid" nope)" "failed invalid_phone"
+	assert_equal "$(bc_state "$bid")" "2 0 0 1 2"
+	bc_consistent "$bid"
+	wb run "$bid"
+	assert_equal "$(bc_state "$bid")" "0 0 2 1 2"
+	bc_consistent "$bid"
+	assert_equal "$(provider_count 972500000001) $(provider_count 972500000003)" "0 0"
+	assert_equal "$(provider_count 972500000000) $(provider_count 972500000002)" "1 1"
+	# Another business's opt-outs do not apply.
+	other=$(bc_business)
+	b2=$(printf '+972500000001\n' | bc_create --business "$other" --text hi)
+	assert_equal "$(recipient "$b2" +972500000001)" "queued -"
+}
+
+@test "run: a number opted out mid-run is cancelled opted_out when claimed, never sent, counters consistent" {
+	bc_new 20
+	provider_control '{"latency_ms":150}'
+	bc_bg run run -v --parallel 1 --batch 2 "$BID"
+	KEEP_PID=$BG_PID
+	bc_wait_sql "SELECT count(*) >= 2 FROM whatsapp_broadcast_recipients WHERE broadcast_id = $BID AND status = 'sent'" t
+	# The last two are still queued: far behind a batch of 2.
+	assert_equal "$(recipient "$BID" +972500000019)" "queued -"
+	wb optout add --business "$BIZ" +972500000018 +972500000019
+	assert_success
+	bc_bg_wait "$BG_PID" 30
+	assert_equal "$BG_RC" 0
+	assert_equal "$(recipient "$BID" +972500000018)" "cancelled opted_out"
+	assert_equal "$(recipient "$BID" +972500000019)" "cancelled opted_out"
+	assert_equal "$(bc_state "$BID")" "0 0 18 0 2"
+	assert_equal "$(bc_col "$BID" "status || ' ' || cancelled_count")" "completed 2"
+	bc_consistent "$BID"
+	assert_equal "$(provider_count 972500000018) $(provider_count 972500000019)" "0 0"
+	assert_equal "$(provider_stats delivered)" 18
+	grep -q "to=972500000019 status=cancelled error=opted_out" "$BATS_TEST_TMPDIR/run.err"
+}
+
+@test "export: a number opted out mid-pipeline is cancelled opted_out when claimed; wa-send never gets it" {
+	bc_new 12
+	provider_control '{"latency_ms":150}'
+	# wa-send without a database: what skips the number is export's
+	# own check (wa-send's would fail it instead of cancelling it).
+	bash -c 'wa-broadcast export --window 1 "$0" | env -u DATABASE_URL wa-send --context broadcast |
+		wa-broadcast mark "$0"' "$BID" >"$BATS_TEST_TMPDIR/pipe.out" 2>"$BATS_TEST_TMPDIR/pipe.err" &
+	KEEP_PID=$!
+	bc_wait_sql "SELECT count(*) >= 2 FROM whatsapp_broadcast_recipients WHERE broadcast_id = $BID AND status = 'sent'" t
+	assert_equal "$(recipient "$BID" +972500000011)" "queued -"
+	wb optout add --business "$BIZ" +972500000011
+	assert_success
+	bc_bg_wait "$KEEP_PID" 30
+	assert_equal "$BG_RC" 0
+	assert_equal "$(recipient "$BID" +972500000011)" "cancelled opted_out"
+	assert_equal "$(bc_state "$BID")" "0 0 11 0 1"
+	assert_equal "$(bc_col "$BID" status)" completed
+	bc_consistent "$BID"
+	assert_equal "$(provider_count 972500000011)" 0
+	assert_equal "$(provider_stats delivered)" 11
+}
+
+@test "pipeline: a number opted out after export wrote it is refused by wa-send (the record's business) and marked cancelled opted_out" {
+	bc_new 3
+	wa-broadcast export --window 0 "$BID" >"$BATS_TEST_TMPDIR/recs"
+	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/recs")" 3
+	wb optout add --business "$BIZ" +972500000001
+	assert_success
+	run --separate-stderr bash -c 'wa-send --context broadcast <"$1" | wa-broadcast mark "$0"' \
+		"$BID" "$BATS_TEST_TMPDIR/recs"
+	assert_success
+	assert_equal "$(recipient "$BID" +972500000001)" "cancelled opted_out"
+	assert_equal "$(psql_q "SELECT coalesce(error_class, '-') FROM whatsapp_broadcast_recipients WHERE phone = '+972500000001'")" -
+	assert_equal "$(bc_state "$BID")" "0 0 2 0 1"
+	assert_equal "$(bc_col "$BID" status)" completed
+	bc_consistent "$BID"
+	assert_equal "$(provider_count 972500000001)" 0
+}
+
+@test "wa-send --business: an opted-out number fails opted_out (permanent) with no request; --ignore-optout sends" {
+	biz=$(bc_business)
+	wb optout add --business "$biz" +972501234567
+	send_run --business "$biz" --to 0501234567 --region IL --text hi
+	assert_equal "$status" 1
+	assert_equal "$(jq -c '[.status, .error.code, .error.class]' <<<"$output")" '["failed","opted_out","permanent"]'
+	assert_equal "$(provider_count)" 0
+	# A record's own business_id, a forced provider (no routing lookup),
+	# records beside it that are not opted out: those go.
+	printf '{"to":"+972501234567","business_id":%s}\n{"to":"+972521234567","business_id":%s}\n' "$biz" "$biz" >"$BATS_TEST_TMPDIR/recs"
+	send_run --provider baileys --text hi "$BATS_TEST_TMPDIR/recs"
+	assert_equal "$status" 1
+	assert_equal "$(jq -r '.to + " " + .status + " " + (.error.code // "-")' <<<"$output")" "+972501234567 failed opted_out
++972521234567 sent -"
+	assert_equal "$(provider_count 972501234567) $(provider_count 972521234567)" "0 1"
+	send_run --business "$biz" --to +972501234567 --text hi --ignore-optout
+	assert_success
+	assert_equal "$(jq -r .status <<<"$output")" sent
+	assert_equal "$(provider_count 972501234567)" 1
+}
+
+@test "wa-send without a database: no opt-out check, no error" {
+	biz=$(bc_business)
+	wb optout add --business "$biz" +972501234567
+	DATABASE_URL= send_run --business "$biz" --to +972501234567 --text hi
+	assert_success
+	assert_equal "$(jq -r .status <<<"$output")" sent
+	assert_equal "$(provider_count 972501234567)" 1
+	# Nor with DATABASE_URL unset: nothing tries to connect.
+	(unset DATABASE_URL; send_run --to +972521234567 --text hi --business 5; assert_success)
 }
