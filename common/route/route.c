@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "send/wa_send.h"
 #include "base/wa_cli.h"
@@ -221,6 +222,35 @@ wa_route(struct wa_router *r, long long business_id, enum wa_provider *p,
 	}
 }
 
+/* How long a lost connection is tried again before the check gives up: a
+ * database restarted mid-run (seconds) must not stop the sends, as it
+ * does not stop a broadcast's run (--db-wait's default). */
+#define OPTOUT_WAIT_MS 30000
+
+/* wa_optout_find, reconnecting (with backoff) while the connection is
+ * lost. Nothing is sent meanwhile: an unchecked number must not go. */
+static int
+optout_find(struct wa_router *r, long long business_id, const char *phone,
+    char *err, size_t errlen)
+{
+	struct timespec ts;
+	int st, waited = 0, delay = 50, said = 0;
+
+	for (;;) {
+		st = wa_optout_find(r->db, business_id, phone, err, errlen);
+		if (st >= 0 || PQstatus(r->db) == CONNECTION_OK || waited >= OPTOUT_WAIT_MS)
+			return st;
+		if (!said++)
+			wa_warn("%s: reconnecting for up to %d s", err, OPTOUT_WAIT_MS / 1000);
+		ts.tv_sec = delay / 1000;
+		ts.tv_nsec = (long)(delay % 1000) * 1000000L;
+		nanosleep(&ts, NULL);
+		waited += delay;
+		delay = delay * 2 > 1000 ? 1000 : delay * 2;
+		PQreset(r->db);
+	}
+}
+
 int
 wa_route_optout(struct wa_router *r, long long business_id, const char *phone,
     struct wa_error *e)
@@ -246,7 +276,7 @@ wa_route_optout(struct wa_router *r, long long business_id, const char *phone,
 			return -2;
 		}
 	}
-	st = wa_optout_find(r->db, business_id, phone, err, sizeof err);
+	st = optout_find(r, business_id, phone, err, sizeof err);
 	if (st < 0) {
 		wa_error_set(e, "database_unavailable", WA_CLASS_FATAL, "%s", err);
 		return -2;

@@ -33,7 +33,8 @@ int wa_route(struct wa_router *r, long long business_id, enum wa_provider *p,
  * >= 0, one query per call; the routing connection serves, or, when the
  * provider is forced, one opened at the first call. 0 it may (no database:
  * always); -1 opted out (e: opted_out, permanent); -2 when the database
- * failed (database_unavailable: fatal). */
+ * failed (database_unavailable: fatal); a lost connection is first tried
+ * again for up to 30 s. */
 int wa_route_optout(struct wa_router *r, long long business_id,
     const char *phone, struct wa_error *e);
 
