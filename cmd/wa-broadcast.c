@@ -17,14 +17,15 @@
 
 /* The commands, in the order of the bits of wa_opt.cmds. */
 enum { C_CREATE, C_RUN, C_EXPORT, C_MARK, C_PREVIEW, C_STATUS, C_LIST,
-	C_CANCEL, C_PAUSE, C_RESUME, C_RETRY, C_RECIPIENTS, NCMDS };
+	C_CANCEL, C_PAUSE, C_RESUME, C_RETRY, C_RECIPIENTS, C_OPTOUT, NCMDS };
 #define B(c) (1u << (c))
 
 static const struct wa_optcmd cmds[] = {
 	[C_CREATE] = { "create", "create --business ID MESSAGE [FILE]...",
 	    "store a broadcast and its\n"
 	    "recipients (records or plain numbers); prints\n"
-	    "{\"broadcast_id\",\"total\",\"invalid\",\"duplicates\"}" },
+	    "{\"broadcast_id\",\"total\",\"invalid\",\"duplicates\",\n"
+	    "\"opted_out\"}" },
 	[C_RUN] = { "run", "run ID... | --all", "send until done (every queued or running one)" },
 	[C_EXPORT] = { "export", "export ID", "claim pending recipients, write them for wa-send" },
 	[C_MARK] = { "mark", "mark ID [FILE]...", "record wa-send's results; together, the pipeline\n"
@@ -41,6 +42,10 @@ static const struct wa_optcmd cmds[] = {
 	[C_RETRY] = { "retry", "retry ID", "queue failed recipients again (--failed, default)\n"
 	    "and/or ambiguous ones (--ambiguous)" },
 	[C_RECIPIENTS] = { "recipients", "recipients ID", "a record per recipient: its outcome, and why" },
+	[C_OPTOUT] = { "optout", "optout add|remove|import|list --business ID [NUMBER|FILE]...",
+	    "the numbers the business must not message:\n"
+	    "add or remove NUMBERs, import FILEs (a number\n"
+	    "a line, or CSV), list them (a table on a terminal)" },
 	{ NULL, NULL, NULL }
 };
 
@@ -48,8 +53,8 @@ enum {
 	O_BUSINESS, O_TEXT, O_PREVIEW_URL, O_TEMPLATE, O_LANGUAGE, O_PARAMS, O_MEDIA, O_NAME,
 	O_REGION, O_FIELD, O_FORMAT, O_IDEM, O_MAXLINE, O_ALL, O_PARALLEL, O_RATE, O_BATCH,
 	O_DBWAIT, O_LEASE, O_WINDOW, O_PROGRESS, O_NOPROGRESS, O_REASON,
-	O_FAILED, O_AMBIGUOUS, O_COUNT, O_CONFIG, O_DB, O_VERBOSE, O_QUIET,
-	O_STATUS, O_CLASS
+	O_FAILED, O_AMBIGUOUS, O_COUNT, O_SOURCE, O_NOTE, O_CONFIG, O_DB,
+	O_VERBOSE, O_QUIET, O_STATUS, O_CLASS
 };
 
 static const struct wa_opt opts[] = {
@@ -66,9 +71,10 @@ static const struct wa_opt opts[] = {
 	{ "media", 0, WA_ARG_STR, "JSON", 0, 0, B(C_CREATE), O_MEDIA,
 	    "{\"type\":\"image\",\"url\"|\"path\":...,\"caption\":...}" },
 	{ "name", 0, WA_ARG_STR, "NAME", 0, 0, B(C_CREATE), O_NAME, "the broadcast's name" },
-	{ "business", 'b', WA_ARG_STR, "ID", 0, 0, B(C_CREATE) | B(C_LIST), O_BUSINESS,
-	    "the business (create; list: only its broadcasts)" },
-	{ "region", 'r', WA_ARG_STR, "CC", 0, 0, B(C_CREATE), O_REGION,
+	{ "business", 'b', WA_ARG_STR, "ID", 0, 0, B(C_CREATE) | B(C_LIST) | B(C_OPTOUT),
+	    O_BUSINESS, "the business (create, optout; list: only its\n"
+	    "broadcasts)" },
+	{ "region", 'r', WA_ARG_STR, "CC", 0, 0, B(C_CREATE) | B(C_OPTOUT), O_REGION,
 	    "read national numbers in region CC (default\n"
 	    "WA_DEFAULT_REGION of the config or environment)" },
 	{ "field", 'f', WA_ARG_STR, "NAME", 0, 0, B(C_CREATE), O_FIELD,
@@ -113,6 +119,12 @@ static const struct wa_opt opts[] = {
 	    "preview: this many messages (default 10)" },
 	{ "status", 0, WA_ARG_STR, "S", 0, 0, B(C_RECIPIENTS), O_STATUS, "recipients: only those in status S" },
 	{ "class", 0, WA_ARG_STR, "C", 0, 0, B(C_RECIPIENTS), O_CLASS, "recipients: only those of error class C" },
+	{ NULL, 0, 0, NULL, 0, 0, 0, 0, "Opt-outs:" },
+	{ "source", 0, WA_ARG_STR, "TEXT", 0, 0, B(C_OPTOUT), O_SOURCE,
+	    "optout add, import: where they came from\n"
+	    "(default operator, import)" },
+	{ "note", 0, WA_ARG_STR, "TEXT", 0, 0, B(C_OPTOUT), O_NOTE,
+	    "optout add, import: a note kept with each" },
 	{ NULL, 0, 0, NULL, 0, 0, 0, 0, "" },
 	{ "config", 'c', WA_ARG_FILE, "FILE", 0, 0, WA_CMD_ALL, O_CONFIG,
 	    "KEY=VALUE settings (default $WA_CONFIG)" },
@@ -126,6 +138,7 @@ static const struct wa_opt opts[] = {
 
 struct args {
 	struct wa_bcast_new n;
+	struct wa_bcast_optout oo;
 	const char *config, *db, *reason, *status, *klass, *format;
 	long long business, count;
 	int all, parallel, batch, window, progress, failed, ambiguous, level;
@@ -208,6 +221,8 @@ set_opt(void *ctx, int id, const struct wa_optval *v)
 	case O_FAILED: a->failed = 1; break;
 	case O_AMBIGUOUS: a->ambiguous = 1; break;
 	case O_COUNT: a->count = v->i; break;
+	case O_SOURCE: a->oo.source = v->s; break;
+	case O_NOTE: a->oo.note = v->s; break;
 	case O_CONFIG: a->config = v->s; break;
 	case O_DB: a->db = v->s; break;
 	case O_VERBOSE: a->level = WA_LOG_VERBOSE; break;
@@ -225,11 +240,12 @@ static const struct { int min, max; } nargs_of[NCMDS] = {
 	[C_CREATE] = { 0, -1 }, [C_RUN] = { 0, -1 }, [C_EXPORT] = { 1, 1 },
 	[C_MARK] = { 1, -1 }, [C_PREVIEW] = { 1, 1 }, [C_STATUS] = { 0, -1 },
 	[C_LIST] = { 0, 0 }, [C_CANCEL] = { 1, 1 }, [C_PAUSE] = { 1, 1 },
-	[C_RESUME] = { 1, 1 }, [C_RETRY] = { 1, 1 }, [C_RECIPIENTS] = { 1, 1 }
+	[C_RESUME] = { 1, 1 }, [C_RETRY] = { 1, 1 }, [C_RECIPIENTS] = { 1, 1 },
+	[C_OPTOUT] = { 1, -1 }
 };
 
 static int
-check_args(int c, const struct args *a, int nargs)
+check_args(int c, struct args *a, char **rest, int nargs)
 {
 	const char *name = cmds[c].name;
 
@@ -240,8 +256,10 @@ check_args(int c, const struct args *a, int nargs)
 			return wa_usage_error("run: give broadcast IDs or --all");
 		return 0;
 	}
-	if (c == C_CREATE && a->business <= 0)
-		return wa_usage_error("create: --business ID is required");
+	if ((c == C_CREATE || c == C_OPTOUT) && a->business <= 0)
+		return wa_usage_error("%s: --business ID is required", name);
+	if (c == C_OPTOUT)
+		return wa_bcast_optout_args(&a->oo, rest, nargs);
 	if (nargs < nargs_of[c].min)
 		return wa_usage_error("%s: a broadcast ID is required", name);
 	if (nargs_of[c].max >= 0 && nargs > nargs_of[c].max)
@@ -258,7 +276,7 @@ dispatch(int c, struct args *a, char **rest, int nrest, PGconn **db,
 	long long *ids = NULL, id = 0;
 	int rc, bad;
 
-	bad = c != C_CREATE && c != C_MARK && c != C_LIST ?
+	bad = c != C_CREATE && c != C_MARK && c != C_LIST && c != C_OPTOUT ?
 	    wa_bcast_parse_ids(rest, nrest, &ids) : 0;
 	if (bad) {
 		rc = bad < 0 ? WA_EXIT_SOFTWARE :
@@ -288,24 +306,25 @@ dispatch(int c, struct args *a, char **rest, int nrest, PGconn **db,
 	ro.progress = a->progress ? wa_bcast_bar : NULL;
 	ro.arg = o;
 
+	/* The config file's region, as the environment's (a bad one is a
+	 * configuration error, not a usage one). */
+	if ((c == C_CREATE || c == C_OPTOUT) && !a->n.region &&
+	    wa_cfg_get(cfg, WA_CFG_DEFAULT_REGION)) {
+		struct wa_norm_opts no;
+
+		a->n.region = wa_cfg_get(cfg, WA_CFG_DEFAULT_REGION);
+		if (wa_norm_init(&no, a->n.region, NULL, 0) != 0) {
+			wa_err("WA_DEFAULT_REGION: unknown region code '%s'", a->n.region);
+			free(ids);
+			return WA_EXIT_CONFIG;
+		}
+	}
 	switch (c) {
 	case C_CREATE:
 		a->n.business_id = a->business;
 		a->n.files = rest;
 		a->n.nfiles = nrest;
 		a->n.maxline = (size_t)a->maxline;
-		/* The config file's region, as the environment's (a bad one
-		 * is a configuration error, not a usage one). */
-		if (!a->n.region && wa_cfg_get(cfg, WA_CFG_DEFAULT_REGION)) {
-			struct wa_norm_opts no;
-
-			a->n.region = wa_cfg_get(cfg, WA_CFG_DEFAULT_REGION);
-			if (wa_norm_init(&no, a->n.region, NULL, 0) != 0) {
-				wa_err("WA_DEFAULT_REGION: unknown region code '%s'", a->n.region);
-				free(ids);
-				return WA_EXIT_CONFIG;
-			}
-		}
 		rc = wa_bcast_create(*db, &a->n, &rec);
 		rc = wa_bcast_emit_one(o, rec, rc);
 		break;
@@ -329,12 +348,22 @@ dispatch(int c, struct args *a, char **rest, int nrest, PGconn **db,
 		o->flush_each = 1;
 		rc = wa_bcast_preview(&ro, id, a->count);
 		break;
+	case C_OPTOUT:
+		a->oo.business_id = a->business;
+		a->oo.region = a->n.region;
+		o->table = a->oo.op == WA_BCAST_OPTOUT_LIST && isatty(1);
+		rc = wa_bcast_optout(*db, &a->oo, wa_bcast_emit, o);
+		if (o->table && wa_bcast_out_table(o, WA_BCAST_T_OPTOUT) != 0 &&
+		    rc == WA_EXIT_OK)
+			rc = WA_EXIT_IO;
+		break;
 	case C_STATUS:
 	case C_LIST:
 		o->table = isatty(1);
 		rc = c == C_LIST ? wa_bcast_list(*db, a->business, wa_bcast_emit, o) :
 		    wa_bcast_status(*db, ids, a->all ? 0 : nrest, wa_bcast_emit, o);
-		if (o->table && wa_bcast_out_table(o, c == C_LIST) != 0 && rc == WA_EXIT_OK)
+		if (o->table && wa_bcast_out_table(o, c == C_LIST ? WA_BCAST_T_LIST :
+		    WA_BCAST_T_STATUS) != 0 && rc == WA_EXIT_OK)
 			rc = WA_EXIT_IO;
 		break;
 	case C_CANCEL:
@@ -390,7 +419,7 @@ main(int argc, char **argv)
 	if (r != WA_OPT_OK)
 		return wa_opt_exit(r);
 	wa_diag_init(argv[0], a.level);
-	rc = check_args(oa.cmd, &a, oa.nargs);
+	rc = check_args(oa.cmd, &a, oa.args, oa.nargs);
 	if (rc)
 		return rc;
 	if (a.progress < 0)

@@ -39,7 +39,7 @@ struct opts {
 	long long business;           /* -1: none */
 	enum wa_context context;
 	long retries;                 /* -1: the context's */
-	int retry_ambiguous, parallel, dry_run, status_cmd, preview_url;
+	int retry_ambiguous, parallel, dry_run, status_cmd, preview_url, ignore_optout;
 	double rate;
 	long timeout_ms, media_timeout_ms, connect_timeout_ms; /* -1: config's */
 	long maxline;
@@ -80,7 +80,8 @@ static const struct wa_optcmd cmds[] = {
 enum {
 	O_TO, O_TEXT, O_TEMPLATE, O_MEDIA, O_PREVIEW_URL, O_BUSINESS, O_PROVIDER, O_REGION,
 	O_CONTEXT, O_RETRIES, O_RETRY_AMB, O_PARALLEL, O_RATE, O_TIMEOUT,
-	O_MEDIA_TIMEOUT, O_CONNECT_TIMEOUT, O_CONFIG, O_DRY_RUN, O_MAXLINE, O_FORMAT,
+	O_MEDIA_TIMEOUT, O_CONNECT_TIMEOUT, O_CONFIG, O_DRY_RUN, O_IGNORE_OPTOUT,
+	O_MAXLINE, O_FORMAT,
 	O_VERBOSE, O_QUIET
 };
 
@@ -125,6 +126,9 @@ static const struct wa_opt optab[] = {
 	    "read KEY=VALUE settings from FILE (mode 600)" },
 	{ "dry-run", 0, WA_ARG_NONE, NULL, 0, 0, SEND, O_DRY_RUN,
 	    "send nothing; print each request, secrets masked" },
+	{ "ignore-optout", 0, WA_ARG_NONE, NULL, 0, 0, SEND, O_IGNORE_OPTOUT,
+	    "send to numbers the business's opt-outs hold\n"
+	    "(checked with a business and a database)" },
 	{ "max-line", 0, WA_ARG_SIZE, "BYTES", 64, 1L << 30, SEND, O_MAXLINE,
 	    "longest input line (default 1048576)" },
 	{ "format", 0, WA_ARG_STR, "FMT", 0, 0, SEND, O_FORMAT,
@@ -167,6 +171,7 @@ parse_opt(void *ctx, int id, const struct wa_optval *v)
 	case O_CONNECT_TIMEOUT: o->connect_timeout_ms = (long)(v->d * 1000 + 0.5); break;
 	case O_CONFIG: o->config = arg; break;
 	case O_DRY_RUN: o->dry_run = 1; break;
+	case O_IGNORE_OPTOUT: o->ignore_optout = 1; break;
 	case O_MAXLINE: o->maxline = (long)v->i; break;
 	case O_FORMAT: return wa_format_opt(arg, &o->format);
 	case O_VERBOSE: o->level = o->level >= WA_LOG_VERBOSE ? WA_LOG_DEBUG : WA_LOG_VERBOSE; break;
@@ -232,6 +237,7 @@ batch_opts(const struct opts *o, struct wa_batch_opts *bo)
 	bo->parallel = o->parallel;
 	bo->rate = o->rate;
 	bo->dry_run = o->dry_run;
+	bo->ignore_optout = o->ignore_optout;
 	bo->timeout_ms = o->timeout_ms;
 	bo->media_timeout_ms = o->media_timeout_ms;
 	bo->connect_timeout_ms = o->connect_timeout_ms;

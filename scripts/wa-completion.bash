@@ -36,6 +36,16 @@ _wa_complete() {
 		fi
 	done
 
+	# Right after a subcommand whose synopsis names its operations
+	# ("optout add|remove|import|list ..."): those.
+	if [[ $cur != -* && $COMP_CWORD -ge 2 ]] && grep -qx -- "$prev" <<<"$subs"; then
+		w=$(sed -nE "s/^Usage: +${cmd##*/} \[OPTION\]\.\.\. $prev ([a-z]+(\|[a-z]+)+)( .*)?$/\1/p" <<<"$help")
+		if [ -n "$w" ]; then
+			COMPREPLY=($(compgen -W "${w//|/ }" -- "$cur"))
+			return
+		fi
+	fi
+
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 	elif [[ $COMP_CWORD -eq 1 && -n $subs ]]; then

@@ -16,7 +16,7 @@ teardown() { canary_check; }
 	biz=$(bc_business)
 	wb create --business "$biz" --text "Shalom" --name spring < <(bc_numbers 3)
 	assert_success
-	assert_output '{"broadcast_id":1,"total":3,"invalid":0,"duplicates":0}'
+	assert_output '{"broadcast_id":1,"total":3,"invalid":0,"duplicates":0,"opted_out":0}'
 	assert_equal "$(bc_col 1 "status || ' ' || message_type || ' ' || message_text || ' ' || name || ' ' || provider")" \
 		"queued text Shalom spring baileys"
 	assert_equal "$(bc_state 1)" "3 0 0 0 0"
@@ -30,7 +30,7 @@ teardown() { canary_check; }
 	wb create --business "$biz" --text hi --region IL < <(printf '%s\n' 0501234567 'not a number' \
 		'{"name":"no phone here"}' '120363@g.us' '{broken json' +972501234568)
 	assert_equal "$status" 1
-	assert_output '{"broadcast_id":1,"total":6,"invalid":4,"duplicates":0}'
+	assert_output '{"broadcast_id":1,"total":6,"invalid":4,"duplicates":0,"opted_out":0}'
 	assert_equal "$(bc_state 1)" "2 0 0 4 0"
 	run psql_q "SELECT error_code || ' ' || error_class FROM whatsapp_broadcast_recipients WHERE status = 'failed' ORDER BY id"
 	assert_output "invalid_phone permanent
@@ -49,7 +49,7 @@ bad_json permanent"
 	wb create --business "$biz" --text hi --region IL < <(printf '%s\n' +972501234567 0501234567 \
 		'972501234567@s.whatsapp.net' '{"phone":"050-123-4567"}' +972501234568 +972501234568)
 	assert_success
-	assert_output '{"broadcast_id":1,"total":2,"invalid":0,"duplicates":4}'
+	assert_output '{"broadcast_id":1,"total":2,"invalid":0,"duplicates":4,"opted_out":0}'
 	assert_equal "$(psql_q "SELECT string_agg(phone, ',' ORDER BY id) FROM whatsapp_broadcast_recipients")" \
 		"+972501234567,+972501234568"
 	bc_consistent 1
@@ -161,7 +161,7 @@ bad_json permanent"
 	bc_numbers 40000 >"$BATS_TEST_TMPDIR/big"
 	run /usr/bin/time -f '%M' -o "$BATS_TEST_TMPDIR/rss" wa-broadcast create --business "$biz" --text hi "$BATS_TEST_TMPDIR/big"
 	assert_success
-	assert_output '{"broadcast_id":1,"total":40000,"invalid":0,"duplicates":0}'
+	assert_output '{"broadcast_id":1,"total":40000,"invalid":0,"duplicates":0,"opted_out":0}'
 	rss=$(cat "$BATS_TEST_TMPDIR/rss")
 	# Under AddressSanitizer memory is its shadow's and quarantine's.
 	if ! ldd "$(command -v wa-broadcast)" | grep -q libasan; then

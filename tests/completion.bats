@@ -19,7 +19,7 @@ complete_words() {
 
 @test "completion: subcommands of wa-broadcast, wa-migrate and wa-send" {
 	run complete_words wa-broadcast ''
-	for c in create run export mark preview status list cancel pause resume retry recipients; do
+	for c in create run export mark preview status list cancel pause resume retry recipients optout; do
 		assert_line "$c"
 	done
 	run complete_words wa-broadcast re
@@ -71,4 +71,11 @@ complete_words() {
 	assert_equal "$output" --parallel
 	run complete_words wa-send status --dr
 	assert_equal "$output" ""
+	# optout's operations, then its options
+	run complete_words wa-broadcast optout ''
+	assert_output "$(printf '%s\n' add import list remove)"
+	run complete_words wa-broadcast optout re
+	assert_output remove
+	run complete_words wa-broadcast optout add --so
+	assert_output --source
 }

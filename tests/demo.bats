@@ -38,7 +38,7 @@ gone() {
 	run cat "$BATS_TEST_TMPDIR/out"
 	demo_parts "$BATS_TEST_TMPDIR/out"
 	# 1000 contacts: 930 distinct recipients, 12 of them invalid.
-	assert_line '{"broadcast_id":1,"total":930,"invalid":12,"duplicates":70}'
+	assert_line '{"broadcast_id":1,"total":930,"invalid":12,"duplicates":70,"opted_out":0}'
 	# The operators' summary line; 12 invalid + 2 HTTP 400 + 2 rate-limited
 	# every time + 3 that may have gone out.
 	assert_line '[WA_BROADCAST] broadcast_id=1 total=930 sent=911 failed=19 status=partial'

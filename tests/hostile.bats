@@ -385,7 +385,7 @@ EOF
 	assert_equal "$(head -1 "$BATS_TEST_TMPDIR/in" | wc -c)" 1048577
 	wb create --business "$biz" --text hi "$BATS_TEST_TMPDIR/in"
 	assert_equal "$status" 1
-	assert_output '{"broadcast_id":1,"total":3,"invalid":2,"duplicates":0}'
+	assert_output '{"broadcast_id":1,"total":3,"invalid":2,"duplicates":0,"opted_out":0}'
 	assert_equal "$(psql_q "SELECT phone FROM whatsapp_broadcast_recipients WHERE status = 'queued'")" +972501234566
 	assert_equal "$(psql_q "SELECT error_code || ' ' || error_class || ': ' ||
 		regexp_replace(error_message, '[0-9]+ bytes of', 'N bytes of')
@@ -397,7 +397,7 @@ EOF
 	sized_record +972501234569 10485760 >"$BATS_TEST_TMPDIR/big"
 	wb create --business "$biz" --text hi --max-line 16777216 "$BATS_TEST_TMPDIR/big"
 	assert_equal "$status" 1
-	assert_output '{"broadcast_id":2,"total":1,"invalid":1,"duplicates":0}'
+	assert_output '{"broadcast_id":2,"total":1,"invalid":1,"duplicates":0,"opted_out":0}'
 	assert_equal "$(bc_state 2)" "0 0 0 1 0"
 	[[ "$stderr" == *"big:1: fields_too_large"* ]] || fail "$stderr"
 	wb create --business "$biz" --text hi --max-line 63 </dev/null

@@ -148,7 +148,7 @@ wait_for() {
 	assert_line --index 0 --regexp '^\{"version":1,"name":"business","state":"applied","applied_at":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z"\}$'
 	[[ $stderr == *"applied $NMIG migrations; schema at version $LAST"* ]] || fail "$stderr"
 	for t in business whatsapp_broadcasts whatsapp_broadcast_recipients \
-		wa_send_pacing schema_migrations; do
+		wa_send_pacing wa_optouts schema_migrations; do
 		assert_equal "$(psql_q "SELECT to_regclass('$t') IS NOT NULL")" t
 	done
 	assert_equal "$(psql_q "SELECT count(*), max(version) FROM schema_migrations")" "$NMIG|$LAST"

@@ -55,11 +55,18 @@ EOF
 	assert_equal "$(provider_sends | jq -r .tenant)" business_3
 }
 
-@test "--provider wins over the business row, and needs no database" {
-	DATABASE_URL=postgresql://postgres@127.0.0.1:$(closed_port)/wa send_run --provider baileys --text hi <<<'{"to":"+972501234502","business_id":2}'
+@test "--provider wins over the business row, and needs no database for routing (opt-outs still do)" {
+	url=postgresql://postgres@127.0.0.1:$(closed_port)/wa
+	DATABASE_URL=$url send_run --provider baileys --ignore-optout --text hi <<<'{"to":"+972501234502","business_id":2}'
 	assert_success
 	assert_equal "$(jq -r .provider <<<"$output")" baileys
 	assert_equal "$(provider_sends | jq -r .path)" /send
+	# A business's opt-outs cannot be checked: nothing is sent, as when
+	# routing loses the database.
+	DATABASE_URL=$url send_run --provider baileys --text hi <<<'{"to":"+972501234503","business_id":2}'
+	assert_equal "$status" 69
+	assert_equal "$(jq -r .error.code <<<"$output")" database_unavailable
+	assert_equal "$(provider_count 972501234503)" 0
 }
 
 @test "records without a business use WA_PROVIDER and are not looked up" {

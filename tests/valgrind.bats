@@ -145,7 +145,7 @@ EOF
 	{ bc_numbers 24; echo 'not a number'; echo '{"name":"no phone"}'; } >"$BATS_TEST_TMPDIR/list"
 	vrun vg wa-broadcast create --business "$biz" --name spring --text 'Shalom {{name|friend}}' "$BATS_TEST_TMPDIR/list"
 	assert_equal "$status" 1
-	assert_equal "$output" '{"broadcast_id":1,"total":26,"invalid":2,"duplicates":0}'
+	assert_equal "$output" '{"broadcast_id":1,"total":26,"invalid":2,"duplicates":0,"opted_out":0}'
 	provider_control '{"rules":[{"to":"972500000003","fault":"http_400"},{"to":"972500000005","fault":"baileys_500"}]}'
 	vrun vg wa-broadcast run --parallel 4 --no-progress 1
 	assert_equal "$status" 1
@@ -175,6 +175,34 @@ EOF
 	assert_equal "$(bc_state "$BID")" "0 0 11 1 0"
 	bc_consistent "$BID"
 	vg_clean 3
+}
+
+@test "valgrind: wa-broadcast optout add, import, list; create and run skip them; wa-send refuses one" {
+	biz=$(bc_business baileys)
+	vrun vg wa-broadcast optout add --business "$biz" --note STOP +972500000001 'not a number'
+	assert_equal "$status" 1
+	printf '\xef\xbb\xbfname;phone\r\n"Levi; Ron";+972500000002\r\nDana;bad\r\n' >"$BATS_TEST_TMPDIR/o.csv"
+	vrun vg wa-broadcast optout import --business "$biz" "$BATS_TEST_TMPDIR/o.csv"
+	assert_equal "$status" 1
+	assert_equal "$(jq -c '[.added, .invalid]' <<<"$output")" '[1,1]'
+	vrun vg wa-broadcast optout list --business "$biz"
+	assert_success
+	assert_equal "${#lines[@]}" 2
+	bc_numbers 4 >"$BATS_TEST_TMPDIR/list"
+	vrun vg wa-broadcast create --business "$biz" --text hi "$BATS_TEST_TMPDIR/list"
+	assert_success
+	assert_equal "$(jq -r .opted_out <<<"$output")" 2
+	bid=$(jq -r .broadcast_id <<<"$output")
+	# opted out after create: cancelled when run claims it
+	vrun vg wa-broadcast optout add --business "$biz" +972500000003
+	vrun vg wa-broadcast run --no-progress "$bid"
+	assert_success
+	assert_equal "$(bc_state "$bid")" "0 0 1 0 3"
+	bc_consistent "$bid"
+	vrun vg wa-send --provider baileys --business "$biz" --to +972500000001 --text hi
+	assert_equal "$status" 1
+	assert_equal "$(jq -r .error.code <<<"$output")" opted_out
+	vg_clean 7
 }
 
 @test "valgrind: wa-migrate up and status on a new database" {

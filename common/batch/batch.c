@@ -215,6 +215,26 @@ msg_business(const struct wa_batch_opts *o, struct item *it, struct wa_error *e)
 	return 0;
 }
 
+/* The business's opt-outs, right before the send: the number is the
+ * JID's ("+" and its digits), so a record that came with a jid (export's)
+ * is checked as one normalized here. An @lid has no number: not checked.
+ * Under a->mu (the router's connection is shared). wa_route_optout's
+ * 0, -1 or -2. */
+static int
+check_optout(struct wa_batch *a, const struct item *it, struct wa_error *e)
+{
+	char phone[40];
+	size_t n;
+
+	if (it->msg.business_id < 0 || !strstr(it->jid, "@s.whatsapp.net"))
+		return 0;
+	phone[0] = '+';
+	n = wa_jid_user(it->jid, phone + 1, sizeof phone - 1);
+	if (n == 0 || n >= sizeof phone - 1)
+		return 0;
+	return wa_route_optout(a->router, it->msg.business_id, phone, e);
+}
+
 /* A normalization failure, as a send failure: with class and counters. */
 static void
 fail_norm(struct wa_batch *a, struct wa_rec *rec)
@@ -283,6 +303,8 @@ take_record(struct lane *l, struct wa_rec *rec)
 	if (rc == 0) {
 		pthread_mutex_lock(&a->mu);
 		rc = wa_route(a->router, it->msg.business_id, &it->msg.provider, &e);
+		if (rc == 0 && !o->ignore_optout)
+			rc = check_optout(a, it, &e);
 		if (rc == -2) {
 			/* The database went away: nothing more can be routed. */
 			struct wa_result_rec res;

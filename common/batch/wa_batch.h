@@ -6,7 +6,9 @@
  * its provider (route/wa_route.h), turned into a message
  * (send/wa_message.h) and handed to a sender (send/wa_send.h); each result
  * is written as soon as it is known, the record with its result's fields
- * (send/wa_result.h), so with parallel > 1 in completion order. A record
+ * (send/wa_result.h), so with parallel > 1 in completion order. A number
+ * the business's opt-outs hold (route/wa_route.h, wa_route_optout) fails
+ * opted_out, permanent, with no request, unless ignore_optout. A record
  * failed upstream passes untouched and is not sent; a bad line or address
  * is written failed at once.
  *
@@ -54,6 +56,7 @@ struct wa_batch_opts {
 	int parallel;           /* sends in flight, at least 1; 1: in order */
 	double rate;            /* sends per second; 0: no limit */
 	int dry_run;
+	int ignore_optout;      /* send to opted-out numbers too */
 	long timeout_ms, media_timeout_ms, connect_timeout_ms; /* <= 0: config's */
 	FILE *out;              /* the records written */
 	volatile sig_atomic_t *stop; /* set by SIGINT / SIGTERM; may be NULL */

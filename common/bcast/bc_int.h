@@ -127,7 +127,8 @@ struct wa_error;
 /* A send's result (from the sender, or read back from wa-send's record
  * by mark) as a claimed recipient's outcome: sent, failed, or back to the
  * queue (fatal, not sent, deferred: retry_in) or cancelled (not sent
- * while cancelling). */
+ * while cancelling, or opted_out: wa-send found the number in the
+ * business's opt-outs). */
 enum bc_end bc_outcome_of(struct bc_outcome *oc, long long id,
     const struct wa_result *r, int cancelling);
 /* A fatal outcome's reason, "code: message", for the pause. */
@@ -149,10 +150,12 @@ int bc_fill_jid(const struct wa_norm_opts *no, struct bc_recip *r,
 int bc_recover(struct bc_db *d, long long bid, long long *requeued,
     long long *ambiguous);
 /* Claim up to max queued recipients; handed: set sending_since now (the
- * pipeline hands them over at once). Returns the number claimed (into r),
- * or -1. */
+ * pipeline hands them over at once). Those the business's opt-outs hold
+ * by now are cancelled instead (error_code opted_out, counted) in the same
+ * statement. Returns the number claimed, into r[0..n), or -1; the
+ * cancelled ones follow them in r (id and phone), *opted of them. */
 int bc_claim(struct bc_db *d, long long bid, int max, double lease,
-    int handed, struct bc_recip *r);
+    int handed, struct bc_recip *r, int *opted);
 /* Row i of a result whose columns are id, phone, jid, attempts, lead_id,
  * fields::text, into *r (fields parsed: the caller frees them). */
 void bc_recip_read(const PGresult *res, int i, struct bc_recip *r);

@@ -457,6 +457,14 @@ bc_outcome_of(struct bc_outcome *oc, long long id, const struct wa_result *r,
 	if (r->status == WA_SENT) {
 		oc->end = BC_SENT;
 		bc_copy(oc->message_id, sizeof oc->message_id, r->message_id);
+	} else if (r->status == WA_FAILED && e->code &&
+	    strcmp(e->code, "opted_out") == 0) {
+		/* wa-send in the pipeline found the number in the business's
+		 * opt-outs: skipped as run skips it, not a failure. */
+		oc->end = BC_CANCELLED;
+		oc->attempts = 0;
+		snprintf(oc->code, sizeof oc->code, "opted_out");
+		bc_copy(oc->message, sizeof oc->message, e->message);
 	} else if (r->status == WA_FAILED && e->cls == WA_CLASS_RETRYABLE &&
 	    e->defer_s > 0) {
 		/* Certainly not sent, and may go later than the sender waits

@@ -138,26 +138,44 @@ bc_recover(struct bc_db *d, long long bid, long long *requeued,
 
 int
 bc_claim(struct bc_db *d, long long bid, int max, double lease, int handed,
-    struct bc_recip *rc)
+    struct bc_recip *rc, int *opted)
 {
+	/* A recipient whose number the business's opt-outs hold now (it
+	 * opted out after create) is not claimed but cancelled, opted_out,
+	 * and counted, in the same statement: the counters change only when
+	 * one was (b), so a claim without one leaves the broadcast's row
+	 * alone. Claimed rows come first in the result, then those. */
 	static const char sql[] =
-	    "WITH c AS MATERIALIZED (SELECT id FROM whatsapp_broadcast_recipients"
-	    "  WHERE broadcast_id = $1 AND status = 'queued'"
-	    "  AND (next_attempt_at IS NULL OR next_attempt_at <= now())"
-	    "  ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED),"
+	    "WITH c AS MATERIALIZED (SELECT r.id, o.number IS NOT NULL AS opted"
+	    "  FROM whatsapp_broadcast_recipients r LEFT JOIN wa_optouts o"
+	    "  ON o.business_id = r.business_id AND o.number = r.phone"
+	    "  WHERE r.broadcast_id = $1 AND r.status = 'queued'"
+	    "  AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= now())"
+	    "  ORDER BY r.id LIMIT $2 FOR UPDATE OF r SKIP LOCKED),"
 	    " u AS (UPDATE whatsapp_broadcast_recipients r SET"
-	    "  status = 'processing', claimed_by = $3,"
-	    "  claimed_until = now() + $4::double precision * interval '1 second',"
-	    "  sending_since = CASE WHEN $5::boolean THEN now() END,"
+	    "  status = CASE WHEN c.opted THEN 'cancelled' ELSE 'processing' END,"
+	    "  claimed_by = CASE WHEN c.opted THEN NULL ELSE $3::bigint END,"
+	    "  claimed_until = CASE WHEN c.opted THEN NULL"
+	    "   ELSE now() + $4::double precision * interval '1 second' END,"
+	    "  sending_since = CASE WHEN $5::boolean AND NOT c.opted THEN now() END,"
+	    "  error_code = CASE WHEN c.opted THEN 'opted_out' ELSE r.error_code END,"
+	    "  error_class = CASE WHEN c.opted THEN NULL ELSE r.error_class END,"
+	    "  error_message = CASE WHEN c.opted THEN 'the number is in the"
+	    " business''s opt-outs (opted out after create)'"
+	    "   ELSE r.error_message END,"
+	    "  next_attempt_at = CASE WHEN c.opted THEN NULL ELSE r.next_attempt_at END,"
 	    "  updated_at = now()"
 	    "  FROM c WHERE r.id = c.id"
 	    "  RETURNING r.id, r.phone, r.jid, coalesce(r.attempts, 0), r.lead_id,"
-	    "  r.fields::text)"
-	    " SELECT * FROM u ORDER BY id";
+	    "  CASE WHEN c.opted THEN NULL ELSE r.fields::text END AS fields,"
+	    "  r.status, 'queued'::text AS was),"
+	    " b AS (UPDATE whatsapp_broadcasts b SET" COUNTERS_FROM_U
+	    "  WHERE b.id = $1 AND EXISTS (SELECT 1 FROM u WHERE status = 'cancelled'))"
+	    " SELECT * FROM u ORDER BY status = 'cancelled', id";
 	char b1[32], b2[32], b3[32], b4[32];
 	const char *v[5];
 	PGresult *r;
-	int i, n;
+	int i, n, claimed = 0;
 
 	snprintf(b4, sizeof b4, "%.3f", lease);
 	v[0] = bc_ll(b1, sizeof b1, bid);
@@ -165,14 +183,20 @@ bc_claim(struct bc_db *d, long long bid, int max, double lease, int handed,
 	v[2] = bc_ll(b3, sizeof b3, d->key);
 	v[3] = b4;
 	v[4] = handed ? "true" : "false";
+	*opted = 0;
 	r = bc_qp(d, sql, 5, v);
 	if (!r)
 		return -1;
 	n = PQntuples(r);
-	for (i = 0; i < n && i < max; i++)
+	for (i = 0; i < n && i < max; i++) {
 		bc_recip_read(r, i, &rc[i]);
+		if (strcmp(PQgetvalue(r, i, 6), "cancelled") == 0)
+			(*opted)++;
+		else
+			claimed++;
+	}
 	PQclear(r);
-	return i;
+	return claimed;
 }
 
 void
@@ -318,6 +342,13 @@ outcome_json(struct wa_buf *b, const struct bc_outcome *o)
 		wa_json_buf_text(b, o->code[0] ? o->code : "send_failed");
 		wa_buf_str(b, ",\"cls\":");
 		wa_json_buf_text(b, o->klass[0] ? o->klass : "permanent");
+		wa_buf_str(b, ",\"msg\":");
+		wa_json_buf_text(b, o->message);
+	}
+	if (o->end == BC_CANCELLED && o->code[0]) {
+		/* skipped (opted_out): a reason, no failure class */
+		wa_buf_str(b, ",\"code\":");
+		wa_json_buf_text(b, o->code);
 		wa_buf_str(b, ",\"msg\":");
 		wa_json_buf_text(b, o->message);
 	}

@@ -130,7 +130,7 @@ export_loop(struct exporter *x)
 	double last_poll = 0;
 	long long out;
 	double wait, first;
-	int n, i, want, st;
+	int n, i, want, st, opted;
 
 	for (;;) {
 		if (x->o->stop && *x->o->stop)
@@ -160,9 +160,15 @@ export_loop(struct exporter *x)
 		if (!x->adopted && (x->adopted = bc_key_shared(&x->d)) < 0)
 			return -1;
 		n = bc_claim(&x->d, x->b.id, want, x->adopted ?
-		    BC_HOLD_S(x->o->db_wait) : x->o->lease, 1, rs);
+		    BC_HOLD_S(x->o->db_wait) : x->o->lease, 1, rs, &opted);
 		if (n < 0)
 			return -1;
+		for (i = n; i < n + opted; i++)
+			wa_log(WA_LOG_VERBOSE, "[WA_SEND] broadcast_id=%lld to=%s "
+			    "status=cancelled error=opted_out", x->b.id, rs[i].phone +
+			    (rs[i].phone[0] == '+'));
+		if (n == 0 && opted > 0)
+			continue; /* more may be queued behind them */
 		if (n == 0) {
 			long long rq, amb;
 
@@ -443,7 +449,7 @@ mark_one(struct marker *k, const struct wa_rec *rec)
 		bc_fatal_reason(k->reason, sizeof k->reason, &res.error);
 	}
 	mark_log(k, o, oc->end == BC_SENT ? "sent" : oc->end == BC_FAILED ?
-	    "failed" : "not_sent");
+	    "failed" : oc->end == BC_CANCELLED ? "cancelled" : "not_sent");
 	if (++k->nout >= MARK_BATCH)
 		return mark_flush(k) == 0 ? 0 : -1;
 	return 0;

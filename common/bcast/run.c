@@ -413,7 +413,7 @@ claim_more(struct run *u)
 	struct bc_recip *rs;
 	struct bc_outcome bad, *oc;
 	struct item *it;
-	int want, n, i;
+	int want, n, i, opted;
 
 	if (u->drained || bc_now() < u->next_claim)
 		return 0;
@@ -433,7 +433,7 @@ claim_more(struct run *u)
 	rs = calloc((size_t)want, sizeof *rs);
 	if (!rs)
 		return -1;
-	n = bc_claim(u->d, u->b.id, want, u->o->lease, 0, rs);
+	n = bc_claim(u->d, u->b.id, want, u->o->lease, 0, rs, &opted);
 	if (n < 0) {
 		free(rs);
 		if (u->d->lost) {
@@ -441,6 +441,12 @@ claim_more(struct run *u)
 			return 0;
 		}
 		return -1;
+	}
+	for (i = n; i < n + opted; i++) {
+		LOGLINE(u, WA_LOG_VERBOSE, "[WA_SEND] broadcast_id=%lld to=%s "
+		    "status=cancelled error=opted_out", u->b.id, rs[i].phone +
+		    (rs[i].phone[0] == '+'));
+		wa_val_free(rs[i].fields);
 	}
 	for (i = 0; i < n; i++) {
 		it = item_take(u);
@@ -456,7 +462,7 @@ claim_more(struct run *u)
 		queue_push(u, it);
 	}
 	free(rs);
-	if (n == 0) {
+	if (n == 0 && opted == 0) {
 		u->next_claim = bc_now() + 0.25;
 		return 1; /* nothing claimable now */
 	}

@@ -59,6 +59,8 @@ csv_put(struct wa_bcast_out *o, yajl_val rec)
 	}
 	return rc == 0 ? wa_csv_end(o->fp) : -1;
 }
+static const char *const optout_cols[] = { "number", "created_at", "source",
+	"note", NULL };
 
 int
 wa_bcast_emit(void *arg, yajl_val rec)
@@ -131,7 +133,8 @@ int
 wa_bcast_out_table(struct wa_bcast_out *o, int kind)
 {
 	char *t = wa_bcast_table(o->recs, o->n, kind == WA_BCAST_T_LIST ? list_cols :
-	    kind == WA_BCAST_T_RECIPIENTS ? recipient_cols : status_cols);
+	    kind == WA_BCAST_T_RECIPIENTS ? recipient_cols :
+	    kind == WA_BCAST_T_OPTOUT ? optout_cols : status_cols);
 	size_t i;
 	int rc = t && fputs(t, o->fp) >= 0 ? 0 : -1;
 

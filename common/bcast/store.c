@@ -32,27 +32,39 @@ struct store {
 	int nrows;
 	long long seq;       /* input order, kept in recipient ids */
 	long long total, invalid, dups;
+	long long opted;     /* stored cancelled: opted out */
 };
 
 static int
 flush_rows(struct store *s)
 {
+	/* A good number the business's opt-outs hold is stored cancelled,
+	 * opted_out: it stays in the list (a duplicate of it is still one),
+	 * and is never claimed. */
 	static const char sql[] =
 	    "WITH x AS (SELECT * FROM json_to_recordset($3::json)"
 	    "  AS x(n bigint, p text, j text, l bigint, c text, m text, f jsonb)),"
+	    " y AS (SELECT x.*, (x.c IS NULL AND o.number IS NOT NULL) AS opted"
+	    "  FROM x LEFT JOIN wa_optouts o"
+	    "  ON o.business_id = $2 AND o.number = x.p),"
 	    " ins AS (INSERT INTO whatsapp_broadcast_recipients"
 	    "  (broadcast_id, business_id, phone, jid, lead_id, status,"
 	    "   error_code, error_class, error_message, attempts, fields)"
 	    "  SELECT $1, $2, p, j, l,"
-	    "   CASE WHEN c IS NULL THEN 'queued' ELSE 'failed' END,"
-	    "   c, CASE WHEN c IS NULL THEN NULL ELSE 'permanent' END, m, 0, f"
-	    "  FROM x ORDER BY n"
+	    "   CASE WHEN c IS NOT NULL THEN 'failed' WHEN opted THEN 'cancelled'"
+	    "    ELSE 'queued' END,"
+	    "   CASE WHEN opted THEN 'opted_out' ELSE c END,"
+	    "   CASE WHEN c IS NULL THEN NULL ELSE 'permanent' END,"
+	    "   CASE WHEN opted THEN 'the number is in the business''s opt-outs'"
+	    "    ELSE m END, 0, f"
+	    "  FROM y ORDER BY n"
 	    "  ON CONFLICT (broadcast_id, phone) DO NOTHING RETURNING status)"
-	    " SELECT count(*), count(*) FILTER (WHERE status = 'failed') FROM ins";
+	    " SELECT count(*), count(*) FILTER (WHERE status = 'failed'),"
+	    " count(*) FILTER (WHERE status = 'cancelled') FROM ins";
 	char b1[32], b2[32];
 	const char *v[3];
 	PGresult *r;
-	long long ins, bad;
+	long long ins, bad, opted;
 
 	if (s->nrows == 0)
 		return 0;
@@ -69,9 +81,11 @@ flush_rows(struct store *s)
 		return -1;
 	ins = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	bad = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+	opted = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
 	PQclear(r);
 	s->total += ins;
 	s->invalid += bad;
+	s->opted += opted;
 	s->dups += s->nrows - ins;
 	wa_buf_reset(&s->rows);
 	s->nrows = 0;
@@ -400,23 +414,26 @@ set_counts(struct store *s)
 {
 	static const char sql[] =
 	    "UPDATE whatsapp_broadcasts SET total_recipients = $2,"
-	    " failed_count = $3, processed_count = $3 WHERE id = $1";
-	char b1[32], b2[32], b3[32];
-	const char *v[3] = { bc_ll(b1, sizeof b1, s->bid),
-		bc_ll(b2, sizeof b2, s->total), bc_ll(b3, sizeof b3, s->invalid) };
+	    " failed_count = $3, cancelled_count = $4,"
+	    " processed_count = $3::int + $4::int WHERE id = $1";
+	char b1[32], b2[32], b3[32], b4[32];
+	const char *v[4] = { bc_ll(b1, sizeof b1, s->bid),
+		bc_ll(b2, sizeof b2, s->total), bc_ll(b3, sizeof b3, s->invalid),
+		bc_ll(b4, sizeof b4, s->opted) };
 
-	return bc_cmd(s->d, sql, 3, v);
+	return bc_cmd(s->d, sql, 4, v);
 }
 
 static yajl_val
-created_record(long long id, long long total, long long invalid, long long dups)
+created_record(const struct store *s)
 {
 	yajl_val o = wa_new_object();
 
-	wa_set_int(o, "broadcast_id", id);
-	wa_set_int(o, "total", total);
-	wa_set_int(o, "invalid", invalid);
-	wa_set_int(o, "duplicates", dups);
+	wa_set_int(o, "broadcast_id", s->bid);
+	wa_set_int(o, "total", s->total);
+	wa_set_int(o, "invalid", s->invalid);
+	wa_set_int(o, "duplicates", s->dups);
+	wa_set_int(o, "opted_out", s->opted);
 	return o;
 }
 
@@ -651,8 +668,9 @@ wa_bcast_create(PGconn *db, const struct wa_bcast_new *n, yajl_val *out)
 	wa_buf_free(&s.rows);
 	wa_val_free(s.proto);
 	wa_log(WA_LOG_VERBOSE, "[WA_BROADCAST] broadcast_id=%lld created total=%lld "
-	    "invalid=%lld duplicates=%lld", s.bid, s.total, s.invalid, s.dups);
-	*out = created_record(s.bid, s.total, s.invalid, s.dups);
+	    "invalid=%lld duplicates=%lld opted_out=%lld", s.bid, s.total,
+	    s.invalid, s.dups, s.opted);
+	*out = created_record(&s);
 	return s.invalid ? WA_EXIT_FAILED : WA_EXIT_OK;
 fail:
 	wa_buf_free(&s.rows);

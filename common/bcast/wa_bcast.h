@@ -62,7 +62,9 @@ struct wa_bcast_new {
 };
 
 /* Read the recipients, store the broadcast ('queued') and its recipients in
- * one transaction. *out gets {"broadcast_id","total","invalid","duplicates"}
+ * one transaction. *out gets {"broadcast_id","total","invalid","duplicates",
+ * "opted_out"} (opted_out: numbers the business's opt-outs hold, stored
+ * cancelled with error_code opted_out, counted in total, not invalid)
  * (caller frees with wa_val_free), or {"broadcast_id","existing":true} when
  * the idempotency key was used before (nothing stored). WA_EXIT_FAILED
  * when some recipient was invalid (stored failed). */
@@ -145,6 +147,34 @@ int wa_bcast_recipients(PGconn *db, long long id, const char *status,
 /* The keys of a recipient's record in order, NULL-terminated: the columns
  * of its CSV form. */
 extern const char *const wa_bcast_recipient_cols[];
+/* --- opt-outs (optout.c) ------------------------------------------ */
+enum wa_bcast_optout_op {
+	WA_BCAST_OPTOUT_ADD, WA_BCAST_OPTOUT_REMOVE, WA_BCAST_OPTOUT_IMPORT,
+	WA_BCAST_OPTOUT_LIST
+};
+struct wa_bcast_optout {
+	enum wa_bcast_optout_op op;
+	long long business_id;
+	const char *region;   /* national numbers; NULL: WA_DEFAULT_REGION */
+	const char *source;   /* NULL: "operator" (add), "import" (import) */
+	const char *note;     /* NULL: none */
+	char *const *args;    /* add, remove: numbers; import: files (none:
+	                         standard input) */
+	int nargs;
+};
+/* The opt-outs of a business: add (a second add keeps the one row),
+ * remove (an absent number is no error), import or list. A record per
+ * number through emit for add and remove ({"business_id","number",
+ * "optout":"added|existing|removed|absent"}), one for import
+ * ({"business_id","added","existing","invalid"}), one per row for list
+ * ({"business_id","number","created_at","source","note"}). A bad number
+ * is said on stderr with its position, the rest go on, and the result is
+ * then WA_EXIT_FAILED; WA_EXIT_DATA when there is no such business. */
+int wa_bcast_optout(PGconn *db, const struct wa_bcast_optout *o,
+    wa_bcast_emit_fn emit, void *arg);
+/* `optout OP [ARG]...` of the command line into o (op, args; its source
+ * and note already set): 0, or WA_EXIT_USAGE said. */
+int wa_bcast_optout_args(struct wa_bcast_optout *o, char *const *argv, int argc);
 
 /* --- showing (show.c) ------------------------------------------------ */
 /* Where records go: one JSON line each through w (to fp), or, with table
@@ -163,7 +193,7 @@ struct wa_bcast_out {
 	long long rows;     /* CSV rows written (the header first) */
 };
 /* Which columns a table has. */
-enum { WA_BCAST_T_STATUS, WA_BCAST_T_LIST, WA_BCAST_T_RECIPIENTS };
+enum { WA_BCAST_T_STATUS, WA_BCAST_T_LIST, WA_BCAST_T_RECIPIENTS, WA_BCAST_T_OPTOUT };
 /* A wa_bcast_emit_fn over a struct wa_bcast_out. */
 int wa_bcast_emit(void *out, yajl_val rec);
 /* Emit rec (if any) and free it: rc, or WA_EXIT_IO when it was lost. */

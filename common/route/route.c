@@ -2,10 +2,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "send/wa_send.h"
 #include "base/wa_cli.h"
 #include "db/wa_db.h"
+#include "db/wa_optout.h"
 #include "route/wa_route.h"
 
 /* What a business routes to, as cached. */
@@ -20,6 +22,10 @@ struct wa_router {
 	int forced;                  /* a provider, or 0 */
 	enum wa_provider deflt;      /* WA_PROVIDER, else baileys */
 	PGconn *db;                  /* NULL: no lookups */
+	char *url;                   /* a database is configured: DATABASE_URL
+	                                or NULL for libpq's PG* */
+	int has_db;                  /* one is configured */
+	int opened;                  /* tried to open db for opt-outs */
 	struct slot *tab;            /* open addressing, power-of-2 size */
 	size_t cap, used;
 };
@@ -51,7 +57,13 @@ wa_router_new(struct wa_router **out, const struct wa_cfg *cfg,
 		free(r);
 		return WA_EXIT_CONFIG;
 	}
-	if (!forced && (url || wa_db_configured())) {
+	r->has_db = url || wa_db_configured();
+	if (url && !(r->url = strdup(url))) {
+		snprintf(err, errlen, "out of memory");
+		free(r);
+		return WA_EXIT_SOFTWARE;
+	}
+	if (!forced && r->has_db) {
 		r->db = wa_db_open(url, wa_progname(), err, errlen, &code);
 		if (!r->db) {
 			wa_router_free(r);
@@ -69,6 +81,7 @@ wa_router_free(struct wa_router *r)
 		return;
 	if (r->db)
 		PQfinish(r->db);
+	free(r->url);
 	free(r->tab);
 	free(r);
 }
@@ -207,4 +220,71 @@ wa_route(struct wa_router *r, long long business_id, enum wa_provider *p,
 		    "business %lld: whatsapp_provider is not baileys or meta", business_id);
 		return -1;
 	}
+}
+
+/* How long a lost connection is tried again before the check gives up: a
+ * database restarted mid-run (seconds) must not stop the sends, as it
+ * does not stop a broadcast's run (--db-wait's default). */
+#define OPTOUT_WAIT_MS 30000
+
+/* wa_optout_find, reconnecting (with backoff) while the connection is
+ * lost. Nothing is sent meanwhile: an unchecked number must not go. */
+static int
+optout_find(struct wa_router *r, long long business_id, const char *phone,
+    char *err, size_t errlen)
+{
+	struct timespec ts;
+	int st, waited = 0, delay = 50, said = 0;
+
+	for (;;) {
+		st = wa_optout_find(r->db, business_id, phone, err, errlen);
+		if (st >= 0 || PQstatus(r->db) == CONNECTION_OK || waited >= OPTOUT_WAIT_MS)
+			return st;
+		if (!said++)
+			wa_warn("%s: reconnecting for up to %d s", err, OPTOUT_WAIT_MS / 1000);
+		ts.tv_sec = delay / 1000;
+		ts.tv_nsec = (long)(delay % 1000) * 1000000L;
+		nanosleep(&ts, NULL);
+		waited += delay;
+		delay = delay * 2 > 1000 ? 1000 : delay * 2;
+		PQreset(r->db);
+	}
+}
+
+int
+wa_route_optout(struct wa_router *r, long long business_id, const char *phone,
+    struct wa_error *e)
+{
+	char err[600];
+	int code = 0, st;
+
+	if (!r->has_db || business_id < 0 || !phone || !*phone)
+		return 0;
+	if (!r->db) {
+		/* A forced provider needs no routing connection: the first
+		 * message of a business opens one, once. */
+		if (r->opened) {
+			wa_error_set(e, "database_unavailable", WA_CLASS_FATAL,
+			    "checking opt-outs: no database connection");
+			return -2;
+		}
+		r->opened = 1;
+		r->db = wa_db_open(r->url, wa_progname(), err, sizeof err, &code);
+		if (!r->db) {
+			wa_error_set(e, "database_unavailable", WA_CLASS_FATAL,
+			    "checking opt-outs: %s", err);
+			return -2;
+		}
+	}
+	st = optout_find(r, business_id, phone, err, sizeof err);
+	if (st < 0) {
+		wa_error_set(e, "database_unavailable", WA_CLASS_FATAL, "%s", err);
+		return -2;
+	}
+	if (st == 0)
+		return 0;
+	wa_error_set(e, "opted_out", WA_CLASS_PERMANENT, "%s opted out of "
+	    "business %lld's messages (wa-broadcast optout list); not sent",
+	    phone, business_id);
+	return -1;
 }

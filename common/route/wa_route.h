@@ -28,6 +28,16 @@ int wa_router_new(struct wa_router **out, const struct wa_cfg *cfg,
 int wa_route(struct wa_router *r, long long business_id, enum wa_provider *p,
     struct wa_error *e);
 
+/* May this message go to phone ("+972…", E.164) for business_id? Asks
+ * wa_optouts (wa_optout.h) when a database is configured and business_id
+ * >= 0, one query per call; the routing connection serves, or, when the
+ * provider is forced, one opened at the first call. 0 it may (no database:
+ * always); -1 opted out (e: opted_out, permanent); -2 when the database
+ * failed (database_unavailable: fatal); a lost connection is first tried
+ * again for up to 30 s. */
+int wa_route_optout(struct wa_router *r, long long business_id,
+    const char *phone, struct wa_error *e);
+
 /* 1 when businesses are looked up in the database. */
 int wa_router_uses_db(const struct wa_router *r);
 
