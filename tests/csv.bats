@@ -32,7 +32,7 @@ recips() {
 	f=$(csv heb.csv 'name,phone\nדנה כהן,050-123-4567\n')
 	wb create --business "$biz" --text 'hi {{name}}' --region IL "$f"
 	assert_success
-	assert_output '{"broadcast_id":1,"total":1,"invalid":0,"duplicates":0}'
+	assert_output '{"broadcast_id":1,"total":1,"invalid":0,"duplicates":0,"opted_out":0}'
 	assert_equal "$(recips 1)" '+972501234567 queued {"name": "דנה כהן"}'
 
 	f=$(csv first.csv 'phone,name\n0501234567,Dana\n')
@@ -97,7 +97,7 @@ recips() {
 	f=$(csv rows.csv 'name,phone\nA,0501234567\nB,0501234568,extra\n\nC\n"two\nlines",0501234569\nD,0501234570\n')
 	wb create --business "$biz" --text hi --region IL "$f"
 	assert_equal "$status" 1
-	assert_output '{"broadcast_id":1,"total":5,"invalid":2,"duplicates":0}'
+	assert_output '{"broadcast_id":1,"total":5,"invalid":2,"duplicates":0,"opted_out":0}'
 	run psql_q "SELECT phone || ' ' || error_code || ' ' || error_message FROM whatsapp_broadcast_recipients
 		WHERE status = 'failed' ORDER BY id"
 	assert_output "${f:0:20}:3 bad_row line 3: 3 cells, the header has 2
@@ -142,7 +142,7 @@ lines'
 	# without it, standard input is records: the header line is no number
 	wb create --business "$biz" --text hi --region IL < <(printf 'mobile,name\n0501234567,Dana\n')
 	assert_equal "$status" 1
-	assert_output '{"broadcast_id":2,"total":2,"invalid":2,"duplicates":0}'
+	assert_output '{"broadcast_id":2,"total":2,"invalid":2,"duplicates":0,"opted_out":0}'
 	f=$(csv lines.csv '+972501234567\n{"to":"0521234567","name":"Ron"}\n')
 	wb create --business "$biz" --text hi --region IL --format jsonl "$f"
 	assert_success
