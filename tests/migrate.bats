@@ -546,6 +546,13 @@ standby_start() {
 	rm "$(pg_datadir "$d")/standby.signal"
 	"$WA_ROOT/scripts/pg-tmp" down "$d"
 	LOCPATH=$loc "$WA_ROOT/scripts/pg-tmp" up "$d"
+	# It ends recovery before it takes connections: wait for that (bounded),
+	# or the answer below is still "not accepting connections".
+	local i
+	for i in $(seq 200); do
+		psql -XAtq "postgresql://postgres@127.0.0.1:$(cat "$d/port")/postgres" -c 'SELECT 1' >/dev/null 2>&1 && break
+		sleep 0.05
+	done
 	local st2 err2
 	err2=$(wa-migrate status --db "postgresql://postgres@127.0.0.1:$(cat "$d/port")/nope" 2>&1 >/dev/null) && st2=0 || st2=$?
 	"$WA_ROOT/scripts/pg-tmp" stop "$d"
