@@ -205,6 +205,29 @@ teardown() {
 	bc_consistent "$BID"
 }
 
+@test "the service dies after taking a send: that recipient is ambiguous, never sent again; the run stops, the next one finishes" {
+	bc_new 6
+	provider_start "$BATS_TEST_TMPDIR/gone"
+	local port=$PROVIDER_PORT
+	KEEP_PID=$PROVIDER_PID
+	provider_control '{"rules":[{"to":"972500000003","fault":"crash"}]}'
+	BAILEYS_BASE_URL=$PROVIDER_URL wb run --parallel 1 "$BID"
+	assert_equal "$status" 69
+	assert_equal "$(bc_col "$BID" status) $(bc_state "$BID")" "running 2 0 3 1 0"
+	assert_equal "$(psql_q "SELECT status || ' ' || error_class || ' ' || attempts
+		FROM whatsapp_broadcast_recipients WHERE broadcast_id = $BID AND status = 'failed'")" \
+		"failed ambiguous 1"
+	provider_start "$BATS_TEST_TMPDIR/back" --port "$port"
+	KEEP_PID="$KEEP_PID $PROVIDER_PID"
+	BAILEYS_BASE_URL=$PROVIDER_URL wb run --parallel 2 "$BID"
+	provider_stop
+	assert_equal "$status" 1
+	assert_equal "$(bc_state "$BID") $(bc_col "$BID" status)" "0 0 5 1 0 partial"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/gone/requests.jsonl" "$BATS_TEST_TMPDIR/back/requests.jsonl" |
+		jq -r 'select(.path == "/send") | .to_digits' | sort | uniq -c | awk '{ print $1 }' | sort -u)" 1
+	bc_consistent "$BID"
+}
+
 @test "retry: failed recipients again on demand; ambiguous ones only with --ambiguous" {
 	bc_new 4
 	provider_control '{"rules":[{"to":"972500000001","fault":"http_429","times":3},{"to":"972500000002","fault":"baileys_500","times":1}]}'

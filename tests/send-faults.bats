@@ -107,6 +107,26 @@ EOF
 	[ "$(provider_count $IL)" -eq 1 ]
 }
 
+@test "the service dies after taking the request: ambiguous, once; libcurl's resend to the closed port is not a connect failure" {
+	# A provider of this test's own: the crash ends it. The first record
+	# leaves a kept-alive connection, which libcurl would silently resend
+	# the second on, and when that reconnect is refused, nothing but the
+	# new socket shows the request already went out.
+	provider_start "$BATS_TEST_TMPDIR/own"
+	local pid=$PROVIDER_PID
+	provider_control "{\"rules\":[{\"to\":\"$IL\",\"fault\":\"crash\"}]}"
+	BAILEYS_BASE_URL=$PROVIDER_URL send_run --business 1 --text hi <<'EOF'
+{"to":"+972521234567"}
+{"to":"+972501234567"}
+EOF
+	wait "$pid" || true
+	assert_failure 1
+	assert_equal "$(jq -r '[.status, .error.code // "-", .error.class // "-", (.attempts|tostring)] | join(" ")' <<<"$output" | paste -sd,)" \
+		"sent - - 1,failed connection_lost ambiguous 1"
+	[[ $stderr == *"connection closed after the request was sent (not sent again)"* ]] || fail "$stderr"
+	assert_equal "$(provider_count $IL)" 1
+}
+
 @test "connection refused: both chat tries, then fatal (the provider cannot be reached), exit 69" {
 	BAILEYS_BASE_URL=http://127.0.0.1:$(closed_port) send_run --business 1 --to +972501234567 --text hi
 	assert_failure 69

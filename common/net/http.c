@@ -24,6 +24,7 @@ struct xfer {
 	CURLU *cu;              /* the last URL, parsed (see set_url) */
 	char *cu_url;
 	int prereqs;            /* times libcurl was about to send the request */
+	int redialed;           /* a new connection after the request went out */
 	/* the answer */
 	char *resp;
 	size_t resp_len, resp_cap;
@@ -191,6 +192,19 @@ prereq(void *p, char *conn_primary_ip, char *conn_local_ip, int conn_primary_por
 	return ++x->prereqs > 1 ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
 }
 
+/* libcurl opens a socket for a transfer only to connect; one opened
+ * after the request went out is its silent resend on a new connection
+ * (the old one closed with no answer). */
+static int
+opened(void *p, curl_socket_t fd, curlsocktype purpose)
+{
+	struct xfer *x = p;
+
+	if (x->prereqs > 0)
+		x->redialed = 1;
+	return CURL_SOCKOPT_OK;
+}
+
 static size_t
 write_resp(char *data, size_t size, size_t nmemb, void *p)
 {
@@ -237,6 +251,7 @@ xfer_get(struct wa_http *h)
 	x->h = h;
 	x->next = NULL;
 	x->prereqs = 0;
+	x->redialed = 0;
 	x->resp_len = 0;
 	x->cur = x->off = 0;
 	x->body_total = x->body_read = 0;
@@ -295,6 +310,8 @@ setup_fixed(struct xfer *x, int mode)
 	bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
 	bad |= curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq);
 	bad |= curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
+	bad |= curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, opened);
+	bad |= curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, x);
 	/* Below the 5 s keep-alive timeout of Node servers (Baileys), so an
 	 * idle connection is not reused just as the server closes it. */
 	bad |= curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, 4L);
@@ -405,10 +422,21 @@ finish(struct wa_http *h, struct xfer *x, CURLcode code)
 		snprintf(x->errbuf, sizeof x->errbuf, "connection closed after the "
 		    "request was sent (not sent again)");
 	}
-	res.code = code;
-	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &res.status);
 	curl_easy_getinfo(x->easy, CURLINFO_SIZE_UPLOAD_T, &up);
 	curl_easy_getinfo(x->easy, CURLINFO_REQUEST_SIZE, &reqsize);
+	if (code != CURLE_OK && x->redialed) {
+		/* The request went out on a connection that then closed without
+		 * an answer; libcurl's new connection to send it again failed,
+		 * and its upload counter was reset. The server may have acted on
+		 * the request. */
+		code = CURLE_GOT_NOTHING;
+		snprintf(x->errbuf, sizeof x->errbuf, "connection closed after the "
+		    "request was sent (not sent again)");
+		reqsize = 1;
+		up = x->body_total;
+	}
+	res.code = code;
+	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &res.status);
 	curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &total);
 	if (curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &retry) != CURLE_OK || retry <= 0)
 		retry = -1;

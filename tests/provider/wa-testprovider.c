@@ -374,7 +374,7 @@ static bool json_depth_ok(const char *s, size_t n)
 
 enum fkind {
 	F_NONE, F_BAILEYS_500, F_NOT_CONNECTED, F_HTTP_500, F_HTTP_429, F_HTTP_400,
-	F_META, F_TOKEN_REJECTED, F_TIMEOUT, F_DROP, F_SLOW, F_HTTP_429_BARE
+	F_META, F_TOKEN_REJECTED, F_TIMEOUT, F_DROP, F_SLOW, F_HTTP_429_BARE, F_CRASH
 };
 
 struct fault {
@@ -397,6 +397,7 @@ static const struct {
 	{ "token_rejected", F_TOKEN_REJECTED, false },
 	{ "timeout", F_TIMEOUT, false },
 	{ "drop", F_DROP, false },
+	{ "crash", F_CRASH, false },
 	{ "slow", F_SLOW, true },
 };
 
@@ -1011,7 +1012,7 @@ struct req {
 	long long t_ms;   /* when the headers arrived */
 };
 
-enum action { ACT_RESPOND, ACT_DROP, ACT_HOLD };
+enum action { ACT_RESPOND, ACT_DROP, ACT_HOLD, ACT_CRASH };
 
 struct reply {
 	unsigned status;
@@ -1363,6 +1364,12 @@ static bool apply_fault(struct ctx *x, struct fault f, bool meta)
 		return true;
 	case F_DROP:
 		x->r.act = ACT_DROP;
+		note_delivered(x);
+		return true;
+	case F_CRASH:
+		/* Sent, then the service dies before it answers: every
+		 * connection closes and the port refuses the client's resend. */
+		x->r.act = ACT_CRASH;
 		note_delivered(x);
 		return true;
 	case F_BAILEYS_500:
@@ -2102,6 +2109,8 @@ static enum MHD_Result deliver(struct ctx *x)
 		free(x->r.body);
 		return MHD_NO;
 	}
+	if (x->r.act == ACT_CRASH)
+		_exit(70);  /* the request's log line is written already */
 	if (x->r.act != ACT_RESPOND) {
 		free(x->r.body);
 		if (x->r.act == ACT_HOLD)
@@ -2230,6 +2239,7 @@ static void usage(FILE *f)
 	      "                       KIND+N         every send after the first N\n"
 	      "                     KIND: baileys_500 not_connected http_500 http_429\n"
 	      "                     http_400 meta:CODE token_rejected timeout drop slow:MS\n"
+	      "                     crash (the server exits before it answers)\n"
 	      "  --seed N           seed for the fault rates (default 0)\n"
 	      "  --quiet            print nothing but the port line and errors\n"
 	      "  --help             show this help and exit\n"
