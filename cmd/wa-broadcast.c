@@ -77,12 +77,13 @@ static const struct wa_opt opts[] = {
 	{ "region", 'r', WA_ARG_STR, "CC", 0, 0, B(C_CREATE) | B(C_OPTOUT), O_REGION,
 	    "read national numbers in region CC (default\n"
 	    "WA_DEFAULT_REGION of the config or environment)" },
-	{ "field", 'f', WA_ARG_STR, "NAME", 0, 0, B(C_CREATE), O_FIELD,
+	{ "field", 'f', WA_ARG_STR, "NAME", 0, 0, B(C_CREATE) | B(C_OPTOUT), O_FIELD,
 	    "take the number from NAME (default: to, phone, jid;\n"
 	    "a CSV column named like phone, mobile, טלפון)" },
-	{ "format", 0, WA_ARG_STR, "FMT", 0, 0, B(C_CREATE) | B(C_RECIPIENTS), O_FORMAT,
-	    "jsonl or csv: create's input (default: csv for\n"
-	    "FILEs named *.csv), recipients' output (jsonl)" },
+	{ "format", 0, WA_ARG_STR, "FMT", 0, 0, B(C_CREATE) | B(C_RECIPIENTS) | B(C_OPTOUT),
+	    O_FORMAT, "jsonl or csv: create's and optout import's input\n"
+	    "(default: csv for FILEs named *.csv),\n"
+	    "recipients' output (jsonl)" },
 	{ "idempotency-key", 0, WA_ARG_STR, "KEY", 0, 0, B(C_CREATE), O_IDEM,
 	    "create once: a second create with KEY\n"
 	    "prints the first broadcast and stores nothing" },
@@ -351,6 +352,8 @@ dispatch(int c, struct args *a, char **rest, int nrest, PGconn **db,
 	case C_OPTOUT:
 		a->oo.business_id = a->business;
 		a->oo.region = a->n.region;
+		a->oo.format = a->n.format;
+		a->oo.field = a->n.field;
 		o->table = a->oo.op == WA_BCAST_OPTOUT_LIST && isatty(1);
 		rc = wa_bcast_optout(*db, &a->oo, wa_bcast_emit, o);
 		if (o->table && wa_bcast_out_table(o, WA_BCAST_T_OPTOUT) != 0 &&

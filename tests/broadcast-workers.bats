@@ -242,6 +242,31 @@ signal_stop() {
 	bc_consistent "$BID"
 }
 
+@test "kill -9 while a recipient waits between tries after a 429: it goes back to the queue, not for review" {
+	bc_new 3
+	# 972500000000's first try is refused (429, certainly not delivered)
+	# and it waits 20 s for the next; the worker dies meanwhile.
+	provider_control '{"retry_after":20,"rules":[{"to":"972500000000","fault":"http_429","times":1}]}'
+	bc_bg run run --parallel 1 "$BID"
+	KEEP_PID=$BG_PID
+	local i st=
+	for i in $(seq 1 200); do
+		st=$(psql_q "SELECT status || ' ' || (sending_since IS NULL) FROM whatsapp_broadcast_recipients
+			WHERE broadcast_id = $BID AND phone = '+972500000000'")
+		[ "$st" = "processing true" ] && [ "$(bc_col "$BID" sent_count)" = 2 ] && break
+		sleep 0.05
+	done
+	assert_equal "$st $(bc_col "$BID" sent_count)" "processing true 2"
+	kill -9 "$BG_PID"
+	wait "$BG_PID" || true
+	KEEP_PID=
+	wb run "$BID"
+	assert_success
+	assert_equal "$(bc_state "$BID") $(bc_col "$BID" status)" "0 0 3 0 0 completed"
+	assert_equal "$(provider_count 972500000000)" 2
+	bc_consistent "$BID"
+}
+
 @test "--rate holds across workers: the database paces them together" {
 	bc_new 60
 	bc_bg r1 run --rate 20 --parallel 4 "$BID"

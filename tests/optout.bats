@@ -123,12 +123,17 @@ recipient() {
 	assert_equal "$(jq -c '[.added, .existing, .invalid]' <<<"$output")" "[2,0,0]"
 	assert_equal "$(optouts "$biz" | grep crm)" "+972530000001 crm from the CRM
 +972540000002 crm from the CRM"
-	# No header: the first column, ';' as Excel writes in some locales;
-	# standard input.
-	printf '+972550000003;Dana\n+972550000004;Ron\n+972550000003;again\n' >"$BATS_TEST_TMPDIR/s.csv"
-	wb optout import --business "$biz" <"$BATS_TEST_TMPDIR/s.csv"
+	# The same reader as create's: ';' told from the header, --field names
+	# the column, standard input with --format csv.
+	printf 'mobile;tel\n+972550000003;x\n+972550000004;y\n+972550000003;z\n' >"$BATS_TEST_TMPDIR/s.csv"
+	wb optout import --business "$biz" --format csv --field mobile <"$BATS_TEST_TMPDIR/s.csv"
 	assert_success
 	assert_equal "$(jq -c '[.added, .existing, .invalid]' <<<"$output")" "[2,1,0]"
+	# No header: refused whole as create refuses it, nothing imported.
+	printf '+972550000005;Dana\n+972550000006;Ron\n' >"$BATS_TEST_TMPDIR/n.csv"
+	wb optout import --business "$biz" "$BATS_TEST_TMPDIR/n.csv"
+	assert_equal "$status" 65
+	[[ "$stderr" == *"n.csv"*"holds data"*"add a header row"* ]] || fail "$stderr"
 	assert_equal "$(psql_q "SELECT count(*) FROM wa_optouts WHERE business_id = $biz")" 6
 }
 

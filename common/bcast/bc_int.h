@@ -162,6 +162,9 @@ void bc_recip_read(const PGresult *res, int i, struct bc_recip *r);
 /* Mark sending_since on ids (about to go out); ids that are no longer ours
  * are dropped from the array. Returns how many remain, or -1. */
 int bc_mark_sending(struct bc_db *d, long long bid, long long *ids, int n);
+/* Clear sending_since of our claims ids[] (waiting between tries, certainly
+ * not delivered so far): 0 or -1. */
+int bc_unmark_sending(struct bc_db *d, long long bid, const long long *ids, int n);
 /* Record outcomes: recipient rows and counters in one statement. Only rows
  * still claimed by d->key change (a second report changes nothing). */
 int bc_record(struct bc_db *d, long long bid, const struct bc_outcome *o,

@@ -140,7 +140,9 @@ int
 bc_claim(struct bc_db *d, long long bid, int max, double lease, int handed,
     struct bc_recip *rc, int *opted)
 {
-	/* A recipient whose number the business's opt-outs hold now (it
+	/* Nothing is claimed once the broadcast is paused or cancelled: a
+	 * worker or export that has not yet seen it takes no more.
+	 * A recipient whose number the business's opt-outs hold now (it
 	 * opted out after create) is not claimed but cancelled, opted_out,
 	 * and counted, in the same statement: the counters change only when
 	 * one was (b), so a claim without one leaves the broadcast's row
@@ -151,6 +153,9 @@ bc_claim(struct bc_db *d, long long bid, int max, double lease, int handed,
 	    "  ON o.business_id = r.business_id AND o.number = r.phone"
 	    "  WHERE r.broadcast_id = $1 AND r.status = 'queued'"
 	    "  AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= now())"
+	    "  AND EXISTS (SELECT 1 FROM whatsapp_broadcasts w WHERE w.id = $1"
+	    "   AND w.status IN ('pending', 'queued', 'running')"
+	    "   AND NOT coalesce(w.cancel_requested, false))"
 	    "  ORDER BY r.id LIMIT $2 FOR UPDATE OF r SKIP LOCKED),"
 	    " u AS (UPDATE whatsapp_broadcast_recipients r SET"
 	    "  status = CASE WHEN c.opted THEN 'cancelled' ELSE 'processing' END,"
@@ -274,6 +279,30 @@ parse_ids(const char *s, int *m)
 	return v;
 }
 
+/* sql on our claims ids[] of broadcast bid ($1 bid, $2 our key, $3 the
+ * ids): its result, or NULL (d->err says why). */
+static PGresult *
+on_claims(struct bc_db *d, const char *sql, long long bid, const long long *ids,
+    int n)
+{
+	char b1[32], b2[32];
+	struct wa_buf arr = { 0 };
+	const char *v[3];
+	PGresult *r;
+
+	id_array(&arr, ids, n);
+	if (arr.oom) {
+		snprintf(d->err, sizeof d->err, "out of memory");
+		return NULL;
+	}
+	v[0] = bc_ll(b1, sizeof b1, bid);
+	v[1] = bc_ll(b2, sizeof b2, d->key);
+	v[2] = arr.p;
+	r = bc_qp(d, sql, 3, v);
+	wa_buf_free(&arr);
+	return r;
+}
+
 int
 bc_mark_sending(struct bc_db *d, long long bid, long long *ids, int n)
 {
@@ -281,26 +310,13 @@ bc_mark_sending(struct bc_db *d, long long bid, long long *ids, int n)
 	    "UPDATE whatsapp_broadcast_recipients SET sending_since = now()"
 	    " WHERE id = ANY($3::int[]) AND broadcast_id = $1"
 	    " AND status = 'processing' AND claimed_by = $2 RETURNING id";
-	char b1[32], b2[32];
-	struct wa_buf arr = { 0 };
-	const char *v[3];
 	PGresult *r;
 	long long *got;
 	int i, m;
 
 	if (n == 0)
 		return 0;
-	id_array(&arr, ids, n);
-	if (arr.oom) {
-		snprintf(d->err, sizeof d->err, "out of memory");
-		return -1;
-	}
-	v[0] = bc_ll(b1, sizeof b1, bid);
-	v[1] = bc_ll(b2, sizeof b2, d->key);
-	v[2] = arr.p;
-	r = bc_qp(d, sql, 3, v);
-	wa_buf_free(&arr);
-	if (!r)
+	if (!(r = on_claims(d, sql, bid, ids, n)))
 		return -1;
 	m = PQntuples(r);
 	got = malloc(sizeof *got * (size_t)(m ? m : 1));
@@ -315,6 +331,23 @@ bc_mark_sending(struct bc_db *d, long long bid, long long *ids, int n)
 	m = keep_ids(ids, n, got, m);
 	free(got);
 	return m;
+}
+
+int
+bc_unmark_sending(struct bc_db *d, long long bid, const long long *ids, int n)
+{
+	static const char sql[] =
+	    "UPDATE whatsapp_broadcast_recipients SET sending_since = NULL"
+	    " WHERE id = ANY($3::int[]) AND broadcast_id = $1"
+	    " AND status = 'processing' AND claimed_by = $2";
+	PGresult *r;
+
+	if (n == 0)
+		return 0;
+	if (!(r = on_claims(d, sql, bid, ids, n)))
+		return -1;
+	PQclear(r);
+	return 0;
 }
 
 static const char *

@@ -7,14 +7,9 @@
  * number that is no number is one error line, with its position, and the
  * rest go on: the caller's exit status is then WA_EXIT_FAILED.
  *
- * import reads one number a line, or a simple CSV (',', ';' or tab):
- * the number is the first column, or the column a header names phone,
- * mobile, טלפון or נייד. The first line is taken as a header when none of
- * its cells is a number (digits with + - ( ) . and spaces). Quoting is
- * limited to a cell wrapped in double quotes whole: full CSV input is
- * create's business (issue 18's CSV part), not this reader's. Numbers go
- * in batches, one INSERT each. */
-#include <ctype.h>
+ * import reads its files as create reads a list (a number a line, JSON
+ * lines, or CSV whose header names the number's column): one reader, one
+ * set of column names. Numbers go in batches, one INSERT each. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,166 +162,70 @@ flush_batch(struct oo *x)
 	return 0;
 }
 
-/* Trim spaces (and a cell's enclosing double quotes) in place. */
-static char *
-trim(char *s)
+/* Every record of the files (none: standard input), read as create reads
+ * its list (record/wa_rec.h: a number a line, JSON lines, or CSV with a
+ * header naming the number's column), normalized as create does. */
+static int
+import_files(struct oo *x)
 {
-	size_t n;
+	struct wa_reader *rd;
+	struct wa_rec rec;
+	struct wa_addr a;
+	yajl_val e;
+	const char *code, *msg;
+	int st, rc = 0;
 
-	while (*s == ' ' || *s == '\t')
-		s++;
-	n = strlen(s);
-	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' ||
-	    s[n - 1] == '\n'))
-		s[--n] = '\0';
-	if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
-		s[n - 1] = '\0';
-		s++;
+	rd = wa_reader_new(x->o->args, x->o->nargs, WA_MAXLINE_DEFAULT, NULL);
+	if (!rd) {
+		wa_err("out of memory");
+		return WA_EXIT_SOFTWARE;
 	}
-	return s;
-}
-
-/* Looks like a phone number: digits, with only + - ( ) . and spaces. */
-static int
-numeric(const char *s)
-{
-	int digits = 0;
-
-	for (; *s; s++) {
-		if (isdigit((unsigned char)*s))
-			digits++;
-		else if (!strchr("+-(). ", *s))
-			return 0;
-	}
-	return digits > 0;
-}
-
-/* A header's name for the number column. */
-static int
-number_column(const char *s)
-{
-	static const char *const names[] = { "phone", "mobile", "טלפון", "נייד" };
-	size_t i;
-
-	for (i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (strcasecmp(s, names[i]) == 0)
-			return 1;
-	return 0;
-}
-
-/* The cells of line (cut in place at delim) into cells[]; how many. A
- * cell in double quotes may hold the delimiter ("Levi, Ron"). */
-static int
-split(char *line, char delim, char **cells, int max)
-{
-	int n = 0;
-	char *p = line, *q;
-
-	while (n < max) {
-		q = p;
-		while (*q == ' ' || *q == '\t')
-			q++;
-		if (*q == '"' && (q = strchr(q + 1, '"')) == NULL)
-			q = p;
-		q = delim ? strchr(q, delim) : NULL;
-		if (q)
-			*q = '\0';
-		cells[n++] = trim(p);
-		if (!q)
+	wa_reader_format(rd, (enum wa_format)x->o->format, x->o->field);
+	while (rc == 0 && (st = wa_reader_next(rd, &rec)) != 0) {
+		if (st < 0) {
+			/* One transaction: a file read in part is not imported. */
+			wa_err("%s", wa_reader_error(rd));
+			rc = st == -2 ? WA_EXIT_DATA : WA_EXIT_IO;
 			break;
-		p = q + 1;
-	}
-	return n;
-}
-
-/* Nothing but spaces (and a line end). */
-static int
-blank(const char *s)
-{
-	return s[strspn(s, " \t\r\n")] == '\0';
-}
-
-static int
-import_file(struct oo *x, const char *file)
-{
-	FILE *fp = strcmp(file, "-") ? fopen(file, "r") : stdin;
-	char *line = NULL, *cells[64], *num, where[300], e164[40];
-	size_t cap = 0;
-	ssize_t len;
-	unsigned long ln = 0;
-	int col = 0, first = 1, n, i, rc = 0;
-	char delim = 0;
-
-	if (!fp) {
-		wa_err("%s: cannot open: %s", file, strerror(errno));
-		return WA_EXIT_IO;
-	}
-	while ((len = getline(&line, &cap, fp)) >= 0) {
-		ln++;
-		num = line;
-		if (ln == 1 && (unsigned char)num[0] == 0xEF &&
-		    (unsigned char)num[1] == 0xBB && (unsigned char)num[2] == 0xBF)
-			num += 3; /* a UTF-8 BOM, as Excel writes */
-		if (blank(num))
-			continue;
-		if (first) {
-			/* The delimiter, from the first line that has one. */
-			delim = strchr(num, '\t') ? '\t' : strchr(num, ';') ? ';' :
-			    strchr(num, ',') ? ',' : 0;
 		}
-		n = split(num, delim, cells, 64);
-		if (first) {
-			first = 0;
-			for (i = 0; i < n && !numeric(cells[i]); i++)
-				;
-			if (i == n) {
-				/* A header: it may name the number's column. */
-				for (i = 0; i < n; i++)
-					if (number_column(cells[i])) {
-						col = i;
-						break;
-					}
-				continue;
-			}
-		}
-		snprintf(where, sizeof where, "%s:%lu", file, ln);
-		if (col >= n || !*cells[col]) {
-			wa_err("%s: missing_phone: no number in column %d", where, col + 1);
+		memset(&a, 0, sizeof a);
+		if (rec.kind == WA_REC_BAD) {
+			wa_err("%s:%lu: %s: %s", rec.file, rec.line, rec.errcode,
+			    rec.errmsg);
 			x->invalid++;
-			continue;
+		} else if (rec.kind == WA_REC_PLAIN && !wa_get(rec.obj, "to")) {
+			; /* a blank line */
+		} else if (wa_norm_rec(&x->no, &rec, &a) != 0 ||
+		    a.kind != WA_ADDR_PHONE || !a.phone[0]) {
+			e = wa_get(rec.obj, "error");
+			code = wa_get_str(e, "code");
+			msg = wa_get_str(e, "message");
+			wa_err("%s:%lu: %s: '%s': %s", rec.file, rec.line,
+			    code ? code : "invalid_phone", a.input,
+			    msg ? msg : "not a phone number");
+			x->invalid++;
+		} else {
+			wa_buf_str(&x->batch, x->nbatch ? "," : "[");
+			wa_json_buf_text(&x->batch, a.phone);
+			if (++x->nbatch >= IMPORT_BATCH && flush_batch(x) != 0)
+				rc = fail_db(x);
 		}
-		if (normalize(x, where, cells[col], e164, sizeof e164) != 0)
-			continue;
-		wa_buf_str(&x->batch, x->nbatch ? "," : "[");
-		wa_json_buf_text(&x->batch, e164);
-		if (++x->nbatch >= IMPORT_BATCH && flush_batch(x) != 0) {
-			rc = fail_db(x);
-			break;
-		}
+		wa_rec_free(&rec);
 	}
-	if (rc == 0 && ferror(fp)) {
-		wa_err("%s: %s", file, strerror(errno));
-		rc = WA_EXIT_IO;
-	}
-	free(line);
-	if (fp != stdin)
-		fclose(fp);
+	wa_reader_free(rd);
 	return rc;
 }
 
 static int
 import(struct oo *x)
 {
-	char *const stdin_only[] = { "-" };
-	char *const *files = x->o->nargs ? x->o->args : stdin_only;
-	int n = x->o->nargs ? x->o->nargs : 1, i, rc = WA_EXIT_OK;
+	int rc;
 	yajl_val rec;
 
 	/* One transaction: a file read in part is not imported. */
 	if (bc_cmd(&x->d, "BEGIN", 0, NULL) != 0)
 		return fail_db(x);
-	for (i = 0; i < n && rc == WA_EXIT_OK; i++)
-		rc = import_file(x, files[i]);
+	rc = import_files(x);
 	if (rc == WA_EXIT_OK && flush_batch(x) != 0)
 		rc = fail_db(x);
 	if (rc == WA_EXIT_OK && bc_cmd(&x->d, "COMMIT", 0, NULL) != 0)

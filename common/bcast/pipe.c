@@ -172,6 +172,10 @@ export_loop(struct exporter *x)
 		if (n == 0) {
 			long long rq, amb;
 
+			/* Nothing claimed may mean paused or cancelled just now. */
+			if ((st = export_poll(x)) <= 0)
+				return st < 0 ? -1 : WA_EXIT_OK;
+			last_poll = bc_now();
 			if (bc_recover(&x->d, x->b.id, &rq, &amb) != 0)
 				return -1;
 			if (rq)
@@ -506,6 +510,10 @@ mark_settle(struct marker *k)
 	long long n;
 	int i;
 
+	/* Paused first: export claims nothing more once it is, so every claim
+	 * it made is there for the requeue below. */
+	if (k->fatal && bc_halt(&k->d, k->bid, k->reason, k->unreached) != 0)
+		return -1;
 	for (i = 0; i < k->nkeys; i++) {
 		k->d.key = k->keys[i];
 		if (bc_leftovers(&k->d, k->bid, k->fatal, &n) != 0)
@@ -515,8 +523,6 @@ mark_settle(struct marker *k)
 			    "recipients handed to the sender got no result: marked "
 			    "ambiguous for review", k->bid, n);
 	}
-	if (k->fatal && bc_halt(&k->d, k->bid, k->reason, k->unreached) != 0)
-		return -1;
 	return 0;
 }
 

@@ -8,7 +8,9 @@
  * new sends' sending_since in one statement: a send starts only after
  * what finished before it is recorded, so however the process dies, the
  * rows that may have gone out without a recorded outcome are at most
- * --parallel. Memory holds at most a pool of claimed recipients, sized
+ * --parallel. A recipient waiting between tries after a certain "not
+ * delivered" (a 429) has its mark cleared (on_wait) and set again before
+ * its next try: a crash meanwhile gives it back to the queue. Memory holds at most a pool of claimed recipients, sized
  * from --parallel and the batch, whatever the broadcast's size.
  *
  * Stopping. A fatal outcome stops the sender: in-flight sends finish, the
@@ -43,6 +45,7 @@ struct item {
 	yajl_val rec;         /* the recipient's record, as export writes it */
 	struct wa_msg_own own; /* m's rendered parts */
 	int next;             /* free list / queue link */
+	int between;          /* waiting for its next try: to unmark */
 };
 
 struct run {
@@ -79,6 +82,7 @@ struct run {
 	int unrecorded;             /* outcomes that found no claim */
 	int max_attempts;           /* the broadcast policy's */
 	int failed;                 /* a database error in a callback */
+	int nbetween;               /* items with between set */
 };
 
 /* --- the item pool -------------------------------------------------------- */
@@ -279,6 +283,10 @@ on_result(void *ctx, struct wa_msg *m, const struct wa_result *r)
 	struct item *it = m->udata;
 	struct bc_outcome *oc = outcome_new(u, it->r.id, BC_SENT, 0);
 
+	if (it->between) {
+		it->between = 0; /* the outcome clears the mark */
+		u->nbetween--;
+	}
 	switch (bc_outcome_of(oc, it->r.id, r, u->stop == STOP_CANCEL)) {
 	case BC_SENT:
 		log_send(u, it, "sent", r);
@@ -323,8 +331,15 @@ before_send(void *ctx, struct wa_msg *const *msgs, int n)
 
 	while (done < n) {
 		k = n - done > 256 ? 256 : n - done;
-		for (i = 0; i < k; i++)
-			ids[i] = ((struct item *)msgs[done + i]->udata)->r.id;
+		for (i = 0; i < k; i++) {
+			struct item *it = msgs[done + i]->udata;
+
+			if (it->between) {
+				it->between = 0; /* marked again, not unmarked */
+				u->nbetween--;
+			}
+			ids[i] = it->r.id;
+		}
 		i = settle(u, ids, k);
 		if (i < 0) {
 			if (!u->db_down)
@@ -336,6 +351,46 @@ before_send(void *ctx, struct wa_msg *const *msgs, int n)
 		done += k;
 	}
 	return 0;
+}
+
+/* A try certainly did not deliver it, and it waits for the next: until
+ * then it is not on the wire, and a crash meanwhile gives it back to the
+ * queue rather than for review (unmark). */
+static void
+on_wait(void *ctx, struct wa_msg *m)
+{
+	struct run *u = ctx;
+	struct item *it = m->udata;
+
+	if (!it->between) {
+		it->between = 1;
+		u->nbetween++;
+	}
+}
+
+/* The sending marks of those waiting between tries, cleared. */
+static int
+unmark(struct run *u)
+{
+	long long ids[256];
+	int i, k = 0, st = 0;
+
+	for (i = 0; i < u->npool && st == 0; i++) {
+		if (!u->pool[i].between)
+			continue;
+		u->pool[i].between = 0;
+		u->nbetween--;
+		ids[k++] = u->pool[i].r.id;
+		if (k == 256 || u->nbetween == 0) {
+			st = bc_unmark_sending(u->d, u->b.id, ids, k);
+			k = 0;
+		}
+	}
+	if (st != 0 && u->d->lost) {
+		u->db_down = 1;
+		return 0;
+	}
+	return st;
 }
 
 /* Pacing from the shared slot row. */
@@ -629,6 +684,7 @@ new_sender(struct run *u)
 	so.parallel = u->o->parallel;
 	so.on_result = on_result;
 	so.before_send = before_send;
+	so.on_wait = on_wait;
 	so.ctx = u;
 	/* Unlimited too: a throttle from the provider paces it from then on. */
 	so.pacer.acquire = acquire;
@@ -786,6 +842,8 @@ step_once(struct run *u)
 	    bc_now() - u->first_out >= 0.05 || u->nout >= u->outcap / 2))
 		if (flush(u) != 0)
 			return -1;
+	if (u->nbetween && !u->db_down && unmark(u) != 0)
+		return -1;
 	progress(u, 0);
 	return 0;
 }

@@ -161,6 +161,8 @@ struct wa_bcast_optout {
 	char *const *args;    /* add, remove: numbers; import: files (none:
 	                         standard input) */
 	int nargs;
+	int format;           /* import: an enum wa_format, as create's */
+	const char *field;    /* import: the CSV column of the number */
 };
 /* The opt-outs of a business: add (a second add keeps the one row),
  * remove (an absent number is no error), import or list. A record per

@@ -227,6 +227,8 @@ struct job {
 	enum wa_status imm;      /* immediate: how it ends */
 	double t_first, waited, due;
 	int attempts, handed;
+	int maybe;               /* a try may have delivered it */
+	int rewait;              /* on_wait said: before_send again */
 	int unreached;           /* tries that never reached the provider */
 	char key[40];            /* a made idempotency key */
 	struct wa_accepted acc;  /* what the provider said when it took it */
@@ -738,12 +740,19 @@ on_http(void *ctx, const struct wa_http_res *res)
 		report(s, j, WA_SENT);
 		return;
 	}
+	if (j->res.error.cls != WA_CLASS_RETRYABLE)
+		j->maybe = 1;
 	d = retry_delay(s, j, res->retry_after_s);
 	if (d >= 0) {
 		j->waited += d;
 		j->due = wa_clock_s() + d;
-		if (heap_push(s, j) == 0)
+		if (heap_push(s, j) == 0) {
+			if (!j->maybe && s->o.on_wait && s->o.before_send) {
+				j->rewait = 1;
+				s->o.on_wait(s->o.ctx, j->m);
+			}
 			return;
+		}
 	}
 	/* No try reached the provider: it is down or its address wrong, for
 	 * every message alike. */
@@ -788,18 +797,24 @@ start_job(struct wa_sender *s, struct job *j)
 	s->inflight++;
 }
 
-/* Take up to n startable jobs, retries that are due first. */
+/* Take up to n startable jobs, retries that are due first; those
+ * before_send is to see (first tries, and retries on_wait named) also
+ * into batch_msgs, *nmark of them. */
 static int
-take_batch(struct wa_sender *s, int n, double now, int *nfirst)
+take_batch(struct wa_sender *s, int n, double now, int *nmark)
 {
 	int k = 0;
 
-	*nfirst = 0;
-	while (k < n && s->nheap > 0 && s->heap[0]->due <= now)
-		s->batch[k++] = heap_pop(s);
+	*nmark = 0;
+	while (k < n && s->nheap > 0 && s->heap[0]->due <= now) {
+		s->batch[k] = heap_pop(s);
+		if (s->batch[k]->rewait)
+			s->batch_msgs[(*nmark)++] = s->batch[k]->m;
+		k++;
+	}
 	while (k < n && s->pending.n > 0) {
 		s->batch[k] = fifo_pop(&s->pending);
-		s->batch_msgs[(*nfirst)++] = s->batch[k]->m;
+		s->batch_msgs[(*nmark)++] = s->batch[k]->m;
 		k++;
 	}
 	return k;
@@ -810,7 +825,7 @@ static void
 start_ready(struct wa_sender *s)
 {
 	double now = wa_clock_s(), wait = 0;
-	int want, k, i, nfirst;
+	int want, k, i, nmark;
 
 	while (!s->stopping && s->inflight < s->o.parallel) {
 		want = s->o.parallel - s->inflight;
@@ -825,20 +840,25 @@ start_ready(struct wa_sender *s)
 				return;
 			}
 		}
-		k = take_batch(s, want, now, &nfirst);
-		if (nfirst > 0 && s->o.before_send &&
-		    s->o.before_send(s->o.ctx, s->batch_msgs, nfirst) != 0) {
+		k = take_batch(s, want, now, &nmark);
+		if (nmark > 0 && s->o.before_send &&
+		    s->o.before_send(s->o.ctx, s->batch_msgs, nmark) != 0) {
 			/* Refused: nothing of this batch starts; the first sends
-			 * go back to the queue's head, in order. */
-			for (i = k - 1; i >= k - nfirst; i--)
-				fifo_push_front(&s->pending, s->batch[i]);
-			for (i = 0; i < k - nfirst; i++)
-				heap_push(s, s->batch[i]);
+			 * go back to the queue's head, in order, the retries to
+			 * their wait. */
+			for (i = k - 1; i >= 0; i--)
+				if (s->batch[i]->attempts == 0)
+					fifo_push_front(&s->pending, s->batch[i]);
+			for (i = 0; i < k; i++)
+				if (s->batch[i]->attempts > 0)
+					heap_push(s, s->batch[i]);
 			s->stopping = 1;
 			return;
 		}
-		for (i = 0; i < k; i++)
+		for (i = 0; i < k; i++) {
+			s->batch[i]->rewait = 0;
 			start_job(s, s->batch[i]);
+		}
 	}
 }
 

@@ -185,10 +185,14 @@ struct wa_sender;
 
 /* The final outcome of m. The caller may submit or stop from here. */
 typedef void wa_result_fn(void *ctx, struct wa_msg *m, const struct wa_result *r);
-/* Called before the first send of a batch of messages (never for retries),
- * e.g. to record in a database that they are being sent. 0 lets them go;
- * anything else stops the sender and they come back WA_NOT_SENT. */
+/* Called before the first send of a batch of messages, e.g. to record in
+ * a database that they are being sent; with on_wait set, also before the
+ * next try of those it named. 0 lets them go; anything else stops the
+ * sender and they come back WA_NOT_SENT. */
 typedef int wa_before_send_fn(void *ctx, struct wa_msg *const *msgs, int n);
+/* m's tries so far certainly did not deliver it (a 429, a refusal) and it
+ * waits for its next: between tries it is not on the wire. */
+typedef void wa_wait_fn(void *ctx, struct wa_msg *m);
 
 struct wa_sender_opts {
 	const struct wa_cfg *cfg;      /* providers' settings and timeouts */
@@ -200,6 +204,7 @@ struct wa_sender_opts {
 	int dry_run;                   /* build and report, send nothing */
 	wa_result_fn *on_result;       /* required */
 	wa_before_send_fn *before_send; /* optional */
+	wa_wait_fn *on_wait;           /* optional */
 	void *ctx;                     /* for the callbacks */
 };
 
