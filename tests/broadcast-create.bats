@@ -170,6 +170,29 @@ bad_json permanent"
 	bc_consistent 1
 }
 
+@test "create: a list over several chunks: duplicates across them counted once, ids in input order; a failure after a chunk stores nothing" {
+	biz=$(bc_business)
+	wb optout add --business "$biz" +972500030000
+	assert_success
+	# 45,000 numbers go in more than one chunk; then a bad one, and the
+	# first three again, found in the database by a later chunk.
+	{ bc_numbers 45000; echo nope; bc_numbers 3; } >"$BATS_TEST_TMPDIR/big"
+	wb create --business "$biz" --text hi "$BATS_TEST_TMPDIR/big"
+	assert_equal "$status" 1
+	assert_output '{"broadcast_id":1,"total":45001,"invalid":1,"duplicates":3,"opted_out":1}'
+	assert_equal "$(psql_q "SELECT bool_and(phone = '+' || (972500000000 + n - 1)) || ' ' || count(*)
+		FROM (SELECT phone, row_number() OVER (ORDER BY id) AS n FROM whatsapp_broadcast_recipients
+		WHERE status <> 'failed') AS r")" "true 45000"
+	assert_equal "$(psql_q "SELECT phone || ' ' || status || ' ' || error_code FROM whatsapp_broadcast_recipients
+		WHERE status <> 'queued' ORDER BY id")" "+972500030000 cancelled opted_out
+nope failed invalid_phone"
+	bc_consistent 1
+	# A file that cannot be read after chunks went in: nothing of it stays.
+	wb create --business "$biz" --text hi "$BATS_TEST_TMPDIR/big" "$BATS_TEST_TMPDIR/missing"
+	assert_equal "$status" 74
+	assert_equal "$(psql_q "SELECT count(*) FROM whatsapp_broadcasts") $(psql_q "SELECT count(*) FROM whatsapp_broadcast_recipients")" "1 45001"
+}
+
 @test "commands without a database schema they know change nothing, exit 78" {
 	old=$(pg_new_db)
 	mkdir "$BATS_TEST_TMPDIR/mig"

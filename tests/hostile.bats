@@ -182,7 +182,8 @@ fake_reply() {
 	cat >"$BATS_TEST_TMPDIR/sqlcheck.pl" <<'EOF'
 use strict; use warnings;
 my @runners = qw(PQexec PQexecParams PQprepare PQsendQuery PQsendQueryParams
-    PQsendPrepare bc_q bc_qp bc_cmd exec simple query_int);
+    PQsendPrepare bc_q bc_qp bc_cmd bc_send bc_copy_in wa_db_copy_in exec
+    simple query_int);
 my @formats = qw(snprintf sprintf vsnprintf asprintf bc_buf_fmt bc_buf_str
     bc_buf_add strcat strcpy);
 my $bad = 0;
@@ -347,6 +348,42 @@ EOF
 	wb run --no-progress 2
 	assert_success
 	assert_equal "$(provider_sends | jq -r .body.text)" "<$(printf '%s' "$text" | wc -c) bytes>"
+	db_intact 1
+}
+
+@test "create: backslashes, tabs, line ends, \\N and \\. in fields, keys and cells are stored byte for byte" {
+	# Recipients reach the database as COPY text, where a backslash, a tab
+	# and a line end mean something: every value must come back as given.
+	biz=$(bc_business)
+	vals=("${HOSTILE[@]}" '\N' '\.' '\\.' $'a\tb' $'two\nlines' $'cr\r\n' $'\t\\N\t' $'שלום\t"q" \\')
+	# each value as a good recipient's fields (nested too), and as the
+	# number of a bad one, stored failed with it as its key
+	jq -cn '$ARGS.positional | to_entries[] |
+		({phone: "+97250123\(4500 + .key)", name: .value, note: {v: .value, list: [.value]}},
+		 {phone: .value})' --args "${vals[@]}" >"$BATS_TEST_TMPDIR/in.jsonl"
+	wb create --business "$biz" --text 'hi {{name}}' "$BATS_TEST_TMPDIR/in.jsonl"
+	assert_equal "$status" 1
+	assert_equal "$(jq -c '[.total, .invalid, .duplicates]' <<<"$output")" "[$((2 * ${#vals[@]})),${#vals[@]},0]"
+	vj=$(jq -cn '$ARGS.positional' --args "${vals[@]}")
+	same_json "SELECT fields->>'name', id FROM whatsapp_broadcast_recipients WHERE status = 'queued'" "$vj"
+	same_json "SELECT fields->'note'->>'v', id FROM whatsapp_broadcast_recipients WHERE status = 'queued'" "$vj"
+	same_json "SELECT fields->'note'->'list'->>0, id FROM whatsapp_broadcast_recipients WHERE status = 'queued'" "$vj"
+	same_json "SELECT phone, id FROM whatsapp_broadcast_recipients WHERE status = 'failed'" "$vj"
+	# a second list: the same again are duplicates, the keys compare equal
+	wb create --business "$biz" --text 'hi {{name}}' "$BATS_TEST_TMPDIR/in.jsonl" "$BATS_TEST_TMPDIR/in.jsonl"
+	assert_equal "$(jq -c '[.total, .invalid, .duplicates]' <<<"$output")" "[$((2 * ${#vals[@]})),${#vals[@]},$((2 * ${#vals[@]}))]"
+	# CSV cells with tabs, CR LF and backslashes, quoted as Excel does
+	printf 'name,phone,note\r\n"a\tb\\N",0501234567,"\\."\r\n"two\r\nlines\\",0501234568,"x\ty\\\\"\r\n' \
+		>"$BATS_TEST_TMPDIR/in.csv"
+	wb create --business "$biz" --region IL --text 'hi {{name}}' "$BATS_TEST_TMPDIR/in.csv"
+	assert_success
+	same_json "SELECT fields->>'name', id FROM whatsapp_broadcast_recipients WHERE broadcast_id = 3" \
+		"$(jq -cn '["a\tb\\N", "two\r\nlines\\"]')"
+	same_json "SELECT fields->>'note', id FROM whatsapp_broadcast_recipients WHERE broadcast_id = 3" \
+		"$(jq -cn '["\\.", "x\ty\\\\"]')"
+	bc_consistent 1
+	bc_consistent 2
+	bc_consistent 3
 	db_intact 1
 }
 

@@ -41,6 +41,14 @@ PGresult *bc_q(struct bc_db *d, const char *sql, int n, const char *const *v);
  * is parsed and planned once. sql must be a string that lives as long as
  * the program (a literal): it is remembered by its address. */
 PGresult *bc_qp(struct bc_db *d, const char *sql, int n, const char *const *v);
+/* COPY ... FROM STDIN (sql) of the rows in text format (wa_db_copy_row):
+ * the result, or NULL with d->err. */
+PGresult *bc_copy_in(struct bc_db *d, const char *sql, const struct wa_buf *rows);
+/* Send a statement and return at once: the program goes on while the
+ * server runs it. 0, or -1 with d->err. bc_result waits for its result
+ * (NULL with d->err when it failed); nothing else may run in between. */
+int bc_send(struct bc_db *d, const char *sql, int n, const char *const *v);
+PGresult *bc_result(struct bc_db *d);
 /* Run a statement that returns nothing of interest: 0, or -1. */
 int bc_cmd(struct bc_db *d, const char *sql, int n, const char *const *v);
 /* Take the advisory lock on d->key for this session. */

@@ -189,6 +189,38 @@ bc_qp(struct bc_db *d, const char *sql, int n, const char *const *v)
 	return check(d, PQexecPrepared(d->conn, name, n, v, NULL, NULL, 0));
 }
 
+PGresult *
+bc_copy_in(struct bc_db *d, const char *sql, const struct wa_buf *rows)
+{
+	if (!usable(d))
+		return NULL;
+	return check(d, wa_db_copy_in(d->conn, sql, rows->p, rows->len));
+}
+
+int
+bc_send(struct bc_db *d, const char *sql, int n, const char *const *v)
+{
+	if (!usable(d))
+		return -1;
+	if (PQsendQueryParams(d->conn, sql, n, NULL, v, NULL, NULL, 0) == 1)
+		return 0;
+	PQclear(check(d, NULL));
+	return -1;
+}
+
+PGresult *
+bc_result(struct bc_db *d)
+{
+	PGresult *r, *last = NULL;
+
+	/* Read up to the end: the connection is free for the next statement. */
+	while ((r = PQgetResult(d->conn)) != NULL) {
+		PQclear(last);
+		last = r;
+	}
+	return check(d, last);
+}
+
 int
 bc_cmd(struct bc_db *d, const char *sql, int n, const char *const *v)
 {

@@ -1,24 +1,29 @@
 /* bc_store.c: creating a broadcast: the row, then its recipients streamed
  * in from records, all in one transaction.
  *
- * Recipients go in batches through one INSERT ... SELECT FROM
- * json_to_recordset(...) ON CONFLICT (broadcast_id, phone) DO NOTHING per
- * batch: the database drops a number already stored for this broadcast
- * (in this batch or an earlier one), and the difference between rows sent
- * and rows inserted is the duplicate count. Memory holds one batch, however
- * long the list. */
+ * Recipients are gathered a chunk at a time as COPY text rows, copied into
+ * a staging table (temporary, dropped at commit), and inserted from there
+ * by one INSERT ... SELECT ... ON CONFLICT (broadcast_id, phone) DO NOTHING
+ * per chunk: the database drops a number already stored for this
+ * broadcast (in this chunk or an earlier one), and the difference between
+ * rows copied and rows inserted is the duplicate count. The insert runs on
+ * the server while the next chunk is read and checked here. Memory holds
+ * one chunk, however long the list. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bc_int.h"
 #include "base/wa_cli.h"
+#include "db/wa_db.h"
 #include "phone/wa_norm.h"
 #include "record/wa_rec.h"
 #include "record/wa_render.h"
 #include "send/wa_message.h"
 
-#define BATCH 2000
+/* A chunk: so many rows, or fewer when their text grows past CHUNK_BYTES. */
+#define CHUNK 20000
+#define CHUNK_BYTES (4 << 20)
 
 struct store {
 	struct bc_db *d;
@@ -28,13 +33,40 @@ struct store {
 	struct bc_bcast b;   /* the message, as run will read it back */
 	yajl_val proto;      /* its fields in a record (bc_message) */
 	int render;          /* the message has placeholders */
-	struct wa_buf rows;  /* the JSON array being built */
+	struct wa_buf rows;  /* the chunk, COPY text */
 	int nrows;
+	int staged;          /* the staging table exists */
+	int pending;         /* an insert of copied rows is running */
+	long long copied;    /* the rows it inserts from */
 	long long seq;       /* input order, kept in recipient ids */
 	long long total, invalid, dups;
 	long long opted;     /* stored cancelled: opted out */
 };
 
+/* Wait for the running insert and count what it stored; empty the
+ * staging table for the next chunk. */
+static int
+finish_insert(struct store *s)
+{
+	PGresult *r;
+	long long ins;
+
+	if (!s->pending)
+		return 0;
+	s->pending = 0;
+	r = bc_result(s->d);
+	if (!r)
+		return -1;
+	ins = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	s->invalid += strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+	s->opted += strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+	PQclear(r);
+	s->total += ins;
+	s->dups += s->copied - ins;
+	return bc_cmd(s->d, "TRUNCATE pg_temp.bc_recipients_in", 0, NULL);
+}
+
+/* Copy the chunk into the staging table and start inserting it. */
 static int
 flush_rows(struct store *s)
 {
@@ -42,10 +74,8 @@ flush_rows(struct store *s)
 	 * opted_out: it stays in the list (a duplicate of it is still one),
 	 * and is never claimed. */
 	static const char sql[] =
-	    "WITH x AS (SELECT * FROM json_to_recordset($3::json)"
-	    "  AS x(n bigint, p text, j text, l bigint, c text, m text, f jsonb)),"
-	    " y AS (SELECT x.*, (x.c IS NULL AND o.number IS NOT NULL) AS opted"
-	    "  FROM x LEFT JOIN wa_optouts o"
+	    "WITH y AS (SELECT x.*, (x.c IS NULL AND o.number IS NOT NULL) AS opted"
+	    "  FROM pg_temp.bc_recipients_in x LEFT JOIN wa_optouts o"
 	    "  ON o.business_id = $2 AND o.number = x.p),"
 	    " ins AS (INSERT INTO whatsapp_broadcast_recipients"
 	    "  (broadcast_id, business_id, phone, jid, lead_id, status,"
@@ -62,31 +92,34 @@ flush_rows(struct store *s)
 	    " SELECT count(*), count(*) FILTER (WHERE status = 'failed'),"
 	    " count(*) FILTER (WHERE status = 'cancelled') FROM ins";
 	char b1[32], b2[32];
-	const char *v[3];
+	const char *v[2];
 	PGresult *r;
-	long long ins, bad, opted;
 
+	if (finish_insert(s) != 0)
+		return -1;
 	if (s->nrows == 0)
 		return 0;
-	wa_buf_str(&s->rows, "]");
 	if (s->rows.oom) {
 		snprintf(s->d->err, sizeof s->d->err, "out of memory");
 		return -1;
 	}
-	v[0] = bc_ll(b1, sizeof b1, s->bid);
-	v[1] = bc_ll(b2, sizeof b2, s->business_id);
-	v[2] = s->rows.p;
-	r = bc_q(s->d, sql, 3, v);
+	if (!s->staged) {
+		if (bc_cmd(s->d, "CREATE TEMPORARY TABLE bc_recipients_in"
+		    " (n bigint, p text, j text, l bigint, c text, m text, f jsonb)"
+		    " ON COMMIT DROP", 0, NULL) != 0)
+			return -1;
+		s->staged = 1;
+	}
+	r = bc_copy_in(s->d, "COPY pg_temp.bc_recipients_in FROM STDIN", &s->rows);
 	if (!r)
 		return -1;
-	ins = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	bad = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
-	opted = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
 	PQclear(r);
-	s->total += ins;
-	s->invalid += bad;
-	s->opted += opted;
-	s->dups += s->nrows - ins;
+	v[0] = bc_ll(b1, sizeof b1, s->bid);
+	v[1] = bc_ll(b2, sizeof b2, s->business_id);
+	if (bc_send(s->d, sql, 2, v) != 0)
+		return -1;
+	s->pending = 1;
+	s->copied = s->nrows;
 	wa_buf_reset(&s->rows);
 	s->nrows = 0;
 	return 0;
@@ -98,34 +131,19 @@ static int
 add_row(struct store *s, const char *phone, const char *jid, yajl_val lead,
     const char *code, const char *msg, const char *fields)
 {
+	char n[32], l[32];
+	const char *v[7] = { bc_ll(n, sizeof n, ++s->seq), phone, jid, NULL,
+		code, code ? (msg ? msg : "") : NULL, fields };
 	long long lid;
 
-	wa_buf_str(&s->rows, s->nrows ? "," : "[");
-	wa_buf_fmt(&s->rows, "{\"n\":%lld,\"p\":", ++s->seq);
-	wa_json_buf_text(&s->rows, phone);
-	if (jid) {
-		wa_buf_str(&s->rows, ",\"j\":");
-		wa_json_buf_text(&s->rows, jid);
-	}
 	/* lead_id is an INTEGER: a value that does not fit is not a lead. */
 	if (lead && YAJL_IS_INTEGER(lead)) {
 		lid = YAJL_GET_INTEGER(lead);
 		if (lid > 0 && lid <= 2147483647)
-			wa_buf_fmt(&s->rows, ",\"l\":%lld", lid);
+			v[3] = bc_ll(l, sizeof l, lid);
 	}
-	if (fields) {
-		/* JSON already, from records the reader found valid */
-		wa_buf_str(&s->rows, ",\"f\":");
-		wa_buf_str(&s->rows, fields);
-	}
-	if (code) {
-		wa_buf_str(&s->rows, ",\"c\":");
-		wa_json_buf_text(&s->rows, code);
-		wa_buf_str(&s->rows, ",\"m\":");
-		wa_json_buf_text(&s->rows, msg ? msg : "");
-	}
-	wa_buf_str(&s->rows, "}");
-	if (++s->nrows >= BATCH)
+	wa_db_copy_row(&s->rows, 7, v);
+	if (++s->nrows >= CHUNK || s->rows.len >= CHUNK_BYTES)
 		return flush_rows(s);
 	return 0;
 }
@@ -468,7 +486,8 @@ read_recipients(struct store *s, const struct wa_bcast_new *n,
 		}
 	}
 	wa_reader_free(rd);
-	if (rc == 0 && flush_rows(s) != 0) {
+	/* The last chunk, and the end of the insert still running. */
+	if (rc == 0 && (flush_rows(s) != 0 || finish_insert(s) != 0)) {
 		wa_err("storing recipients: %s", s->d->err);
 		rc = s->d->lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
 	}
@@ -675,6 +694,8 @@ wa_bcast_create(PGconn *db, const struct wa_bcast_new *n, yajl_val *out)
 fail:
 	wa_buf_free(&s.rows);
 	wa_val_free(s.proto);
+	if (s.pending && !d.lost)
+		PQclear(bc_result(&d)); /* the connection is busy until then */
 	if (!d.lost)
 		bc_cmd(&d, "ROLLBACK", 0, NULL);
 	return rc;

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <libpq-fe.h>
 
+#include "base/wa_buf.h"
+
 /* The schema version (highest migration number) this build needs. */
 extern const int wa_schema_version;
 
@@ -32,5 +34,15 @@ PGconn *wa_db_open(const char *url, const char *appname, char *err,
 
 /* PQerrorMessage without its trailing newline, cut to one line. */
 const char *wa_db_errmsg(PGconn *db, char *buf, size_t buflen);
+
+/* Append one row of COPY ... FROM STDIN text format to b: n fields, a
+ * NULL one as SQL NULL, each value escaped (backslash, tab, newline, CR). */
+void wa_db_copy_row(struct wa_buf *b, int n, const char *const *v);
+
+/* Run sql (a COPY ... FROM STDIN in text format) and send it the rows in
+ * data. The last result, as PQexec gives it: PGRES_COMMAND_OK when every
+ * row was copied; NULL when the connection failed. */
+PGresult *wa_db_copy_in(PGconn *db, const char *sql, const char *data,
+    size_t len);
 
 #endif
