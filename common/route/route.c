@@ -248,7 +248,8 @@ slot_of(struct wa_router *r, long long id, struct slot *tmp, int *rc,
 
 	if (s)
 		return s;
-	if (r->db) {
+	/* A forced provider wins over the business row: it is not read. */
+	if (r->db && !r->forced) {
 		what = lookup(r, id, &cfg, e);
 		if (what < 0) {
 			*rc = what == -3 ? -3 : -2;
@@ -341,8 +342,8 @@ optout_find(struct wa_router *r, long long business_id, const char *phone,
 }
 
 /* A forced provider needs no routing connection: the first message of a
- * business that needs the database (its opt-outs, its settings) opens
- * one, once. 0, or -2 with e set. */
+ * business whose opt-outs are checked opens one, once. 0, or -2 with e
+ * set. */
 static int
 open_db(struct wa_router *r, const char *what, struct wa_error *e)
 {
@@ -376,8 +377,6 @@ wa_route_cfg(struct wa_router *r, long long business_id,
 	*cfg = r->cfg;
 	if (business_id < 0)
 		return 0;
-	if (r->has_db && open_db(r, "looking up the business's settings", e) != 0)
-		return -2;
 	s = slot_of(r, business_id, &tmp, &rc, e);
 	if (!s)
 		return rc;

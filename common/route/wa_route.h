@@ -8,7 +8,8 @@
  * The one place that says which sender a business uses: its settings are
  * the config's, then the file's KEY.<id> (wa_cfg.h), then the non-secret
  * ones its business row holds (meta_phone_number_id, baileys_base_url;
- * migration 0013), looked up with its provider. */
+ * migration 0013), looked up with its provider. With --provider the row
+ * is not read: the file's settings only. */
 #ifndef WA_ROUTE_H
 #define WA_ROUTE_H
 
