@@ -143,7 +143,7 @@ EOF
 	# the non-secret settings only.
 	assert_equal "$(psql_q "SELECT string_agg(column_name, ',' ORDER BY column_name) FROM information_schema.columns
 		WHERE table_name = 'business' AND column_name NOT IN ('id', 'name', 'whatsapp_provider')")" \
-		baileys_base_url,meta_phone_number_id
+		baileys_base_url,meta_phone_number_id,whatsapp_shard
 	# A Baileys base URL from the row, the secret from the file.
 	b=$(bc_business baileys)
 	psql_q "UPDATE business SET baileys_base_url = '$OWN_URL' WHERE id = $b"
@@ -151,6 +151,38 @@ EOF
 	send_run --config "$CFG" --text hi --to +972501234502 --business "$b"
 	assert_success
 	assert_equal "$(sends "$OWN_LOG" | grep business_)" "business_$b ok"
+}
+
+@test "whatsapp_shard n picks BAILEYS_SHARD_<n>_URL (environment or file); a shard with no URL fails that business only" {
+	a=$(bc_business baileys)
+	b=$(bc_business baileys)
+	c=$(bc_business baileys)
+	d=$(bc_business baileys)
+	psql_q "UPDATE business SET whatsapp_shard = 2 WHERE id IN ($a, $c)"
+	psql_q "UPDATE business SET whatsapp_shard = 5 WHERE id = $b"
+	# The row's base URL wins over its shard.
+	psql_q "UPDATE business SET whatsapp_shard = 5, baileys_base_url = '$PROVIDER_URL' WHERE id = $d"
+	cat >"$CFG" <<EOF
+INTERNAL_SECRET.$a=$OWN_SECRET
+INTERNAL_SECRET.$c=$OWN_SECRET
+EOF
+	BAILEYS_SHARD_2_URL=$OWN_URL send_run --config "$CFG" --text hi <<EOF
+{"to":"+972501234501","business_id":$a}
+{"to":"+972501234502","business_id":$b}
+{"to":"+972501234503","business_id":$c}
+{"to":"+972501234504","business_id":$d}
+EOF
+	assert_failure 1
+	assert_equal "$(sends "$OWN_LOG" | tr '\n' ' ')" "business_$a ok business_$c ok "
+	assert_equal "$(sends "$PROVIDER_LOG")" "business_$d ok"
+	assert_equal "$(jq -sr 'map(.status + ":" + (.error.code // "")) | join(",")' <<<"$output")" \
+		"sent:,failed:not_configured,sent:,sent:"
+	[[ "$stderr" == *"business $b: its whatsapp_shard 5 has no BAILEYS_SHARD_5_URL"* ]] || fail "$stderr"
+	# From the file, too.
+	echo "BAILEYS_SHARD_2_URL=$OWN_URL" >>"$CFG"
+	send_run --config "$CFG" --text hi --to +972501234505 --business "$a"
+	assert_success
+	assert_equal "$(jq -r 'select(.to_digits == "972501234505") | .auth' "$OWN_LOG")" ok
 }
 
 @test "status --business ID asks that business's own sender" {

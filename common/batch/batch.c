@@ -727,9 +727,9 @@ wa_batch_status(struct wa_batch *b)
 		wa_err("business %lld: %s: %s", o->business, e.code, e.message);
 		return outcome(b, e.cls == WA_CLASS_FATAL ? WA_EXIT_UNAVAIL : WA_EXIT_CONFIG);
 	}
-	if (wa_route_cfg(b->router, o->business, &cfg, &e) != 0) {
+	if ((rc = wa_route_cfg(b->router, o->business, &cfg, &e)) != 0) {
 		wa_err("business %lld: %s: %s", o->business, e.code, e.message);
-		return outcome(b, WA_EXIT_UNAVAIL);
+		return outcome(b, rc == -1 ? WA_EXIT_CONFIG : WA_EXIT_UNAVAIL);
 	}
 	/* That business's own sender, when it has one. */
 	rc = wa_check_ready(cfg, p, o->business, &rd);

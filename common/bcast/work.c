@@ -61,9 +61,9 @@ route_of(const struct wa_cfg *cfg, long long business_id, int *p,
 		rc = WA_EXIT_TEMP;
 	}
 	if (rc == WA_EXIT_OK && own) {
-		if (wa_route_cfg(r, business_id, &bc, &e) != 0) {
+		if ((rc = wa_route_cfg(r, business_id, &bc, &e)) != 0) {
 			snprintf(err, len, "%s", e.message);
-			rc = WA_EXIT_TEMP;
+			rc = rc == -1 ? WA_EXIT_CONFIG : WA_EXIT_TEMP;
 		} else if (wa_cfg_business(bc, -1, NULL, own) != 0) {
 			snprintf(err, len, "out of memory");
 			rc = WA_EXIT_SOFTWARE;

@@ -5,6 +5,7 @@
  *     KEY=VALUE              the rest of the line, spaces around it trimmed
  *     export KEY="VALUE"     "…" with \" and \\ escapes, or '…' literally
  *     KEY.<business-id>=VALUE  a provider setting for that business only
+ *     BAILEYS_SHARD_<n>_URL=URL  Baileys service number n (whatsapp_shard)
  * Unquoted values keep '#' and inner spaces, so a token is never cut. */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,8 @@
 
 #include "cfg/wa_cfg.h"
 #include "base/wa_cli.h"
+
+extern char **environ;
 
 #define CFG_MAXFILE (1024 * 1024)
 
@@ -104,6 +107,64 @@ wa_cfg_free(struct wa_cfg *c)
 	free(c->biz);
 	c->biz = NULL;
 	c->nbiz = 0;
+	for (i = 0; i < c->nshards; i++)
+		free(c->shards[i].url);
+	free(c->shards);
+	c->shards = NULL;
+	c->nshards = 0;
+}
+
+const char *
+wa_cfg_shard_url(const struct wa_cfg *c, long n)
+{
+	size_t i;
+
+	for (i = 0; i < c->nshards; i++)
+		if (c->shards[i].n == n)
+			return c->shards[i].url;
+	return NULL;
+}
+
+/* "BAILEYS_SHARD_<n>_URL" (name, n bytes): its n, else -1. */
+static long
+shard_of(const char *name, size_t n)
+{
+	static const char pre[] = "BAILEYS_SHARD_", suf[] = "_URL";
+	char num[16];
+	size_t dn;
+
+	if (n <= sizeof pre - 1 + sizeof suf - 1 || memcmp(name, pre, sizeof pre - 1) != 0 ||
+	    memcmp(name + n - (sizeof suf - 1), suf, sizeof suf - 1) != 0)
+		return -1;
+	dn = n - (sizeof pre - 1) - (sizeof suf - 1);
+	if (dn >= sizeof num)
+		return -1;
+	memcpy(num, name + sizeof pre - 1, dn);
+	num[dn] = '\0';
+	return wa_parse_long(num, 0, 0x7fffffffL);
+}
+
+/* Set shard n's URL (NULL or "": unset). 0, or -1 (no memory). */
+static int
+shard_set(struct wa_cfg *c, long n, const char *url)
+{
+	struct wa_cfg_shard *sh;
+	size_t i;
+
+	for (i = 0; i < c->nshards; i++)
+		if (c->shards[i].n == n)
+			break;
+	if (i == c->nshards) {
+		sh = realloc(c->shards, (c->nshards + 1) * sizeof *sh);
+		if (!sh)
+			return -1;
+		c->shards = sh;
+		c->shards[c->nshards].n = n;
+		c->shards[c->nshards++].url = NULL;
+	}
+	free(c->shards[i].url);
+	c->shards[i].url = url && *url ? strdup(url) : NULL;
+	return url && *url && !c->shards[i].url ? -1 : 0;
 }
 
 static const struct wa_cfg_biz *
@@ -261,6 +322,7 @@ parse_line(struct wa_cfg *c, char *line, unsigned long lineno, char *err,
 	char *s = trim(line), *eq, *v, *dot, **slot;
 	struct wa_cfg_biz *b;
 	long long id = -1;
+	long shard;
 	size_t n, kn;
 	int k;
 
@@ -276,6 +338,19 @@ parse_line(struct wa_cfg *c, char *line, unsigned long lineno, char *err,
 	n = (size_t)(eq - s);
 	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
 		n--;
+	if ((shard = shard_of(s, n)) >= 0) {
+		v = trim(eq + 1);
+		if (unquote(v) != 0) {
+			snprintf(err, errlen, "%s:%lu: %.*s: unbalanced quotes", c->file,
+			    lineno, (int)n, s);
+			return -1;
+		}
+		if (shard_set(c, shard, v) != 0) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		return 0;
+	}
 	/* KEY.<business-id>: that business's own setting. */
 	dot = memchr(s, '.', n);
 	kn = dot ? (size_t)(dot - s) : n;
@@ -426,12 +501,20 @@ set_timeout(const struct wa_cfg *c, enum wa_cfg_key k, long *ms, char *err,
 int
 wa_cfg_load(struct wa_cfg *c, const char *file, char *err, size_t errlen)
 {
+	char **ep;
 	int k;
 
 	memset(c, 0, sizeof *c);
 	for (k = 0; k < WA_CFG_NKEYS; k++)
 		if (wa_cfg_set(c, (enum wa_cfg_key)k, getenv(keys[k].name)) != 0)
 			goto nomem;
+	for (ep = environ; *ep; ep++) {
+		const char *eq = strchr(*ep, '=');
+		long n = eq ? shard_of(*ep, (size_t)(eq - *ep)) : -1;
+
+		if (n >= 0 && shard_set(c, n, eq + 1) != 0)
+			goto nomem;
+	}
 	if (!file || !*file)
 		file = getenv("WA_CONFIG");
 	if (file && *file && read_file(c, file, err, errlen) != 0)

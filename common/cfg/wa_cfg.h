@@ -44,6 +44,10 @@ struct wa_cfg {
 	char *val[WA_CFG_NKEYS]; /* as set (NULL: unset); see wa_cfg_get */
 	struct wa_cfg_biz *biz;  /* KEY.<id> settings, in file order of ids */
 	size_t nbiz;
+	/* BAILEYS_SHARD_<n>_URL (environment or file): the Baileys services
+	 * a business's whatsapp_shard picks (wa_cfg_shard_url). */
+	struct wa_cfg_shard { long n; char *url; } *shards;
+	size_t nshards;
 	char file[512];          /* the config file read, "" if none */
 	/* The timeouts, checked and in milliseconds; timeout_ms is 0 when
 	 * WA_TIMEOUT is unset: each provider then uses its own default. */
@@ -73,6 +77,9 @@ int wa_cfg_is_secret(enum wa_cfg_key k);
 /* 1 when k may be given per business (KEY.<id>): the providers' URLs,
  * credentials, phone-number id and API version. */
 int wa_cfg_per_business(enum wa_cfg_key k);
+
+/* BAILEYS_SHARD_<n>_URL, or NULL when unset. */
+const char *wa_cfg_shard_url(const struct wa_cfg *c, long n);
 
 /* 1 when the file gives business id a setting of its own. */
 int wa_cfg_has_business(const struct wa_cfg *c, long long id);

@@ -17,6 +17,7 @@ struct slot {
 	long long id;
 	int what;
 	struct wa_cfg *cfg;          /* its own settings; NULL: the global */
+	long bad_shard;              /* >= 0: its whatsapp_shard has no URL */
 };
 
 /* The non-secret settings a business row may hold (migration 0013), in
@@ -192,13 +193,15 @@ settings(struct wa_router *r, long long id, const char *const *db, struct wa_cfg
 	return 0;
 }
 
-/* Ask the database; R_* or -1 when it failed. With own, also the row's
- * settings into *cfg (0) or not (-3: out of memory). */
+/* Ask the database; R_* or -1 when it failed, or -3 out of memory. Also
+ * the business's settings into *cfg, and *bad_shard >= 0 when its
+ * whatsapp_shard names a service with no BAILEYS_SHARD_<n>_URL. */
 static int
-lookup(struct wa_router *r, long long id, struct wa_cfg **cfg, struct wa_error *e)
+lookup(struct wa_router *r, long long id, struct wa_cfg **cfg, long *bad_shard,
+    struct wa_error *e)
 {
 	static const char sql[] = "SELECT whatsapp_provider, meta_phone_number_id,"
-	    " baileys_base_url FROM business WHERE id = $1";
+	    " baileys_base_url, whatsapp_shard::text FROM business WHERE id = $1";
 	char idtext[32], buf[256];
 	const char *params[1] = { idtext };
 	const char *db[WA_CFG_NKEYS] = { NULL };
@@ -226,6 +229,15 @@ lookup(struct wa_router *r, long long id, struct wa_cfg **cfg, struct wa_error *
 	for (i = 0; what != R_UNKNOWN && i < NDBKEYS; i++)
 		if (!PQgetisnull(res, 0, i + 1))
 			db[dbkeys[i]] = PQgetvalue(res, 0, i + 1);
+	/* Its shard picks its Baileys service unless its row names one. */
+	*bad_shard = -1;
+	if (what != R_UNKNOWN && !db[WA_CFG_BAILEYS_BASE_URL] && !PQgetisnull(res, 0, 3)) {
+		long n = wa_parse_long(PQgetvalue(res, 0, 3), 0, 0x7fffffffL);
+
+		db[WA_CFG_BAILEYS_BASE_URL] = n >= 0 ? wa_cfg_shard_url(r->cfg, n) : NULL;
+		if (!db[WA_CFG_BAILEYS_BASE_URL])
+			*bad_shard = n >= 0 ? n : 0x7fffffffL;
+	}
 	if (settings(r, id, what == R_UNKNOWN ? NULL : db, cfg) != 0) {
 		PQclear(res);
 		wa_error_set(e, "no_memory", WA_CLASS_FATAL, "out of memory");
@@ -244,13 +256,14 @@ slot_of(struct wa_router *r, long long id, struct slot *tmp, int *rc,
 {
 	struct slot *s = find(r, id);
 	struct wa_cfg *cfg = NULL;
+	long bad = -1;
 	int what;
 
 	if (s)
 		return s;
 	/* A forced provider wins over the business row: it is not read. */
 	if (r->db && !r->forced) {
-		what = lookup(r, id, &cfg, e);
+		what = lookup(r, id, &cfg, &bad, e);
 		if (what < 0) {
 			*rc = what == -3 ? -3 : -2;
 			return NULL;
@@ -271,6 +284,7 @@ slot_of(struct wa_router *r, long long id, struct slot *tmp, int *rc,
 		s->what = what;
 	}
 	s->cfg = cfg;
+	s->bad_shard = bad;
 	return s;
 }
 
@@ -386,6 +400,13 @@ wa_route_cfg(struct wa_router *r, long long business_id,
 		free(tmp.cfg);
 		wa_error_set(e, "no_memory", WA_CLASS_FATAL, "out of memory");
 		return -3;
+	}
+	if (s->bad_shard >= 0 && (s->what == R_BAILEYS ||
+	    (s->what == R_DEFAULT && r->deflt == WA_PROVIDER_BAILEYS))) {
+		wa_error_set(e, "not_configured", WA_CLASS_PERMANENT, "business %lld: "
+		    "its whatsapp_shard %ld has no BAILEYS_SHARD_%ld_URL", business_id,
+		    s->bad_shard, s->bad_shard);
+		return -1;
 	}
 	if (s->cfg)
 		*cfg = s->cfg;
