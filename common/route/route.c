@@ -87,10 +87,10 @@ wa_router_new(struct wa_router **out, const struct wa_cfg *cfg,
 void
 wa_router_free(struct wa_router *r)
 {
-	if (!r)
-		return;
 	size_t i;
 
+	if (!r)
+		return;
 	if (r->db)
 		PQfinish(r->db);
 	free(r->url);
