@@ -163,7 +163,7 @@ run_sh_block() {
 
 @test "README: the config file example is accepted at mode 600 and refused at 644" {
 	local n f=$BATS_TEST_TMPDIR/readme.conf
-	n=$(blocks_of config)
+	n=$(blocks_of config | head -n 1)
 	[ -n "$n" ]
 	grep -v '^#' "$BLOCKS/$n.body" >"$f"
 	chmod 600 "$f"
@@ -179,6 +179,26 @@ run_sh_block() {
 	chmod 644 "$f"
 	run_split wa-send --config "$f" --provider meta --to 050-123-4567 --text hi --dry-run
 	assert_failure 78
+}
+
+@test "README: the per-business config example gives businesses 7 and 9 their own senders, the others the global one" {
+	local n f=$BATS_TEST_TMPDIR/readme-biz.conf
+	n=$(blocks_of config | sed -n 2p)
+	[ -n "$n" ]
+	{ printf "META_WA_ACCESS_TOKEN=EAAG-global-token\nMETA_WA_PHONE_NUMBER_ID=106540352242922\nWA_DEFAULT_REGION=IL\n"; cat "$BLOCKS/$n.body"; } >"$f"
+	chmod 600 "$f"
+	unset INTERNAL_SECRET META_WA_ACCESS_TOKEN META_WA_PHONE_NUMBER_ID BAILEYS_BASE_URL META_WA_BASE_URL
+	run_split wa-send --config "$f" --provider meta --business 7 --to 050-123-4567 --text hi --dry-run
+	assert_success
+	assert_output --partial '"url":"https://graph.facebook.com/v21.0/106540352242977/messages"'
+	refute_output --partial 'EAAG-business-7-token'
+	run_split wa-send --config "$f" --provider meta --business 8 --to 050-123-4567 --text hi --dry-run
+	assert_success
+	assert_output --partial '"url":"https://graph.facebook.com/v21.0/106540352242922/messages"'
+	run_split wa-send --config "$f" --provider baileys --business 9 --to 050-123-4567 --text hi --dry-run
+	assert_success
+	assert_output --partial '"url":"https://baileys-2.internal.example:3300/send"'
+	refute_output --partial 'change-me-too'
 }
 
 @test "README: the crontab and systemd commands run and finish a queued broadcast" {

@@ -303,6 +303,10 @@ take_record(struct lane *l, struct wa_rec *rec)
 	if (rc == 0) {
 		pthread_mutex_lock(&a->mu);
 		rc = wa_route(a->router, it->msg.business_id, &it->msg.provider, &e);
+		if (rc == 0)
+			rc = wa_route_cfg(a->router, it->msg.business_id, &it->msg.cfg, &e);
+		if (rc == -3)
+			rc = -2;
 		if (rc == 0 && !o->ignore_optout)
 			rc = check_optout(a, it, &e);
 		if (rc == -2) {
@@ -712,6 +716,7 @@ int
 wa_batch_status(struct wa_batch *b)
 {
 	const struct wa_batch_opts *o = b->o;
+	const struct wa_cfg *cfg;
 	enum wa_provider p;
 	struct wa_error e;
 	struct wa_ready rd;
@@ -722,7 +727,12 @@ wa_batch_status(struct wa_batch *b)
 		wa_err("business %lld: %s: %s", o->business, e.code, e.message);
 		return outcome(b, e.cls == WA_CLASS_FATAL ? WA_EXIT_UNAVAIL : WA_EXIT_CONFIG);
 	}
-	rc = wa_check_ready(&b->cfg, p, o->business, &rd);
+	if ((rc = wa_route_cfg(b->router, o->business, &cfg, &e)) != 0) {
+		wa_err("business %lld: %s: %s", o->business, e.code, e.message);
+		return outcome(b, rc == -1 ? WA_EXIT_CONFIG : WA_EXIT_UNAVAIL);
+	}
+	/* That business's own sender, when it has one. */
+	rc = wa_check_ready(cfg, p, o->business, &rd);
 	out = wa_new_object();
 	wa_set_str(out, "provider", wa_provider_name(p));
 	if (o->business >= 0)

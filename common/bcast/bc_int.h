@@ -255,8 +255,11 @@ struct wa_cfg;
  * every send (wa_route.h). 0, or an exit code with the reason in err. */
 int bc_provider_of(const struct wa_cfg *cfg, long long business_id, int *p,
     char *err, size_t len);
+/* own (if not NULL) gets the settings the business sends with (its own
+ * from the config file and its business row, else the global ones: free
+ * it with wa_cfg_free, also after a failure). */
 int bc_preflight(struct bc_db *d, const struct wa_cfg *cfg, long long business_id,
-    int *provider, char *reason, size_t len);
+    int *provider, struct wa_cfg *own, char *reason, size_t len);
 /* Run broadcast b (taken over: b is emptied) as worker d until it is done
  * or stopped; prints its summary line and emits its status record. */
 int bc_run_one(struct bc_db *d, const struct wa_bcast_run_opts *o,

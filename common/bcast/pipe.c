@@ -235,7 +235,8 @@ wa_bcast_export(const struct wa_bcast_run_opts *o, long long id)
 			    "nothing to export", id, x.b.status);
 		goto out;
 	}
-	rc = bc_preflight(&x.d, o->cfg, x.b.business_id, &prov, reason, sizeof reason);
+	rc = bc_preflight(&x.d, o->cfg, x.b.business_id, &prov, NULL, reason,
+	    sizeof reason);
 	if (rc != WA_EXIT_OK) {
 		if (rc == WA_EXIT_UNAVAIL || rc == WA_EXIT_CONFIG)
 			wa_log(WA_LOG_QUIET, "[WA_BROADCAST] broadcast_id=%lld not started: %s",

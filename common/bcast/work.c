@@ -20,6 +20,7 @@ struct biz {
 	enum wa_provider prov;
 	int rc;              /* wa_check_ready's answer */
 	char reason[256];
+	struct wa_cfg cfg;   /* the settings it sends with */
 };
 
 struct worker {
@@ -30,12 +31,14 @@ struct worker {
 };
 
 /* The business's provider, chosen as for every send (wa_route.h): its
- * business.whatsapp_provider, else WA_PROVIDER, else baileys. 0, or an
+ * business.whatsapp_provider, else WA_PROVIDER, else baileys; and, into
+ * own (if not NULL), the settings it sends with (wa_route_cfg). 0, or an
  * exit code with the reason in err. */
-int
-bc_provider_of(const struct wa_cfg *cfg, long long business_id, int *p,
-    char *err, size_t len)
+static int
+route_of(const struct wa_cfg *cfg, long long business_id, int *p,
+    struct wa_cfg *own, char *err, size_t len)
 {
+	const struct wa_cfg *bc;
 	enum wa_provider ep;
 	struct wa_router *r;
 	struct wa_error e;
@@ -57,26 +60,50 @@ bc_provider_of(const struct wa_cfg *cfg, long long business_id, int *p,
 		snprintf(err, len, "%s", e.message);
 		rc = WA_EXIT_TEMP;
 	}
+	if (rc == WA_EXIT_OK && own) {
+		if ((rc = wa_route_cfg(r, business_id, &bc, &e)) != 0) {
+			snprintf(err, len, "%s", e.message);
+			rc = rc == -1 ? WA_EXIT_CONFIG : WA_EXIT_TEMP;
+		} else if (wa_cfg_business(bc, -1, NULL, own) != 0) {
+			snprintf(err, len, "out of memory");
+			rc = WA_EXIT_SOFTWARE;
+		}
+	}
 	wa_router_free(r);
 	return rc;
 }
 
 int
-bc_preflight(struct bc_db *d, const struct wa_cfg *cfg, long long business_id,
-    int *provider, char *reason, size_t len)
+bc_provider_of(const struct wa_cfg *cfg, long long business_id, int *p,
+    char *err, size_t len)
 {
-	int p;
+	return route_of(cfg, business_id, p, NULL, err, len);
+}
+
+int
+bc_preflight(struct bc_db *d, const struct wa_cfg *cfg, long long business_id,
+    int *provider, struct wa_cfg *own, char *reason, size_t len)
+{
+	struct wa_cfg tmp;
 	struct wa_ready rd;
-	int st;
+	int p, st;
 
 	(void)d;
-	st = bc_provider_of(cfg, business_id, &p, reason, len);
-	if (st != WA_EXIT_OK)
+	if (!own)
+		own = &tmp;
+	memset(own, 0, sizeof *own);
+	st = route_of(cfg, business_id, &p, own, reason, len);
+	if (st != WA_EXIT_OK) {
+		wa_cfg_free(own);
 		return st == WA_EXIT_UNAVAIL ? WA_EXIT_TEMP : st;
+	}
 	*provider = p;
-	st = wa_check_ready(cfg, (enum wa_provider)p, business_id, &rd);
+	/* The business's own sender, when it has one. */
+	st = wa_check_ready(own, (enum wa_provider)p, business_id, &rd);
 	snprintf(reason, len, "%s", rd.reason);
 	wa_val_free(rd.info);
+	if (own == &tmp)
+		wa_cfg_free(&tmp);
 	return st;
 }
 
@@ -91,10 +118,11 @@ preflight(struct worker *w, long long business_id)
 		if (w->biz[i].id == business_id)
 			return &w->biz[i];
 	b = &w->biz[w->nbiz < MAXBIZ ? w->nbiz++ : MAXBIZ - 1];
+	wa_cfg_free(&b->cfg);
 	memset(b, 0, sizeof *b);
 	b->id = business_id;
-	b->rc = bc_preflight(&w->d, w->o->cfg, business_id, &prov, b->reason,
-	    sizeof b->reason);
+	b->rc = bc_preflight(&w->d, w->o->cfg, business_id, &prov, &b->cfg,
+	    b->reason, sizeof b->reason);
 	b->prov = (enum wa_provider)prov;
 	if (b->rc == WA_EXIT_TEMP || b->rc == WA_EXIT_SOFTWARE)
 		b->id = -1; /* the database failed, not the provider: ask again */
@@ -134,11 +162,12 @@ worse(int a, int b)
 }
 
 static const char *
-pace_sender(const struct worker *w, const struct biz *b, char *buf, size_t len)
+pace_sender(const struct biz *b, char *buf, size_t len)
 {
-	const char *pnid = wa_cfg_get(w->o->cfg, WA_CFG_META_PHONE_ID);
+	const char *pnid = wa_cfg_get(&b->cfg, WA_CFG_META_PHONE_ID);
 
-	/* Meta's limit is per phone number; a Baileys session per business. */
+	/* Meta's limit is per phone number (the business's own, or the one
+	 * it shares); a Baileys session per business. */
 	if (b->prov == WA_PROVIDER_META)
 		snprintf(buf, len, "meta:%s", pnid ? pnid : "");
 	else
@@ -150,6 +179,7 @@ pace_sender(const struct worker *w, const struct biz *b, char *buf, size_t len)
 static int
 run_id(struct worker *w, long long id, int explicit)
 {
+	struct wa_bcast_run_opts ro;
 	struct bc_bcast b;
 	struct biz *bz;
 	char sender[96];
@@ -193,8 +223,11 @@ run_id(struct worker *w, long long id, int explicit)
 		bc_bcast_free(&b);
 		return emit_status(w, id) ? WA_EXIT_IO : bz->rc;
 	}
-	return bc_run_one(&w->d, w->o, &b, bz->prov,
-	    pace_sender(w, bz, sender, sizeof sender));
+	/* The run sends with the business's own settings. */
+	ro = *w->o;
+	ro.cfg = &bz->cfg;
+	return bc_run_one(&w->d, &ro, &b, bz->prov,
+	    pace_sender(bz, sender, sizeof sender));
 }
 
 /* The next broadcast to run for --all: the lowest id above after that is
@@ -263,5 +296,7 @@ wa_bcast_run(const struct wa_bcast_run_opts *o)
 			break;
 	}
 	*o->db = w.d.conn;
+	for (i = 0; i < w.nbiz; i++)
+		wa_cfg_free(&w.biz[i].cfg);
 	return rc;
 }

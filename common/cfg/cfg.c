@@ -4,6 +4,8 @@
  *     # a comment (a whole line)
  *     KEY=VALUE              the rest of the line, spaces around it trimmed
  *     export KEY="VALUE"     "…" with \" and \\ escapes, or '…' literally
+ *     KEY.<business-id>=VALUE  a provider setting for that business only
+ *     BAILEYS_SHARD_<n>_URL=URL  Baileys service number n (whatsapp_shard)
  * Unquoted values keep '#' and inner spaces, so a token is never cut. */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,18 +19,21 @@
 #include "cfg/wa_cfg.h"
 #include "base/wa_cli.h"
 
+extern char **environ;
+
 #define CFG_MAXFILE (1024 * 1024)
 
+/* per: may be given per business (KEY.<id>). */
 static const struct {
 	const char *name, *def;
-	int secret;
+	int secret, per;
 } keys[WA_CFG_NKEYS] = {
-	[WA_CFG_BAILEYS_BASE_URL] = { "BAILEYS_BASE_URL", "http://127.0.0.1:3300", 0 },
-	[WA_CFG_INTERNAL_SECRET] = { "INTERNAL_SECRET", NULL, 1 },
-	[WA_CFG_META_TOKEN] = { "META_WA_ACCESS_TOKEN", NULL, 1 },
-	[WA_CFG_META_PHONE_ID] = { "META_WA_PHONE_NUMBER_ID", NULL, 0 },
-	[WA_CFG_META_VERSION] = { "META_WA_API_VERSION", "v21.0", 0 },
-	[WA_CFG_META_BASE_URL] = { "META_WA_BASE_URL", "https://graph.facebook.com", 0 },
+	[WA_CFG_BAILEYS_BASE_URL] = { "BAILEYS_BASE_URL", "http://127.0.0.1:3300", 0, 1 },
+	[WA_CFG_INTERNAL_SECRET] = { "INTERNAL_SECRET", NULL, 1, 1 },
+	[WA_CFG_META_TOKEN] = { "META_WA_ACCESS_TOKEN", NULL, 1, 1 },
+	[WA_CFG_META_PHONE_ID] = { "META_WA_PHONE_NUMBER_ID", NULL, 0, 1 },
+	[WA_CFG_META_VERSION] = { "META_WA_API_VERSION", "v21.0", 0, 1 },
+	[WA_CFG_META_BASE_URL] = { "META_WA_BASE_URL", "https://graph.facebook.com", 0, 1 },
 	[WA_CFG_PROVIDER] = { "WA_PROVIDER", NULL, 0 },
 	[WA_CFG_DEFAULT_REGION] = { "WA_DEFAULT_REGION", NULL, 0 },
 	[WA_CFG_DATABASE_URL] = { "DATABASE_URL", NULL, 1 },
@@ -52,14 +57,21 @@ wa_cfg_is_secret(enum wa_cfg_key k)
 	return keys[k].secret;
 }
 
+int
+wa_cfg_per_business(enum wa_cfg_key k)
+{
+	return keys[k].per;
+}
+
 const char *
 wa_cfg_get(const struct wa_cfg *c, enum wa_cfg_key k)
 {
 	return c->val[k] ? c->val[k] : keys[k].def;
 }
 
-int
-wa_cfg_set(struct wa_cfg *c, enum wa_cfg_key k, const char *v)
+/* Set one slot of k; NULL or "" unsets. */
+static int
+set_val(char **slot, enum wa_cfg_key k, const char *v)
 {
 	char *dup = NULL;
 
@@ -68,20 +80,161 @@ wa_cfg_set(struct wa_cfg *c, enum wa_cfg_key k, const char *v)
 		if (!dup)
 			return -1;
 	}
-	if (c->val[k] && keys[k].secret)
-		explicit_bzero(c->val[k], strlen(c->val[k]));
-	free(c->val[k]);
-	c->val[k] = dup;
+	if (*slot && keys[k].secret)
+		explicit_bzero(*slot, strlen(*slot));
+	free(*slot);
+	*slot = dup;
 	return 0;
+}
+
+int
+wa_cfg_set(struct wa_cfg *c, enum wa_cfg_key k, const char *v)
+{
+	return set_val(&c->val[k], k, v);
 }
 
 void
 wa_cfg_free(struct wa_cfg *c)
 {
+	size_t i;
 	int k;
 
-	for (k = 0; k < WA_CFG_NKEYS; k++)
+	for (k = 0; k < WA_CFG_NKEYS; k++) {
 		wa_cfg_set(c, (enum wa_cfg_key)k, NULL);
+		for (i = 0; i < c->nbiz; i++)
+			set_val(&c->biz[i].val[k], (enum wa_cfg_key)k, NULL);
+	}
+	free(c->biz);
+	c->biz = NULL;
+	c->nbiz = 0;
+	for (i = 0; i < c->nshards; i++)
+		free(c->shards[i].url);
+	free(c->shards);
+	c->shards = NULL;
+	c->nshards = 0;
+}
+
+const char *
+wa_cfg_shard_url(const struct wa_cfg *c, long n)
+{
+	size_t i;
+
+	for (i = 0; i < c->nshards; i++)
+		if (c->shards[i].n == n)
+			return c->shards[i].url;
+	return NULL;
+}
+
+/* "BAILEYS_SHARD_<n>_URL" (name, n bytes): its n, else -1. */
+static long
+shard_of(const char *name, size_t n)
+{
+	static const char pre[] = "BAILEYS_SHARD_", suf[] = "_URL";
+	char num[16];
+	size_t dn;
+
+	if (n <= sizeof pre - 1 + sizeof suf - 1 || memcmp(name, pre, sizeof pre - 1) != 0 ||
+	    memcmp(name + n - (sizeof suf - 1), suf, sizeof suf - 1) != 0)
+		return -1;
+	dn = n - (sizeof pre - 1) - (sizeof suf - 1);
+	if (dn >= sizeof num)
+		return -1;
+	memcpy(num, name + sizeof pre - 1, dn);
+	num[dn] = '\0';
+	return wa_parse_long(num, 0, 0x7fffffffL);
+}
+
+/* Set shard n's URL (NULL or "": unset). 0, or -1 (no memory). */
+static int
+shard_set(struct wa_cfg *c, long n, const char *url)
+{
+	struct wa_cfg_shard *sh;
+	size_t i;
+
+	for (i = 0; i < c->nshards; i++)
+		if (c->shards[i].n == n)
+			break;
+	if (i == c->nshards) {
+		sh = realloc(c->shards, (c->nshards + 1) * sizeof *sh);
+		if (!sh)
+			return -1;
+		c->shards = sh;
+		c->shards[c->nshards].n = n;
+		c->shards[c->nshards++].url = NULL;
+	}
+	free(c->shards[i].url);
+	c->shards[i].url = url && *url ? strdup(url) : NULL;
+	return url && *url && !c->shards[i].url ? -1 : 0;
+}
+
+static const struct wa_cfg_biz *
+biz_find(const struct wa_cfg *c, long long id)
+{
+	size_t i;
+
+	for (i = 0; i < c->nbiz; i++)
+		if (c->biz[i].id == id)
+			return &c->biz[i];
+	return NULL;
+}
+
+/* Business id's own settings, added when new; NULL: no memory. */
+static struct wa_cfg_biz *
+biz_get(struct wa_cfg *c, long long id)
+{
+	struct wa_cfg_biz *b = (struct wa_cfg_biz *)biz_find(c, id);
+
+	if (b)
+		return b;
+	b = realloc(c->biz, (c->nbiz + 1) * sizeof *b);
+	if (!b)
+		return NULL;
+	c->biz = b;
+	b = &c->biz[c->nbiz++];
+	memset(b, 0, sizeof *b);
+	b->id = id;
+	return b;
+}
+
+int
+wa_cfg_has_business(const struct wa_cfg *c, long long id)
+{
+	const struct wa_cfg_biz *b = id >= 0 ? biz_find(c, id) : NULL;
+	int k;
+
+	for (k = 0; b && k < WA_CFG_NKEYS; k++)
+		if (b->val[k])
+			return 1;
+	return 0;
+}
+
+int
+wa_cfg_business(const struct wa_cfg *c, long long id, const char *const *db,
+    struct wa_cfg *out)
+{
+	const struct wa_cfg_biz *b = id >= 0 ? biz_find(c, id) : NULL;
+	const char *v;
+	int k;
+
+	memset(out, 0, sizeof *out);
+	snprintf(out->file, sizeof out->file, "%s", c->file);
+	out->connect_timeout_ms = c->connect_timeout_ms;
+	out->timeout_ms = c->timeout_ms;
+	out->media_timeout_ms = c->media_timeout_ms;
+	out->baileys_max_body = c->baileys_max_body;
+	for (k = 0; k < WA_CFG_NKEYS; k++) {
+		v = c->val[k];
+		if (b && b->val[k])
+			v = b->val[k];
+		/* The database holds no secret: one there is not used. */
+		if (id >= 0 && db && db[k] && *db[k] && keys[k].per && !keys[k].secret)
+			v = db[k];
+		if (wa_cfg_set(out, (enum wa_cfg_key)k, v) != 0) {
+			wa_cfg_free(out);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 long
@@ -166,8 +319,11 @@ static int
 parse_line(struct wa_cfg *c, char *line, unsigned long lineno, char *err,
     size_t errlen)
 {
-	char *s = trim(line), *eq, *v;
-	size_t n;
+	char *s = trim(line), *eq, *v, *dot, **slot;
+	struct wa_cfg_biz *b;
+	long long id = -1;
+	long shard;
+	size_t n, kn;
 	int k;
 
 	if (*s == '\0' || *s == '#')
@@ -182,11 +338,48 @@ parse_line(struct wa_cfg *c, char *line, unsigned long lineno, char *err,
 	n = (size_t)(eq - s);
 	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
 		n--;
-	k = key_of(s, n);
+	if ((shard = shard_of(s, n)) >= 0) {
+		v = trim(eq + 1);
+		if (unquote(v) != 0) {
+			snprintf(err, errlen, "%s:%lu: %.*s: unbalanced quotes", c->file,
+			    lineno, (int)n, s);
+			return -1;
+		}
+		if (shard_set(c, shard, v) != 0) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		return 0;
+	}
+	/* KEY.<business-id>: that business's own setting. */
+	dot = memchr(s, '.', n);
+	kn = dot ? (size_t)(dot - s) : n;
+	k = key_of(s, kn);
 	if (k < 0) {
 		snprintf(err, errlen, "%s:%lu: unknown key '%.*s'", c->file, lineno,
-		    (int)(n > 64 ? 64 : n), s);
+		    (int)(kn > 64 ? 64 : kn), s);
 		return -1;
+	}
+	if (dot) {
+		char idtext[16];
+		size_t idn = n - kn - 1;
+
+		if (idn > 0 && idn < sizeof idtext) {
+			memcpy(idtext, dot + 1, idn);
+			idtext[idn] = '\0';
+			id = wa_parse_long(idtext, 0, 0x7fffffffL);
+		}
+		if (id < 0) {
+			snprintf(err, errlen, "%s:%lu: %s: '.%.*s' is not a business id",
+			    c->file, lineno, keys[k].name, (int)(idn > 24 ? 24 : idn),
+			    dot + 1);
+			return -1;
+		}
+		if (!keys[k].per) {
+			snprintf(err, errlen, "%s:%lu: %s cannot be set per business "
+			    "(%s.%lld)", c->file, lineno, keys[k].name, keys[k].name, id);
+			return -1;
+		}
 	}
 	v = trim(eq + 1);
 	if (unquote(v) != 0) {
@@ -194,7 +387,13 @@ parse_line(struct wa_cfg *c, char *line, unsigned long lineno, char *err,
 		    lineno, keys[k].name);
 		return -1;
 	}
-	if (wa_cfg_set(c, (enum wa_cfg_key)k, v) != 0) {
+	if (id < 0)
+		slot = &c->val[k];
+	else if ((b = biz_get(c, id)) != NULL)
+		slot = &b->val[k];
+	else
+		slot = NULL;
+	if (!slot || set_val(slot, (enum wa_cfg_key)k, v) != 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -302,12 +501,20 @@ set_timeout(const struct wa_cfg *c, enum wa_cfg_key k, long *ms, char *err,
 int
 wa_cfg_load(struct wa_cfg *c, const char *file, char *err, size_t errlen)
 {
+	char **ep;
 	int k;
 
 	memset(c, 0, sizeof *c);
 	for (k = 0; k < WA_CFG_NKEYS; k++)
 		if (wa_cfg_set(c, (enum wa_cfg_key)k, getenv(keys[k].name)) != 0)
 			goto nomem;
+	for (ep = environ; *ep; ep++) {
+		const char *eq = strchr(*ep, '=');
+		long n = eq ? shard_of(*ep, (size_t)(eq - *ep)) : -1;
+
+		if (n >= 0 && shard_set(c, n, eq + 1) != 0)
+			goto nomem;
+	}
 	if (!file || !*file)
 		file = getenv("WA_CONFIG");
 	if (file && *file && read_file(c, file, err, errlen) != 0)

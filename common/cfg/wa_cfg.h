@@ -5,7 +5,12 @@
  * environment, key by key; an empty value counts as unset. The file must not
  * be readable or writable by group or others (ssh's rule for keys), since it
  * normally holds INTERNAL_SECRET or META_WA_ACCESS_TOKEN. Error messages
- * name the file, line and key, never a value. */
+ * name the file, line and key, never a value.
+ *
+ * A provider setting (wa_cfg_per_business) may also be given for one
+ * business, in the file only: KEY.<business-id>=VALUE. It wins over KEY for
+ * that business; a business with nothing of its own uses the global ones
+ * (wa_cfg_business). */
 #ifndef WA_CFG_H
 #define WA_CFG_H
 
@@ -29,8 +34,20 @@ enum wa_cfg_key {
 	WA_CFG_NKEYS
 };
 
+/* One business's own settings from the file (KEY.<id>). */
+struct wa_cfg_biz {
+	long long id;
+	char *val[WA_CFG_NKEYS]; /* NULL: the global one */
+};
+
 struct wa_cfg {
 	char *val[WA_CFG_NKEYS]; /* as set (NULL: unset); see wa_cfg_get */
+	struct wa_cfg_biz *biz;  /* KEY.<id> settings, in file order of ids */
+	size_t nbiz;
+	/* BAILEYS_SHARD_<n>_URL (environment or file): the Baileys services
+	 * a business's whatsapp_shard picks (wa_cfg_shard_url). */
+	struct wa_cfg_shard { long n; char *url; } *shards;
+	size_t nshards;
 	char file[512];          /* the config file read, "" if none */
 	/* The timeouts, checked and in milliseconds; timeout_ms is 0 when
 	 * WA_TIMEOUT is unset: each provider then uses its own default. */
@@ -56,6 +73,24 @@ const char *wa_cfg_name(enum wa_cfg_key k);
 
 /* 1 when k holds a secret that must never be printed. */
 int wa_cfg_is_secret(enum wa_cfg_key k);
+
+/* 1 when k may be given per business (KEY.<id>): the providers' URLs,
+ * credentials, phone-number id and API version. */
+int wa_cfg_per_business(enum wa_cfg_key k);
+
+/* BAILEYS_SHARD_<n>_URL, or NULL when unset. */
+const char *wa_cfg_shard_url(const struct wa_cfg *c, long n);
+
+/* 1 when the file gives business id a setting of its own. */
+int wa_cfg_has_business(const struct wa_cfg *c, long long id);
+
+/* The settings of business id into out (a copy, freed with wa_cfg_free;
+ * no per-business list of its own): c's, then the file's KEY.<id>, then
+ * db[k] for each non-secret per-business key whose db[k] is set (the
+ * business's row: it wins over the file). db may be NULL; a secret never
+ * comes from it. id < 0: a plain copy. 0, or -1 (no memory). */
+int wa_cfg_business(const struct wa_cfg *c, long long id,
+    const char *const *db, struct wa_cfg *out);
 
 /* Parse a timeout in seconds ("2.5") into milliseconds; -1 if bad. */
 long wa_cfg_parse_timeout(const char *s);

@@ -16,9 +16,18 @@ enum { R_EMPTY, R_BAILEYS, R_META, R_DEFAULT, R_UNKNOWN, R_BAD };
 struct slot {
 	long long id;
 	int what;
+	struct wa_cfg *cfg;          /* its own settings; NULL: the global */
+	long bad_shard;              /* >= 0: its whatsapp_shard has no URL */
 };
 
+/* The non-secret settings a business row may hold (migration 0013), in
+ * the order of the lookup's columns after whatsapp_provider. */
+static const enum wa_cfg_key dbkeys[] = { WA_CFG_META_PHONE_ID,
+	WA_CFG_BAILEYS_BASE_URL };
+#define NDBKEYS ((int)(sizeof dbkeys / sizeof dbkeys[0]))
+
 struct wa_router {
+	const struct wa_cfg *cfg;    /* the global settings */
 	int forced;                  /* a provider, or 0 */
 	enum wa_provider deflt;      /* WA_PROVIDER, else baileys */
 	PGconn *db;                  /* NULL: no lookups */
@@ -50,6 +59,7 @@ wa_router_new(struct wa_router **out, const struct wa_cfg *cfg,
 		snprintf(err, errlen, "out of memory");
 		return WA_EXIT_SOFTWARE;
 	}
+	r->cfg = cfg;
 	r->forced = forced ? (int)p : 0;
 	r->deflt = WA_PROVIDER_BAILEYS;
 	if (env && wa_provider_parse(env, &r->deflt) != 0) {
@@ -77,11 +87,18 @@ wa_router_new(struct wa_router **out, const struct wa_cfg *cfg,
 void
 wa_router_free(struct wa_router *r)
 {
+	size_t i;
+
 	if (!r)
 		return;
 	if (r->db)
 		PQfinish(r->db);
 	free(r->url);
+	for (i = 0; i < r->cap; i++)
+		if (r->tab[i].cfg) {
+			wa_cfg_free(r->tab[i].cfg);
+			free(r->tab[i].cfg);
+		}
 	free(r->tab);
 	free(r);
 }
@@ -137,31 +154,61 @@ grow(struct wa_router *r)
 	return 0;
 }
 
-static void
+/* The slot of id, new; NULL when there is no room (not cached: asked
+ * again next time). */
+static struct slot *
 remember(struct wa_router *r, long long id, int what)
 {
 	size_t i;
 
 	if ((r->used + 1) * 2 > r->cap && grow(r) != 0)
-		return; /* not cached: asked again next time */
+		return NULL;
 	for (i = hash(id, r->cap); r->tab[i].what != R_EMPTY; i = (i + 1) & (r->cap - 1))
 		;
+	memset(&r->tab[i], 0, sizeof r->tab[i]);
 	r->tab[i].id = id;
 	r->tab[i].what = what;
 	r->used++;
+	return &r->tab[i];
 }
 
-/* Ask the database; R_* or -1 when it failed. */
+/* Business id's settings (NULL: the global ones), from the file and db
+ * (its row's values, or NULL). 0, or -1 out of memory. */
 static int
-lookup(struct wa_router *r, long long id, struct wa_error *e)
+settings(struct wa_router *r, long long id, const char *const *db, struct wa_cfg **out)
 {
-	static const char sql[] = "SELECT whatsapp_provider FROM business WHERE id = $1";
+	int k, own = wa_cfg_has_business(r->cfg, id);
+
+	*out = NULL;
+	for (k = 0; db && !own && k < WA_CFG_NKEYS; k++)
+		own = db[k] != NULL && *db[k];
+	if (!own)
+		return 0;
+	*out = malloc(sizeof **out);
+	if (!*out || wa_cfg_business(r->cfg, id, db, *out) != 0) {
+		free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Ask the database; R_* or -1 when it failed, or -3 out of memory. Also
+ * the business's settings into *cfg, and *bad_shard >= 0 when its
+ * whatsapp_shard names a service with no BAILEYS_SHARD_<n>_URL. */
+static int
+lookup(struct wa_router *r, long long id, struct wa_cfg **cfg, long *bad_shard,
+    struct wa_error *e)
+{
+	static const char sql[] = "SELECT whatsapp_provider, meta_phone_number_id,"
+	    " baileys_base_url, whatsapp_shard::text FROM business WHERE id = $1";
 	char idtext[32], buf[256];
 	const char *params[1] = { idtext };
+	const char *db[WA_CFG_NKEYS] = { NULL };
 	const char *v;
 	enum wa_provider p;
 	PGresult *res;
-	int what;
+	int what, i;
 
 	snprintf(idtext, sizeof idtext, "%lld", id);
 	res = PQexecParams(r->db, sql, 1, NULL, params, NULL, NULL, 0);
@@ -179,16 +226,74 @@ lookup(struct wa_router *r, long long id, struct wa_error *e)
 		what = p == WA_PROVIDER_META ? R_META : R_BAILEYS;
 	else
 		what = R_BAD;
+	for (i = 0; what != R_UNKNOWN && i < NDBKEYS; i++)
+		if (!PQgetisnull(res, 0, i + 1))
+			db[dbkeys[i]] = PQgetvalue(res, 0, i + 1);
+	/* Its shard picks its Baileys service unless its row names one. */
+	*bad_shard = -1;
+	if (what != R_UNKNOWN && !db[WA_CFG_BAILEYS_BASE_URL] && !PQgetisnull(res, 0, 3)) {
+		long n = wa_parse_long(PQgetvalue(res, 0, 3), 0, 0x7fffffffL);
+
+		db[WA_CFG_BAILEYS_BASE_URL] = n >= 0 ? wa_cfg_shard_url(r->cfg, n) : NULL;
+		if (!db[WA_CFG_BAILEYS_BASE_URL])
+			*bad_shard = n >= 0 ? n : 0x7fffffffL;
+	}
+	if (settings(r, id, what == R_UNKNOWN ? NULL : db, cfg) != 0) {
+		PQclear(res);
+		wa_error_set(e, "no_memory", WA_CLASS_FATAL, "out of memory");
+		return -3;
+	}
 	PQclear(res);
 	return what;
+}
+
+/* id's slot, looked up (in the database when there is one) if new. NULL
+ * with e set and *rc: -2 database failed, -3 no memory. *tmp gets an
+ * uncached entry when the table is full (the caller frees its cfg). */
+static struct slot *
+slot_of(struct wa_router *r, long long id, struct slot *tmp, int *rc,
+    struct wa_error *e)
+{
+	struct slot *s = find(r, id);
+	struct wa_cfg *cfg = NULL;
+	long bad = -1;
+	int what;
+
+	if (s)
+		return s;
+	/* A forced provider wins over the business row: it is not read. */
+	if (r->db && !r->forced) {
+		what = lookup(r, id, &cfg, &bad, e);
+		if (what < 0) {
+			*rc = what == -3 ? -3 : -2;
+			return NULL;
+		}
+	} else {
+		what = R_DEFAULT;
+		if (settings(r, id, NULL, &cfg) != 0) {
+			wa_error_set(e, "no_memory", WA_CLASS_FATAL, "out of memory");
+			*rc = -3;
+			return NULL;
+		}
+	}
+	s = remember(r, id, what);
+	if (!s) {
+		memset(tmp, 0, sizeof *tmp);
+		s = tmp;
+		s->id = id;
+		s->what = what;
+	}
+	s->cfg = cfg;
+	s->bad_shard = bad;
+	return s;
 }
 
 int
 wa_route(struct wa_router *r, long long business_id, enum wa_provider *p,
     struct wa_error *e)
 {
-	struct slot *s;
-	int what;
+	struct slot *s, tmp;
+	int what, rc = 0;
 
 	if (r->forced) {
 		*p = (enum wa_provider)r->forced;
@@ -198,14 +303,13 @@ wa_route(struct wa_router *r, long long business_id, enum wa_provider *p,
 		*p = r->deflt;
 		return 0;
 	}
-	s = find(r, business_id);
-	if (s)
-		what = s->what;
-	else {
-		what = lookup(r, business_id, e);
-		if (what < 0)
-			return -2;
-		remember(r, business_id, what);
+	s = slot_of(r, business_id, &tmp, &rc, e);
+	if (!s)
+		return -2;
+	what = s->what;
+	if (s == &tmp && tmp.cfg) {
+		wa_cfg_free(tmp.cfg);
+		free(tmp.cfg);
 	}
 	switch (what) {
 	case R_BAILEYS: *p = WA_PROVIDER_BAILEYS; return 0;
@@ -251,31 +355,75 @@ optout_find(struct wa_router *r, long long business_id, const char *phone,
 	}
 }
 
+/* A forced provider needs no routing connection: the first message of a
+ * business whose opt-outs are checked opens one, once. 0, or -2 with e
+ * set. */
+static int
+open_db(struct wa_router *r, const char *what, struct wa_error *e)
+{
+	char err[600];
+	int code = 0;
+
+	if (r->db)
+		return 0;
+	if (r->opened) {
+		wa_error_set(e, "database_unavailable", WA_CLASS_FATAL,
+		    "%s: no database connection", what);
+		return -2;
+	}
+	r->opened = 1;
+	r->db = wa_db_open(r->url, wa_progname(), err, sizeof err, &code);
+	if (!r->db) {
+		wa_error_set(e, "database_unavailable", WA_CLASS_FATAL, "%s: %s",
+		    what, err);
+		return -2;
+	}
+	return 0;
+}
+
+int
+wa_route_cfg(struct wa_router *r, long long business_id,
+    const struct wa_cfg **cfg, struct wa_error *e)
+{
+	struct slot *s, tmp;
+	int rc = 0;
+
+	*cfg = r->cfg;
+	if (business_id < 0)
+		return 0;
+	s = slot_of(r, business_id, &tmp, &rc, e);
+	if (!s)
+		return rc;
+	if (s == &tmp && tmp.cfg) {
+		/* Nowhere to keep it: the table could not grow. */
+		wa_cfg_free(tmp.cfg);
+		free(tmp.cfg);
+		wa_error_set(e, "no_memory", WA_CLASS_FATAL, "out of memory");
+		return -3;
+	}
+	if (s->bad_shard >= 0 && (s->what == R_BAILEYS ||
+	    (s->what == R_DEFAULT && r->deflt == WA_PROVIDER_BAILEYS))) {
+		wa_error_set(e, "not_configured", WA_CLASS_PERMANENT, "business %lld: "
+		    "its whatsapp_shard %ld has no BAILEYS_SHARD_%ld_URL", business_id,
+		    s->bad_shard, s->bad_shard);
+		return -1;
+	}
+	if (s->cfg)
+		*cfg = s->cfg;
+	return 0;
+}
+
 int
 wa_route_optout(struct wa_router *r, long long business_id, const char *phone,
     struct wa_error *e)
 {
 	char err[600];
-	int code = 0, st;
+	int st;
 
 	if (!r->has_db || business_id < 0 || !phone || !*phone)
 		return 0;
-	if (!r->db) {
-		/* A forced provider needs no routing connection: the first
-		 * message of a business opens one, once. */
-		if (r->opened) {
-			wa_error_set(e, "database_unavailable", WA_CLASS_FATAL,
-			    "checking opt-outs: no database connection");
-			return -2;
-		}
-		r->opened = 1;
-		r->db = wa_db_open(r->url, wa_progname(), err, sizeof err, &code);
-		if (!r->db) {
-			wa_error_set(e, "database_unavailable", WA_CLASS_FATAL,
-			    "checking opt-outs: %s", err);
-			return -2;
-		}
-	}
+	if (open_db(r, "checking opt-outs", e) != 0)
+		return -2;
 	st = optout_find(r, business_id, phone, err, sizeof err);
 	if (st < 0) {
 		wa_error_set(e, "database_unavailable", WA_CLASS_FATAL, "%s", err);

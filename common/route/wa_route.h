@@ -3,7 +3,14 @@
  * In order: the --provider option; else, when a database is configured
  * (DATABASE_URL, or libpq's PG* variables) and the message has a business,
  * that business's business.whatsapp_provider, looked up once per business
- * per run; else WA_PROVIDER; else baileys. */
+ * per run; else WA_PROVIDER; else baileys.
+ *
+ * The one place that says which sender a business uses: its settings are
+ * the config's, then the file's KEY.<id> (wa_cfg.h), then the non-secret
+ * ones its business row holds (meta_phone_number_id, and baileys_base_url
+ * or else whatsapp_shard n, which picks BAILEYS_SHARD_<n>_URL; migration
+ * 0013), looked up with its provider. With --provider the row
+ * is not read: the file's settings only. */
 #ifndef WA_ROUTE_H
 #define WA_ROUTE_H
 
@@ -27,6 +34,15 @@ int wa_router_new(struct wa_router **out, const struct wa_cfg *cfg,
  * when the database failed (database_unavailable: fatal). */
 int wa_route(struct wa_router *r, long long business_id, enum wa_provider *p,
     struct wa_error *e);
+
+/* The settings business_id (< 0: none) sends with, into *cfg: the
+ * router's own (the global ones) when it has nothing of its own, else a
+ * copy the router keeps until it is freed; the same pointer for every
+ * call about the same business. 0; -1 when its whatsapp_shard names no
+ * configured service (not_configured: permanent); -2 when the database failed
+ * (database_unavailable: fatal); -3 out of memory (e set). */
+int wa_route_cfg(struct wa_router *r, long long business_id,
+    const struct wa_cfg **cfg, struct wa_error *e);
 
 /* May this message go to phone ("+972…", E.164) for business_id? Asks
  * wa_optouts (wa_optout.h) when a database is configured and business_id

@@ -181,9 +181,16 @@ transport_error(const struct wa_http_res *res, struct wa_error *e)
 
 /* --- providers' settings ----------------------------------------------- */
 
-/* Every provider's state, from the config once per sender. */
+/* Every provider's state, from the config once per sender, and once per
+ * business's own settings (wa_msg.cfg) the first time one is used. */
 struct prov {
 	void *state[NPROVIDERS];
+};
+
+struct provset {
+	const struct wa_cfg *cfg;
+	struct prov pv;
+	struct provset *next;
 };
 
 static void
@@ -243,6 +250,7 @@ struct wa_sender {
 	struct wa_sender_opts o;
 	struct wa_http *http;
 	struct prov pv;
+	struct provset *own;     /* businesses' own settings' states */
 	struct fifo pending, immediate;
 	struct job **heap;       /* waiting, by due time */
 	int nheap, capheap;
@@ -518,6 +526,13 @@ wa_sender_free(struct wa_sender *s)
 	free(s->batch);
 	free(s->batch_msgs);
 	prov_free(&s->pv);
+	while (s->own) {
+		struct provset *n = s->own->next;
+
+		prov_free(&s->own->pv);
+		free(s->own);
+		s->own = n;
+	}
 	free(s);
 }
 
@@ -620,9 +635,46 @@ report(struct wa_sender *s, struct job *j, enum wa_status st)
 	job_free(j);
 }
 
+/* The providers' states for settings cfg (NULL: the sender's), made the
+ * first time. NULL with e set when cfg's settings are bad (its message
+ * fails: another business's sends go on). */
+static const struct prov *
+prov_of(struct wa_sender *s, const struct wa_cfg *cfg, struct wa_error *e)
+{
+	struct provset *p, **pp;
+	char err[256];
+
+	if (!cfg || cfg == s->o.cfg)
+		return &s->pv;
+	for (pp = &s->own; (p = *pp) != NULL; pp = &p->next)
+		if (p->cfg == cfg) {
+			/* To the front: a run sends mostly for a few. */
+			*pp = p->next;
+			p->next = s->own;
+			s->own = p;
+			return &p->pv;
+		}
+	p = calloc(1, sizeof *p);
+	if (!p) {
+		wa_error_set(e, "no_memory", WA_CLASS_FATAL, "out of memory");
+		return NULL;
+	}
+	if (prov_init(&p->pv, cfg, err, sizeof err) != 0) {
+		wa_error_set(e, "not_configured", WA_CLASS_PERMANENT,
+		    "this business's own settings: %s", err);
+		free(p);
+		return NULL;
+	}
+	p->cfg = cfg;
+	p->next = s->own;
+	s->own = p;
+	return &p->pv;
+}
+
 int
 wa_sender_submit(struct wa_sender *s, struct wa_msg *m)
 {
+	const struct prov *pv;
 	struct job *j;
 	const char *key;
 	int rc;
@@ -640,9 +692,11 @@ wa_sender_submit(struct wa_sender *s, struct wa_msg *m)
 		key = j->key;
 	}
 	j->op = provider_ops(m->provider);
-	if (j->op)
-		rc = j->op->build(s->pv.state[m->provider], m, key, &j->req,
+	if (j->op && (pv = prov_of(s, m->cfg, &j->res.error)) != NULL)
+		rc = j->op->build(pv->state[m->provider], m, key, &j->req,
 		    &j->res.error);
+	else if (j->op)
+		rc = -1;
 	else {
 		wa_error_set(&j->res.error, "unknown_provider", WA_CLASS_PERMANENT,
 		    "no provider chosen for this message");

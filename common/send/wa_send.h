@@ -62,6 +62,9 @@ struct wa_msg {
 		const char *caption, *filename, *mimetype; /* optional */
 	} media;                   /* WA_MSG_MEDIA */
 	enum wa_context context;
+	/* Its business's provider settings (wa_route_cfg), alive until the
+	 * sender is freed; NULL: the sender's own (opts.cfg). */
+	const struct wa_cfg *cfg;
 	/* The same for every retry of this message (Baileys idempotencyKey);
 	 * NULL: the sender makes one (a random UUID). */
 	const char *idempotency_key;
