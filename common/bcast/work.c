@@ -146,6 +146,42 @@ pace_sender(const struct worker *w, const struct biz *b, char *buf, size_t len)
 	return buf;
 }
 
+/* A broadcast scheduled for later, or outside its sending window, is left
+ * alone: -1 when it may run now, else the exit code (run ID: 75, run
+ * again then; it is neither failed nor paused). */
+static int
+waiting(struct worker *w, const struct bc_bcast *b, int explicit)
+{
+	struct bc_sched s;
+	char when[64];
+	time_t now = bc_wall(), next;
+	int st;
+
+	if (strcmp(b->status, "scheduled") && strcmp(b->status, "queued") &&
+	    strcmp(b->status, "running"))
+		return -1;
+	st = bc_sched_load(&w->d, b->id, &s);
+	if (st < 0) {
+		wa_err("%s", w->d.err);
+		return w->d.lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
+	}
+	if (st == 0)
+		return -1;
+	if (!strcmp(b->status, "scheduled") && s.has_at && s.at > now) {
+		bc_sched_when(&s, s.at, when, sizeof when);
+		wa_log(explicit ? WA_LOG_NORMAL : WA_LOG_VERBOSE, "[WA_BROADCAST] "
+		    "broadcast_id=%lld scheduled for %s: not started", b->id, when);
+		return WA_EXIT_TEMP;
+	}
+	if (bc_sched_open(&s, now, &next))
+		return -1;
+	bc_sched_when(&s, next, when, sizeof when);
+	wa_log(explicit ? WA_LOG_NORMAL : WA_LOG_VERBOSE, "[WA_BROADCAST] "
+	    "broadcast_id=%lld waiting_for_window: outside its sending window "
+	    "until %s", b->id, when);
+	return WA_EXIT_TEMP;
+}
+
 /* Run one broadcast: checks, pre-flight, then the loop. */
 static int
 run_id(struct worker *w, long long id, int explicit)
@@ -162,6 +198,13 @@ run_id(struct worker *w, long long id, int explicit)
 		else
 			wa_err("%s", w->d.err);
 		return st == 0 ? WA_EXIT_DATA : w->d.lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
+	}
+	st = waiting(w, &b, explicit);
+	if (st >= 0) {
+		bc_bcast_free(&b);
+		if (!explicit)
+			return WA_EXIT_OK;
+		return emit_status(w, id) ? WA_EXIT_IO : st;
 	}
 	if (strcmp(b.status, "queued") && strcmp(b.status, "running") &&
 	    strcmp(b.status, "pending")) {
@@ -198,17 +241,20 @@ run_id(struct worker *w, long long id, int explicit)
 }
 
 /* The next broadcast to run for --all: the lowest id above after that is
- * queued or running. 1 found, 0 none, -1 error. */
+ * queued or running, or scheduled and due. 1 found, 0 none, -1 error. */
 static int
 next_runnable(struct worker *w, long long after, long long *id)
 {
-	char k[32];
-	const char *v[1] = { bc_ll(k, sizeof k, after) };
+	char k[32], t[32];
+	const char *v[2] = { bc_ll(k, sizeof k, after), bc_epoch(t, sizeof t, bc_wall()) };
 	PGresult *r;
 	int found;
 
+	/* Those outside their window are skipped by run_id (the window is
+	 * read in the broadcast's zone, which SQL is not asked about). */
 	r = bc_q(&w->d, "SELECT id FROM whatsapp_broadcasts WHERE id > $1"
-	    " AND status IN ('queued', 'running') ORDER BY id LIMIT 1", 1, v);
+	    " AND (status IN ('queued', 'running') OR (status = 'scheduled'"
+	    " AND scheduled_at <= to_timestamp($2::bigint))) ORDER BY id LIMIT 1", 2, v);
 	if (!r)
 		return -1;
 	found = PQntuples(r) == 1;
