@@ -50,13 +50,13 @@ epoch() { date -d "$1" +%s; }
 }
 
 @test "--at with an offset, and a time already past: queued at once" {
-	WA_NOW=2026-12-08T08:00:00Z bc_new 2 --at 2026-12-08T12:00:00+05:30
+	WA_NOW=2026-12-08T05:00:00Z bc_new 2 --at 2026-12-08T12:00:00+05:30
 	assert_equal "$(bc_col "$BID" "extract(epoch FROM scheduled_at)::bigint")" \
 		"$(epoch 2026-12-08T06:30:00Z)"
 	assert_equal "$(bc_col "$BID" status)" scheduled
 	BIZ2=$BIZ
-	out=$(WA_NOW=2026-12-08T08:00:00Z bc_numbers 1 972510000000 |
-		wa-broadcast create --business "$BIZ2" --text Hi --at '2026-12-08 07:00')
+	out=$(bc_numbers 1 972510000000 |
+		WA_NOW=2026-12-08T08:00:00Z wa-broadcast create --business "$BIZ2" --text Hi --at '2026-12-08 07:00')
 	assert_equal "$(jq -r .scheduled_at <<<"$out")" 2026-12-08T07:00:00+00:00
 	assert_equal "$(bc_col "$(jq -r .broadcast_id <<<"$out")" status)" queued
 }
@@ -232,10 +232,11 @@ epoch() { date -d "$1" +%s; }
 }
 
 @test "a business's window applies to its broadcasts without one; run --all moves on to the others" {
-	bc_new 2
-	local closed=$BID biz=$BIZ
+	local biz closed
+	biz=$(bc_business)
 	psql_q "INSERT INTO wa_business_schedule (business_id, time_zone, send_window, skip_days)
 		VALUES ($biz, 'Asia/Jerusalem', '09:00-20:00', 'sat')" >/dev/null
+	closed=$(bc_numbers 2 | bc_create --business "$biz" --text Hi)
 	BC_FIRST=972560000000 bc_new 3
 	local open=$BID
 	export WA_NOW=2026-12-08T22:00:00+02:00

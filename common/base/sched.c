@@ -174,8 +174,8 @@ wa_time_parse(const char *s, const char *tz, time_t *t, char *err, size_t len)
 	tm.tm_min = mi;
 	tm.tm_sec = sec;
 	tm.tm_isdst = -1;
-	*t = timegm(&tm);
-	gmtime_r(t, &back);
+	back = tm;
+	*t = timegm(&back);
 	if (back.tm_mday != d) /* 31 February */
 		goto bad;
 	if (k == 1) {

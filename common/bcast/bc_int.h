@@ -221,7 +221,8 @@ struct bc_sched {
 	char tz[64];          /* the zone its times and days are in; "" local */
 	char window[256], skip[64]; /* as given (its own, else the business's) */
 	struct wa_window win;
-	int bad;              /* the stored window is unreadable: held */
+	int bad;              /* the stored window is unreadable: held
+	                         (create: the zone is the business's) */
 	int has_at;
 	time_t at;            /* scheduled_at */
 	char status[32];

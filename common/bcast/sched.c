@@ -27,7 +27,8 @@ bc_epoch(char *buf, size_t len, time_t t)
 
 /* The business's zone (wa_business_schedule), else the default one. */
 static int
-business_zone(struct bc_db *d, long long business_id, char *tz, size_t len)
+business_zone(struct bc_db *d, long long business_id, char *tz, size_t len,
+    int *theirs)
 {
 	char k[32];
 	const char *v[1] = { bc_ll(k, sizeof k, business_id) };
@@ -36,7 +37,8 @@ business_zone(struct bc_db *d, long long business_id, char *tz, size_t len)
 
 	if (!r)
 		return -1;
-	if (PQntuples(r) == 1)
+	*theirs = PQntuples(r) == 1;
+	if (*theirs)
 		snprintf(tz, len, "%s", PQgetvalue(r, 0, 0));
 	else
 		wa_tz_default(tz, len);
@@ -65,7 +67,7 @@ bc_sched_prepare(struct bc_db *d, const struct wa_bcast_new *n,
 		return wa_usage_error("%s", err);
 	if (n->tz)
 		snprintf(s->tz, sizeof s->tz, "%s", n->tz);
-	else if (business_zone(d, n->business_id, s->tz, sizeof s->tz) != 0)
+	else if (business_zone(d, n->business_id, s->tz, sizeof s->tz, &s->bad) != 0)
 		return db_fail(d);
 	if (!wa_tz_valid(s->tz)) {
 		wa_err("time zone '%s' (WA_TZ, or the business's) is not in the "
@@ -91,7 +93,9 @@ bc_sched_store(struct bc_db *d, long long bid, const struct bc_sched *s)
 	    " status = CASE WHEN $5::bigint > $6::bigint THEN 'scheduled'"
 	    "  ELSE status END WHERE id = $1";
 	char k[32], at[32], now[32];
-	const char *v[6] = { bc_ll(k, sizeof k, bid), s->tz,
+	/* The business's zone is followed, not copied: a change to it
+	 * applies; otherwise the zone of the host that created it. */
+	const char *v[6] = { bc_ll(k, sizeof k, bid), s->bad ? NULL : s->tz,
 		s->window[0] ? s->window : NULL, s->skip[0] ? s->skip : NULL,
 		s->has_at ? bc_epoch(at, sizeof at, s->at) : NULL,
 		bc_epoch(now, sizeof now, bc_wall()) };

@@ -207,7 +207,7 @@ run_id(struct worker *w, long long id, int explicit)
 		return emit_status(w, id) ? WA_EXIT_IO : st;
 	}
 	if (strcmp(b.status, "queued") && strcmp(b.status, "running") &&
-	    strcmp(b.status, "pending")) {
+	    strcmp(b.status, "pending") && strcmp(b.status, "scheduled")) {
 		/* Finished, or paused: nothing to do here, say so. */
 		st = !strcmp(b.status, "paused") ? WA_EXIT_UNAVAIL : WA_EXIT_OK;
 		if (st)
