@@ -252,3 +252,20 @@ epoch() { date -d "$1" +%s; }
 	id=$(bc_numbers 1 972570000000 | bc_create --business "$biz" --text Hi --at '2026-12-10 09:00')
 	assert_equal "$(bc_col "$id" "extract(epoch FROM scheduled_at)::bigint")" "$(epoch 2026-12-10T07:00:00Z)"
 }
+
+@test "export outside the window or before the time: 75, nothing claimed; inside it, the pipeline sends" {
+	bc_new 2 --window 09:00-20:00 --tz Asia/Jerusalem
+	WA_NOW=2026-12-08T21:00:00+02:00 wb export "$BID"
+	assert_equal "$status" 75
+	assert_output ""
+	[[ "$stderr" == *"waiting_for_window"*"2026-12-09T09:00:00+02:00"* ]] || fail "$stderr"
+	assert_equal "$(bc_state "$BID")" "2 0 0 0 0"
+	BC_FIRST=972580000000 WA_NOW=2026-12-08T08:00:00Z bc_new 2 --at '2026-12-08 09:00'
+	WA_NOW=2026-12-08T08:30:00Z wb export "$BID"
+	assert_equal "$status" 75
+	assert_output ""
+	export WA_NOW=2026-12-08T09:00:00Z
+	run bash -c "wa-broadcast export $BID | wa-send --context broadcast | wa-broadcast mark $BID"
+	assert_success
+	assert_equal "$(bc_col "$BID" status)" completed
+}

@@ -245,6 +245,10 @@ void bc_sched_summary(const struct bc_sched *s, yajl_val rec);
 int bc_sched_load(struct bc_db *d, long long bid, struct bc_sched *s);
 /* 1 when its window is open at now; *change: when that changes, or -1. */
 int bc_sched_open(const struct bc_sched *s, time_t now, time_t *change);
+/* Scheduled for later, or outside its window now (said at log level
+ * level): WA_EXIT_TEMP, or another exit code on a database error; -1 when
+ * it may send now. */
+int bc_sched_wait(struct bc_db *d, const struct bc_bcast *b, int level);
 /* t as ISO 8601 in its zone (or what -1 means). */
 void bc_sched_when(const struct bc_sched *s, time_t t, char *buf, size_t len);
 /* scheduled_at, window, time_zone and waiting_for_window (the next opening,

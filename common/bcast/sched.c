@@ -208,6 +208,42 @@ bc_sched_status(struct bc_db *d, long long id, yajl_val o)
 	}
 }
 
+/* A broadcast scheduled for later, or outside its sending window, is left
+ * alone: -1 when it may run now, else the exit code (75: run again then;
+ * it is neither failed nor paused), said at log level `level`. */
+int
+bc_sched_wait(struct bc_db *d, const struct bc_bcast *b, int level)
+{
+	struct bc_sched s;
+	char when[64];
+	time_t now = bc_wall(), next;
+	int st;
+
+	if (strcmp(b->status, "scheduled") && strcmp(b->status, "queued") &&
+	    strcmp(b->status, "running"))
+		return -1;
+	st = bc_sched_load(d, b->id, &s);
+	if (st < 0) {
+		wa_err("%s", d->err);
+		return d->lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
+	}
+	if (st == 0)
+		return -1;
+	if (!strcmp(b->status, "scheduled") && s.has_at && s.at > now) {
+		bc_sched_when(&s, s.at, when, sizeof when);
+		wa_log(level, "[WA_BROADCAST] "
+		    "broadcast_id=%lld scheduled for %s: not started", b->id, when);
+		return WA_EXIT_TEMP;
+	}
+	if (bc_sched_open(&s, now, &next))
+		return -1;
+	bc_sched_when(&s, next, when, sizeof when);
+	wa_log(level, "[WA_BROADCAST] "
+	    "broadcast_id=%lld waiting_for_window: outside its sending window "
+	    "until %s", b->id, when);
+	return WA_EXIT_TEMP;
+}
+
 int
 wa_bcast_reschedule(PGconn *db, long long id, const char *at, const char *tz,
     yajl_val *out)

@@ -146,42 +146,6 @@ pace_sender(const struct worker *w, const struct biz *b, char *buf, size_t len)
 	return buf;
 }
 
-/* A broadcast scheduled for later, or outside its sending window, is left
- * alone: -1 when it may run now, else the exit code (run ID: 75, run
- * again then; it is neither failed nor paused). */
-static int
-waiting(struct worker *w, const struct bc_bcast *b, int explicit)
-{
-	struct bc_sched s;
-	char when[64];
-	time_t now = bc_wall(), next;
-	int st;
-
-	if (strcmp(b->status, "scheduled") && strcmp(b->status, "queued") &&
-	    strcmp(b->status, "running"))
-		return -1;
-	st = bc_sched_load(&w->d, b->id, &s);
-	if (st < 0) {
-		wa_err("%s", w->d.err);
-		return w->d.lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
-	}
-	if (st == 0)
-		return -1;
-	if (!strcmp(b->status, "scheduled") && s.has_at && s.at > now) {
-		bc_sched_when(&s, s.at, when, sizeof when);
-		wa_log(explicit ? WA_LOG_NORMAL : WA_LOG_VERBOSE, "[WA_BROADCAST] "
-		    "broadcast_id=%lld scheduled for %s: not started", b->id, when);
-		return WA_EXIT_TEMP;
-	}
-	if (bc_sched_open(&s, now, &next))
-		return -1;
-	bc_sched_when(&s, next, when, sizeof when);
-	wa_log(explicit ? WA_LOG_NORMAL : WA_LOG_VERBOSE, "[WA_BROADCAST] "
-	    "broadcast_id=%lld waiting_for_window: outside its sending window "
-	    "until %s", b->id, when);
-	return WA_EXIT_TEMP;
-}
-
 /* Run one broadcast: checks, pre-flight, then the loop. */
 static int
 run_id(struct worker *w, long long id, int explicit)
@@ -199,7 +163,7 @@ run_id(struct worker *w, long long id, int explicit)
 			wa_err("%s", w->d.err);
 		return st == 0 ? WA_EXIT_DATA : w->d.lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
 	}
-	st = waiting(w, &b, explicit);
+	st = bc_sched_wait(&w->d, &b, explicit ? WA_LOG_NORMAL : WA_LOG_VERBOSE);
 	if (st >= 0) {
 		bc_bcast_free(&b);
 		if (!explicit)
