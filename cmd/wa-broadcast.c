@@ -17,7 +17,8 @@
 
 /* The commands, in the order of the bits of wa_opt.cmds. */
 enum { C_CREATE, C_RUN, C_EXPORT, C_MARK, C_PREVIEW, C_STATUS, C_LIST,
-	C_CANCEL, C_PAUSE, C_RESUME, C_RETRY, C_RECIPIENTS, C_OPTOUT, NCMDS };
+	C_CANCEL, C_PAUSE, C_RESUME, C_RETRY, C_RECIPIENTS, C_OPTOUT, C_RESCHEDULE,
+	NCMDS };
 #define B(c) (1u << (c))
 
 static const struct wa_optcmd cmds[] = {
@@ -46,6 +47,9 @@ static const struct wa_optcmd cmds[] = {
 	    "the numbers the business must not message:\n"
 	    "add or remove NUMBERs, import FILEs (a number\n"
 	    "a line, or CSV), list them (a table on a terminal)" },
+	[C_RESCHEDULE] = { "reschedule", "reschedule ID --at TIME",
+	    "move the start of one not started yet\n"
+	    "(--at now: queue it)" },
 	{ NULL, NULL, NULL }
 };
 
@@ -54,7 +58,7 @@ enum {
 	O_REGION, O_FIELD, O_FORMAT, O_IDEM, O_MAXLINE, O_ALL, O_PARALLEL, O_RATE, O_BATCH,
 	O_DBWAIT, O_LEASE, O_WINDOW, O_PROGRESS, O_NOPROGRESS, O_REASON,
 	O_FAILED, O_AMBIGUOUS, O_COUNT, O_SOURCE, O_NOTE, O_CONFIG, O_DB,
-	O_VERBOSE, O_QUIET, O_STATUS, O_CLASS
+	O_VERBOSE, O_QUIET, O_STATUS, O_CLASS, O_AT, O_TZ, O_SENDWIN, O_SKIP
 };
 
 static const struct wa_opt opts[] = {
@@ -89,6 +93,19 @@ static const struct wa_opt opts[] = {
 	    "prints the first broadcast and stores nothing" },
 	{ "max-line", 0, WA_ARG_SIZE, "BYTES", 64, 1L << 30, B(C_CREATE) | B(C_MARK), O_MAXLINE,
 	    "longest input line (default 1048576)" },
+	{ NULL, 0, 0, NULL, 0, 0, 0, 0, "Schedule (create, reschedule):" },
+	{ "at", 0, WA_ARG_STR, "TIME", 0, 0, B(C_CREATE) | B(C_RESCHEDULE), O_AT,
+	    "scheduled until TIME: 'YYYY-MM-DD HH:MM[:SS]' in\n"
+	    "the zone, or ISO 8601 with an offset" },
+	{ "tz", 0, WA_ARG_STR, "ZONE", 0, 0, B(C_CREATE) | B(C_RESCHEDULE), O_TZ,
+	    "the zone of --at and the window, e.g.\n"
+	    "Asia/Jerusalem (default: the business's, WA_TZ,\n"
+	    "the system's)" },
+	{ "window", 0, WA_ARG_STR, "HOURS", 0, 0, B(C_CREATE), O_SENDWIN,
+	    "create: send only then, e.g. 09:00-20:00 or\n"
+	    "'09:00-20:00,fri 09:00-14:00'" },
+	{ "skip-days", 0, WA_ARG_STR, "DAYS", 0, 0, B(C_CREATE), O_SKIP,
+	    "never send on DAYS, e.g. fri-sat or sat,sun" },
 	{ NULL, 0, 0, NULL, 0, 0, 0, 0, "Running:" },
 	{ "all", 0, WA_ARG_NONE, NULL, 0, 0, B(C_RUN) | B(C_STATUS), O_ALL,
 	    "run or status: every broadcast (run: queued or\nrunning)" },
@@ -228,6 +245,10 @@ set_opt(void *ctx, int id, const struct wa_optval *v)
 	case O_DB: a->db = v->s; break;
 	case O_VERBOSE: a->level = WA_LOG_VERBOSE; break;
 	case O_QUIET: a->level = WA_LOG_QUIET; break;
+	case O_AT: a->n.at = v->s; break;
+	case O_TZ: a->n.tz = v->s; break;
+	case O_SENDWIN: a->n.window = v->s; break;
+	case O_SKIP: a->n.skip_days = v->s; break;
 	case O_STATUS: a->status = v->s; return wa_bcast_recipients_check(v->s, NULL, NULL);
 	case O_CLASS: a->klass = v->s; return wa_bcast_recipients_check(NULL, v->s, NULL);
 	}
@@ -242,7 +263,7 @@ static const struct { int min, max; } nargs_of[NCMDS] = {
 	[C_MARK] = { 1, -1 }, [C_PREVIEW] = { 1, 1 }, [C_STATUS] = { 0, -1 },
 	[C_LIST] = { 0, 0 }, [C_CANCEL] = { 1, 1 }, [C_PAUSE] = { 1, 1 },
 	[C_RESUME] = { 1, 1 }, [C_RETRY] = { 1, 1 }, [C_RECIPIENTS] = { 1, 1 },
-	[C_OPTOUT] = { 1, -1 }
+	[C_OPTOUT] = { 1, -1 }, [C_RESCHEDULE] = { 1, 1 }
 };
 
 static int
@@ -261,6 +282,8 @@ check_args(int c, struct args *a, char **rest, int nargs)
 		return wa_usage_error("%s: --business ID is required", name);
 	if (c == C_OPTOUT)
 		return wa_bcast_optout_args(&a->oo, rest, nargs);
+	if (c == C_RESCHEDULE && !a->n.at)
+		return wa_usage_error("reschedule: --at TIME is required");
 	if (nargs < nargs_of[c].min)
 		return wa_usage_error("%s: a broadcast ID is required", name);
 	if (nargs_of[c].max >= 0 && nargs > nargs_of[c].max)
@@ -379,6 +402,10 @@ dispatch(int c, struct args *a, char **rest, int nrest, PGconn **db,
 		break;
 	case C_RESUME:
 		rc = wa_bcast_resume(*db, id, &rec);
+		rc = wa_bcast_emit_one(o, rec, rc);
+		break;
+	case C_RESCHEDULE:
+		rc = wa_bcast_reschedule(*db, id, a->n.at, a->n.tz, &rec);
 		rc = wa_bcast_emit_one(o, rec, rc);
 		break;
 	case C_RECIPIENTS:

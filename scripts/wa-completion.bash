@@ -16,6 +16,10 @@ _wa_complete() {
 	--format) COMPREPLY=($(compgen -W 'jsonl csv' -- "$cur")); return ;;
 	--status) COMPREPLY=($(compgen -W 'sent failed cancelled queued processing' -- "$cur")); return ;;
 	--class) COMPREPLY=($(compgen -W 'ambiguous retryable permanent fatal' -- "$cur")); return ;;
+	# The zones of the system's database, as --tz takes them.
+	--tz) COMPREPLY=($(cd "${TZDIR:-/usr/share/zoneinfo}" 2>/dev/null &&
+		find [A-Z]* -type f -path "$cur*" 2>/dev/null | grep -v -e '\.' -e '^posix' -e '^right')); return ;;
+	--skip-days) COMPREPLY=($(compgen -W 'fri-sat sat sat,sun sun fri' -- "$cur")); return ;;
 	esac
 
 	help=$("$cmd" --help 2>/dev/null) || return

@@ -19,15 +19,27 @@ complete_words() {
 
 @test "completion: subcommands of wa-broadcast, wa-migrate and wa-send" {
 	run complete_words wa-broadcast ''
-	for c in create run export mark preview status list cancel pause resume retry recipients optout; do
+	for c in create run export mark preview status list cancel pause resume retry recipients optout reschedule; do
 		assert_line "$c"
 	done
 	run complete_words wa-broadcast re
-	assert_output "$(printf '%s\n' recipients resume retry)"
+	assert_output "$(printf '%s\n' recipients reschedule resume retry)"
 	run complete_words wa-migrate ''
 	for c in up status baseline; do assert_line "$c"; done
 	run complete_words wa-send st
 	assert_output status
+}
+
+@test "completion: --tz completes the system's zone names, create's --window is its own" {
+	run complete_words wa-broadcast create --tz Asia/Jerus
+	assert_output Asia/Jerusalem
+	run complete_words wa-broadcast create --skip-
+	assert_output --skip-days
+	run complete_words wa-broadcast create --win
+	assert_output --window
+	run complete_words wa-broadcast reschedule --
+	assert_line --at
+	assert_line --tz
 }
 
 @test "completion: options come from --help, values for --provider and --context" {

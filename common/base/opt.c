@@ -352,7 +352,7 @@ wa_opt_parse(const struct wa_optspec *spec, int argc, char **argv, void *ctx,
 	const struct wa_opt *o;
 	struct seen *seen;
 	const char *unknown = NULL;
-	int n = 0, ns = 0, nseen = 0, c, i, help = 0, version = 0, cmd, named = 0;
+	int n = 0, ns = 0, nseen = 0, c, i, j, help = 0, version = 0, cmd, named = 0;
 	enum wa_optres res = WA_OPT_OK;
 
 	memset(out, 0, sizeof *out);
@@ -442,6 +442,16 @@ wa_opt_parse(const struct wa_optspec *spec, int argc, char **argv, void *ctx,
 		o = &spec->opts[seen[c].opt];
 		if (applies(o, cmd))
 			continue;
+		/* A name may mean one thing to some commands and another to
+		 * others: the entry of that name this command takes. */
+		for (j = 0; spec->opts[j].name || spec->opts[j].help; j++)
+			if (spec->opts[j].name && !strcmp(spec->opts[j].name, o->name) &&
+			    applies(&spec->opts[j], cmd))
+				break;
+		if (spec->opts[j].name) {
+			seen[c].opt = j;
+			continue;
+		}
 		wa_usage_error("%s%s--%s does not apply", spec->cmds[cmd].name ?
 		    spec->cmds[cmd].name : "", spec->cmds[cmd].name ? ": " : "",
 		    o->name);

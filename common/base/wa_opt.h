@@ -5,7 +5,8 @@
  * line of help. wa_opt_parse() reads argv with getopt_long's rules
  * (options before or after operands, `--` ends them, unambiguous
  * abbreviations of long names), checks every value, and refuses an option
- * the subcommand does not take, naming it. --help and --version are
+ * the subcommand does not take, naming it. Two entries may share a long
+ * name when no subcommand takes both: each subcommand gets its own. --help and --version are
  * built in; each subcommand's help is written from the same table, so it
  * can never list an option the parser refuses. */
 #ifndef WA_OPT_H

@@ -7,7 +7,10 @@
 #include <libpq-fe.h>
 #include <yajl/yajl_tree.h>
 
+#include <time.h>
+
 #include "base/wa_buf.h"
+#include "base/wa_sched.h"
 #include "bcast/wa_bcast.h"
 
 /* --- text (broadcast.c) ----------------------------------------------- */
@@ -223,6 +226,45 @@ int bc_pause(struct bc_db *d, long long bid, const char *reason);
  * not reached at all (unreached), leave the broadcast to the next run and
  * say so. */
 int bc_halt(struct bc_db *d, long long bid, const char *reason, int unreached);
+
+/* --- schedules and windows (sched.c) ---------------------------------- */
+struct bc_sched {
+	char tz[64];          /* the zone its times and days are in; "" local */
+	char window[256], skip[64]; /* as given (its own, else the business's) */
+	struct wa_window win;
+	int bad;              /* the stored window is unreadable: held
+	                         (create: the zone is the business's) */
+	int has_at;
+	time_t at;            /* scheduled_at */
+	char status[32];
+};
+/* The wall clock every schedule and window decision uses (WA_NOW). */
+time_t bc_wall(void);
+/* t as text for a parameter (to_timestamp($n::bigint)). */
+const char *bc_epoch(char *buf, size_t len, time_t t);
+/* create's --tz, --at, --window, --skip-days checked and resolved (the
+ * zone: --tz, the business's, WA_TZ, the system's): 0, or an exit code
+ * after the message. */
+int bc_sched_prepare(struct bc_db *d, const struct wa_bcast_new *n,
+    struct bc_sched *s);
+/* Store them on broadcast bid ('scheduled' when --at is still ahead). */
+int bc_sched_store(struct bc_db *d, long long bid, const struct bc_sched *s);
+/* scheduled_at into create's summary record. */
+void bc_sched_summary(const struct bc_sched *s, yajl_val rec);
+/* A broadcast's schedule and window (its own, else its business's): 1,
+ * 0 no such broadcast, -1 error. */
+int bc_sched_load(struct bc_db *d, long long bid, struct bc_sched *s);
+/* 1 when its window is open at now; *change: when that changes, or -1. */
+int bc_sched_open(const struct bc_sched *s, time_t now, time_t *change);
+/* Scheduled for later, or outside its window now (said at log level
+ * level): WA_EXIT_TEMP, or another exit code on a database error; -1 when
+ * it may send now. */
+int bc_sched_wait(struct bc_db *d, const struct bc_bcast *b, int level);
+/* t as ISO 8601 in its zone (or what -1 means). */
+void bc_sched_when(const struct bc_sched *s, time_t t, char *buf, size_t len);
+/* scheduled_at, window, time_zone and waiting_for_window (the next opening,
+ * when it waits for one) into a status record. */
+void bc_sched_status(struct bc_db *d, long long id, yajl_val o);
 
 /* --- pacing (bc_pace.c) ------------------------------------------------ */
 struct bc_pace {

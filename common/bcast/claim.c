@@ -678,7 +678,8 @@ bc_finalize(struct bc_db *d, long long bid, char *status, size_t len)
 	    "  THEN b.completed_at ELSE now() END, updated_at = now(),"
 	    " stopped_at = CASE WHEN coalesce(b.cancel_requested, false)"
 	    "  THEN coalesce(b.stopped_at, now()) ELSE b.stopped_at END"
-	    " WHERE b.id = $1 AND (b.status IN ('pending', 'queued', 'running')"
+	    " WHERE b.id = $1 AND (b.status IN ('pending', 'queued', 'running',"
+	    "  'scheduled')"
 	    "  OR (b.status = 'paused' AND coalesce(b.cancel_requested, false))"
 	    /* A send recovered as ambiguous whose real outcome came in after
 	     * the broadcast was finished: judge it again. */
@@ -758,8 +759,8 @@ bc_start(struct bc_db *d, long long bid, char *fixed, size_t len,
 	static const char sql[] =
 	    "UPDATE whatsapp_broadcasts SET status = 'running',"
 	    " started_at = coalesce(started_at, now()), updated_at = now()"
-	    " WHERE id = $1 AND status IN ('pending', 'queued', 'running')"
-	    " RETURNING id";
+	    " WHERE id = $1 AND status IN ('pending', 'queued', 'running',"
+	    " 'scheduled') RETURNING id";
 	char b1[32];
 	const char *v[1] = { bc_ll(b1, sizeof b1, bid) };
 	PGresult *r;
@@ -790,7 +791,8 @@ bc_pause(struct bc_db *d, long long bid, const char *reason)
 	static const char sql[] =
 	    "UPDATE whatsapp_broadcasts SET status = 'paused', pause_reason = $2,"
 	    " stopped_at = now(), updated_at = now()"
-	    " WHERE id = $1 AND status IN ('pending', 'queued', 'running')";
+	    " WHERE id = $1 AND status IN ('pending', 'queued', 'running',"
+	    " 'scheduled')";
 	char b1[32];
 	const char *v[2] = { bc_ll(b1, sizeof b1, bid), reason };
 

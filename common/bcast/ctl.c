@@ -146,6 +146,7 @@ bc_status_record(struct bc_db *d, long long id)
 	set_text(o, "completed_at", b, 12);
 	PQclear(b);
 	PQclear(r);
+	bc_sched_status(d, id, o);
 	if (add_errors(d, o, v) != 0) {
 		wa_val_free(o);
 		return NULL;
@@ -271,23 +272,27 @@ int
 wa_bcast_resume(PGconn *db, long long id, yajl_val *out)
 {
 	struct bc_db d = { .conn = db };
-	char st[32], k[32];
-	const char *v[1] = { bc_ll(k, sizeof k, id) };
+	char st[32], k[32], now[32];
+	const char *v[2] = { bc_ll(k, sizeof k, id), NULL };
 	int rc, cancel;
 
 	*out = NULL;
 	rc = get_status(&d, id, st, sizeof st, &cancel);
 	if (rc)
 		return rc;
-	if (!strcmp(st, "queued") || !strcmp(st, "running"))
+	if (!strcmp(st, "queued") || !strcmp(st, "running") || !strcmp(st, "scheduled"))
 		return done(&d, id, out, WA_EXIT_OK);
 	if (strcmp(st, "paused") != 0 || cancel) {
 		wa_err("broadcast %lld is %s: only a paused broadcast resumes", id,
 		    cancel ? "being cancelled" : st);
 		return WA_EXIT_DATA;
 	}
-	if (bc_cmd(&d, "UPDATE whatsapp_broadcasts SET status = 'queued',"
-	    " pause_reason = NULL, updated_at = now() WHERE id = $1 AND status = 'paused'", 1, v) != 0)
+	/* One paused before its time goes back to waiting for it. */
+	v[1] = bc_epoch(now, sizeof now, bc_wall());
+	if (bc_cmd(&d, "UPDATE whatsapp_broadcasts SET status = CASE WHEN"
+	    " started_at IS NULL AND scheduled_at > to_timestamp($2::bigint)"
+	    " THEN 'scheduled' ELSE 'queued' END,"
+	    " pause_reason = NULL, updated_at = now() WHERE id = $1 AND status = 'paused'", 2, v) != 0)
 		return fail_db(&d);
 	wa_log(WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld resumed: queued "
 	    "for the next run", id);

@@ -81,7 +81,8 @@ export_jid(struct exporter *x, struct bc_recip *r)
 	return bc_record(&x->d, x->b.id, &oc, 1, NULL) == 0 ? 0 : -1;
 }
 
-/* 1 go on, 0 stop (cancelled or paused), -1 error. */
+/* 1 go on, 0 stop (cancelled or paused), 2 stop (outside its sending
+ * window), -1 error. */
 static int
 export_poll(struct exporter *x)
 {
@@ -92,6 +93,9 @@ export_poll(struct exporter *x)
 	if (st <= 0)
 		return -1;
 	st = !now.cancel_requested && strcmp(now.status, "paused") != 0;
+	/* Its sending window closed: wa-send finishes what it has. */
+	if (st && bc_sched_wait(&x->d, &now, WA_LOG_NORMAL) >= 0)
+		st = 2;
 	bc_bcast_free(&now);
 	return st;
 }
@@ -142,6 +146,8 @@ export_loop(struct exporter *x)
 				return -1;
 			if (st == 0)
 				return WA_EXIT_OK;
+			if (st == 2)
+				return WA_EXIT_TEMP; /* export again at the opening */
 		}
 		want = EXPORT_BATCH;
 		if (x->o->window > 0) {
@@ -223,8 +229,11 @@ wa_bcast_export(const struct wa_bcast_run_opts *o, long long id)
 			wa_err("%s", x.d.err);
 		return st == 0 ? WA_EXIT_DATA : WA_EXIT_SOFTWARE;
 	}
+	rc = bc_sched_wait(&x.d, &x.b, WA_LOG_NORMAL);
+	if (rc >= 0)
+		goto out;
 	if (strcmp(x.b.status, "queued") && strcmp(x.b.status, "running") &&
-	    strcmp(x.b.status, "pending")) {
+	    strcmp(x.b.status, "pending") && strcmp(x.b.status, "scheduled")) {
 		rc = !strcmp(x.b.status, "paused") ? WA_EXIT_UNAVAIL : WA_EXIT_OK;
 		if (rc)
 			wa_log(WA_LOG_QUIET, "[WA_BROADCAST] broadcast_id=%lld not started: "

@@ -36,7 +36,7 @@
 #define RECOVER_S 10.0   /* recover dead workers' claims */
 #define PROGRESS_S 0.25
 
-enum stop_why { GO, STOP_SIGNAL, STOP_PAUSED, STOP_CANCEL, STOP_FATAL };
+enum stop_why { GO, STOP_SIGNAL, STOP_PAUSED, STOP_CANCEL, STOP_FATAL, STOP_WINDOW };
 
 struct item {
 	struct wa_msg m;
@@ -83,6 +83,9 @@ struct run {
 	int max_attempts;           /* the broadcast policy's */
 	int failed;                 /* a database error in a callback */
 	int nbetween;               /* items with between set */
+	struct bc_sched sched;      /* its sending window */
+	time_t win_change;          /* when to look at the window again; -1 never */
+	char win_next[64];          /* STOP_WINDOW: its next opening */
 };
 
 /* --- the item pool -------------------------------------------------------- */
@@ -295,7 +298,8 @@ on_result(void *ctx, struct wa_msg *m, const struct wa_result *r)
 		log_send(u, it, "failed", r);
 		/* Every other recipient would fail alike: the broadcast
 		 * stops as for a fatal outcome (the sender has stopped). */
-		if (r->error.halt && (u->stop == GO || u->stop == STOP_SIGNAL)) {
+		if (r->error.halt && (u->stop == GO || u->stop == STOP_SIGNAL ||
+		    u->stop == STOP_WINDOW)) {
 			u->stop = STOP_FATAL;
 			u->unreached = 0;
 			bc_fatal_reason(u->reason, sizeof u->reason, &r->error);
@@ -305,7 +309,8 @@ on_result(void *ctx, struct wa_msg *m, const struct wa_result *r)
 		if (r->status == WA_FAILED && r->error.cls == WA_CLASS_FATAL) {
 			/* Fatal: the recipient goes back, the broadcast stops
 			 * (bc_halt). */
-			if (u->stop == GO || u->stop == STOP_SIGNAL) {
+			if (u->stop == GO || u->stop == STOP_SIGNAL ||
+			    u->stop == STOP_WINDOW) {
 				u->stop = STOP_FATAL;
 				u->unreached = wa_error_unreached(r->error.code);
 				bc_fatal_reason(u->reason, sizeof u->reason, &r->error);
@@ -804,6 +809,26 @@ report_lost(struct run *u)
 		    "review", wa_progname(), u->b.id, wa_sender_inflight(u->snd));
 }
 
+/* The window closed? Its sends stop as for a signal (those in flight
+ * finish, the rest go back to the queue); the broadcast stays running. */
+static void
+window_check(struct run *u)
+{
+	time_t now, next;
+
+	if (u->win_change < 0 || u->stop != GO || (now = bc_wall()) < u->win_change)
+		return;
+	if (bc_sched_open(&u->sched, now, &next)) {
+		u->win_change = next;
+		return;
+	}
+	u->stop = STOP_WINDOW;
+	bc_sched_when(&u->sched, next, u->win_next, sizeof u->win_next);
+	LOGLINE(u, WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld "
+	    "waiting_for_window: its sending window closed; the sends go on at %s",
+	    u->b.id, u->win_next);
+}
+
 static int
 step_once(struct run *u)
 {
@@ -812,6 +837,7 @@ step_once(struct run *u)
 
 	if (u->o->stop && *u->o->stop && u->stop == GO)
 		u->stop = STOP_SIGNAL;
+	window_check(u);
 	if (u->stop == GO && now - u->last_poll >= POLL_S && poll_row(u) != 0)
 		return u->d->lost ? (u->db_down = 1, 0) : -1;
 	if (u->stop == GO && now - u->last_recover >= RECOVER_S && recover(u) != 0)
@@ -955,6 +981,8 @@ finish(struct run *u, int rc)
 			rc = WA_EXIT_UNAVAIL;
 		else if (u->stop == STOP_SIGNAL || (u->later && u->stop == GO))
 			rc = WA_EXIT_TEMP;
+		else if (u->stop == STOP_WINDOW && !u->o->all)
+			rc = WA_EXIT_TEMP; /* run ID: run it again at the opening */
 		else if (!strcmp(now.status, "partial") || !strcmp(now.status, "failed"))
 			rc = WA_EXIT_FAILED;
 	}
@@ -1024,6 +1052,13 @@ bc_run_one(struct bc_db *d, const struct wa_bcast_run_opts *o,
 		run_free(&u);
 		return d->lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
 	}
+	if (bc_sched_load(d, u.b.id, &u.sched) < 0) {
+		wa_err("broadcast_id=%lld: %s", u.b.id, d->err);
+		run_free(&u);
+		return d->lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
+	}
+	/* run_id found it open: look again when it next changes. */
+	bc_sched_open(&u.sched, bc_wall(), &u.win_change);
 	if (fixed[0])
 		wa_log(WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld counters "
 		    "corrected from the recipients' rows: %s", u.b.id, fixed);

@@ -610,6 +610,7 @@ wa_bcast_create(PGconn *db, const struct wa_bcast_new *n, yajl_val *out)
 	struct bc_db d = { .conn = db };
 	struct store s = { .d = &d, .business_id = n->business_id };
 	struct wa_norm_opts no;
+	struct bc_sched sc;
 	char err[256], prov[32];
 	char *comps = NULL;
 	long long old = 0, obiz = 0;
@@ -635,6 +636,11 @@ wa_bcast_create(PGconn *db, const struct wa_bcast_new *n, yajl_val *out)
 			wa_err("business %lld: no such business", n->business_id);
 		return found < 0 ? (d.lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE)
 		    : WA_EXIT_DATA;
+	}
+	rc = bc_sched_prepare(&d, n, &sc);
+	if (rc != 0) {
+		free(comps);
+		return rc;
 	}
 	if (n->idempotency_key) {
 		found = existing(&d, n->idempotency_key, &old, &obiz);
@@ -679,7 +685,8 @@ wa_bcast_create(PGconn *db, const struct wa_bcast_new *n, yajl_val *out)
 	rc = read_recipients(&s, n, &no);
 	if (rc != 0)
 		goto fail;
-	if (set_counts(&s) != 0 || bc_cmd(&d, "COMMIT", 0, NULL) != 0) {
+	if (set_counts(&s) != 0 || bc_sched_store(&d, s.bid, &sc) != 0 ||
+	    bc_cmd(&d, "COMMIT", 0, NULL) != 0) {
 		wa_err("creating the broadcast: %s", d.err);
 		rc = d.lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
 		goto fail;
@@ -690,6 +697,7 @@ wa_bcast_create(PGconn *db, const struct wa_bcast_new *n, yajl_val *out)
 	    "invalid=%lld duplicates=%lld opted_out=%lld", s.bid, s.total,
 	    s.invalid, s.dups, s.opted);
 	*out = created_record(&s);
+	bc_sched_summary(&sc, *out);
 	return s.invalid ? WA_EXIT_FAILED : WA_EXIT_OK;
 fail:
 	wa_buf_free(&s.rows);

@@ -59,11 +59,15 @@ struct wa_bcast_new {
 	int nfiles;
 	size_t maxline;
 	int format;                /* enum wa_format: 0 by the files' names */
+	const char *at;            /* --at: 'scheduled' until then */
+	const char *tz;            /* --tz: the zone of at and of the window */
+	const char *window;        /* --window: sending hours (wa_sched.h) */
+	const char *skip_days;     /* --skip-days */
 };
 
 /* Read the recipients, store the broadcast ('queued') and its recipients in
  * one transaction. *out gets {"broadcast_id","total","invalid","duplicates",
- * "opted_out"} (opted_out: numbers the business's opt-outs hold, stored
+ * "opted_out"} (and "scheduled_at" with --at) (opted_out: numbers the business's opt-outs hold, stored
  * cancelled with error_code opted_out, counted in total, not invalid)
  * (caller frees with wa_val_free), or {"broadcast_id","existing":true} when
  * the idempotency key was used before (nothing stored). WA_EXIT_FAILED
@@ -119,6 +123,10 @@ int wa_bcast_preview(const struct wa_bcast_run_opts *o, long long id,
 int wa_bcast_cancel(PGconn *db, long long id, yajl_val *out);
 int wa_bcast_pause(PGconn *db, long long id, const char *reason, yajl_val *out);
 int wa_bcast_resume(PGconn *db, long long id, yajl_val *out);
+/* Move the start of a broadcast not started yet to at (in zone tz; NULL:
+ * the broadcast's); "now" or a past time queues it. */
+int wa_bcast_reschedule(PGconn *db, long long id, const char *at,
+    const char *tz, yajl_val *out);
 /* Re-queue failed (non-ambiguous) and/or ambiguous recipients. */
 int wa_bcast_retry(PGconn *db, long long id, int failed, int ambiguous,
     yajl_val *out);

@@ -193,8 +193,15 @@ run_id(struct worker *w, long long id, int explicit)
 			wa_err("%s", w->d.err);
 		return st == 0 ? WA_EXIT_DATA : w->d.lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
 	}
+	st = bc_sched_wait(&w->d, &b, explicit ? WA_LOG_NORMAL : WA_LOG_VERBOSE);
+	if (st >= 0) {
+		bc_bcast_free(&b);
+		if (!explicit)
+			return WA_EXIT_OK;
+		return emit_status(w, id) ? WA_EXIT_IO : st;
+	}
 	if (strcmp(b.status, "queued") && strcmp(b.status, "running") &&
-	    strcmp(b.status, "pending")) {
+	    strcmp(b.status, "pending") && strcmp(b.status, "scheduled")) {
 		/* Finished, or paused: nothing to do here, say so. */
 		st = !strcmp(b.status, "paused") ? WA_EXIT_UNAVAIL : WA_EXIT_OK;
 		if (st)
@@ -231,17 +238,20 @@ run_id(struct worker *w, long long id, int explicit)
 }
 
 /* The next broadcast to run for --all: the lowest id above after that is
- * queued or running. 1 found, 0 none, -1 error. */
+ * queued or running, or scheduled and due. 1 found, 0 none, -1 error. */
 static int
 next_runnable(struct worker *w, long long after, long long *id)
 {
-	char k[32];
-	const char *v[1] = { bc_ll(k, sizeof k, after) };
+	char k[32], t[32];
+	const char *v[2] = { bc_ll(k, sizeof k, after), bc_epoch(t, sizeof t, bc_wall()) };
 	PGresult *r;
 	int found;
 
+	/* Those outside their window are skipped by run_id (the window is
+	 * read in the broadcast's zone, which SQL is not asked about). */
 	r = bc_q(&w->d, "SELECT id FROM whatsapp_broadcasts WHERE id > $1"
-	    " AND status IN ('queued', 'running') ORDER BY id LIMIT 1", 1, v);
+	    " AND (status IN ('queued', 'running') OR (status = 'scheduled'"
+	    " AND scheduled_at <= to_timestamp($2::bigint))) ORDER BY id LIMIT 1", 2, v);
 	if (!r)
 		return -1;
 	found = PQntuples(r) == 1;
