@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# suite: serial (make install rebuilds, for PREFIX=/usr, the programs the other files run)
 # make install / uninstall into a temporary DESTDIR.
 
 setup_file() {
