@@ -274,6 +274,9 @@ bench: deps-bench
 	@B=$(B) scripts/bench
 
 # --- install ---------------------------------------------------------------
+# Beside the migrations, in DATADIR: an example config (README copies it to
+# /etc/wa/wa.conf, mode 600) and the systemd service and timer, whose
+# ExecStart= names the programs in BINDIR.
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
@@ -286,6 +289,12 @@ install: all
 	install -d $(DESTDIR)$(COMPDIR)
 	for p in $(CMDS); do \
 		install -m 644 scripts/wa-completion.bash $(DESTDIR)$(COMPDIR)/$$p; done
+	install -d $(DESTDIR)$(DATADIR)/systemd
+	install -m 644 scripts/wa.conf.example $(DESTDIR)$(DATADIR)
+	install -m 644 scripts/systemd/wa-broadcast.timer $(DESTDIR)$(DATADIR)/systemd
+	sed 's|/usr/local/bin/|$(BINDIR)/|' scripts/systemd/wa-broadcast.service \
+		>$(DESTDIR)$(DATADIR)/systemd/wa-broadcast.service
+	chmod 644 $(DESTDIR)$(DATADIR)/systemd/wa-broadcast.service
 
 uninstall:
 	rm -f $(CMDS:%=$(DESTDIR)$(BINDIR)/%)
