@@ -2,12 +2,15 @@
 #
 #   make            build into $(B)
 #   make check      install what is missing, build, check the layering of
-#                   includes, run every test (also under AddressSanitizer
-#                   + UBSan; wa-send's under ThreadSanitizer), lint the
-#                   man pages
+#                   includes, lint the man pages, run every test file
+#                   (several at once), each file's time at the end
+#   make check-all  what check leaves out, for contributors and CI: the long
+#                   tests, wa-send's under ThreadSanitizer, and every file
+#                   again under AddressSanitizer + UBSan
 #   make demo       the main job, on a throw-away database and test provider
 #   make bench      timing targets (never part of check)
 #   make install    PREFIX=/usr/local DESTDIR=
+#   V=1             show the commands of the build (else one short line each)
 
 VERSION  = 0.1.0
 PREFIX  ?= /usr/local
@@ -59,6 +62,20 @@ PHONE_LIBS ?= -Wl,-Bstatic -Wl,--start-group -lphonenumber $(PHONE_DEPS) \
 CSV_LIBS ?= -lcsv
 LDLIBS   = $(PKG_LIBS) $(CSV_LIBS) $(PHONE_LIBS) -lstdc++ -lm
 
+# A quiet build: a short line a target ("CC  build/…/x.o"), the commands
+# themselves with V=1, nothing at all with V=0.
+V ?=
+ifeq ($(V),1)
+Q =
+show =
+else ifeq ($(V),0)
+Q = @
+show =
+else
+Q = @
+show = printf '  %-4s %s\n' $(1) '$@';
+endif
+
 # common/ is one folder a layer (README, "The source"); every .c below it goes
 # into libwa.a.
 LIB_C    = $(sort $(wildcard common/*/*.c common/*/*/*.c))
@@ -77,37 +94,37 @@ all: $(BINS) $(TOOLS)
 
 $(B)/libwa.a: $(LIB_OBJ)
 	@rm -f $@
-	$(AR) rcs $@ $(LIB_OBJ)
+	$(Q)$(call show,AR)$(AR) rcs $@ $(LIB_OBJ)
 
 $(B)/common/%.o: common/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(Q)$(call show,CC)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(B)/common/%.o: common/%.cc
 	@mkdir -p $(@D)
-	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c -o $@ $<
+	$(Q)$(call show,CXX)$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c -o $@ $<
 
 $(B)/cmd/%.o: cmd/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(Q)$(call show,CC)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(B)/bin/%: $(B)/cmd/%.o $(B)/libwa.a
 	@mkdir -p $(@D)
-	$(CXX) $(LDFLAGS) -o $@ $< $(B)/libwa.a $(LDLIBS)
+	$(Q)$(call show,LD)$(CXX) $(LDFLAGS) -o $@ $< $(B)/libwa.a $(LDLIBS)
 
 $(B)/tests/%.o: tests/tools/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(Q)$(call show,CC)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(B)/tests/%: $(B)/tests/%.o $(B)/libwa.a
-	$(CXX) $(LDFLAGS) -o $@ $< $(B)/libwa.a $(LDLIBS)
+	$(Q)$(call show,LD)$(CXX) $(LDFLAGS) -o $@ $< $(B)/libwa.a $(LDLIBS)
 
 $(B)/tests/wa-testprovider.o: tests/provider/wa-testprovider.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(Q)$(call show,CC)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(B)/tests/wa-testprovider: $(B)/tests/wa-testprovider.o
-	$(CC) $(LDFLAGS) -o $@ $< $(MHD_LIBS) -lpthread
+	$(Q)$(call show,LD)$(CC) $(LDFLAGS) -o $@ $< $(MHD_LIBS) -lpthread
 
 # db.o carries the schema version: rebuild it when migrations change.
 $(B)/common/db/db.o: $(MIGRATIONS)
@@ -147,17 +164,17 @@ all: $(FUZZ_REPLAY)
 
 $(B)/tests/fuzz/%.o: tests/fuzz/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(Q)$(call show,CC)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(FUZZ_REPLAY): $(B)/tests/fuzz-%: $(B)/tests/fuzz/fuzz-%.o $(B)/tests/fuzz/replay.o $(B)/libwa.a
-	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(B)/libwa.a $(LDLIBS)
+	$(Q)$(call show,LD)$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(B)/libwa.a $(LDLIBS)
 
 # The libFuzzer programs, in a build made with SAN='$(FUZZ_SAN)'.
 $(B)/fuzz/fuzz-%: $(B)/tests/fuzz/fuzz-%.o $(B)/libwa.a
 	@mkdir -p $(@D)
-	$(CXX) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(B)/libwa.a $(LDLIBS)
+	$(Q)$(call show,LD)$(CXX) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(B)/libwa.a $(LDLIBS)
 
-fuzz-build:
+fuzz-build: deps-test
 	@$(MAKE) --no-print-directory B=$(FUZZ_B) CC=clang CXX=clang++ \
 		SAN='$(FUZZ_SAN)' $(FUZZ_NAMES:%=$(FUZZ_B)/fuzz/fuzz-%)
 
@@ -170,17 +187,27 @@ fuzz: fuzz-build
 
 # --- tests -----------------------------------------------------------------
 
+# What running needs (make demo); testing and benchmarks need more.
 deps:
 	@scripts/install-deps
+deps-test:
+	@scripts/install-deps --test
+deps-bench:
+	@scripts/install-deps --bench
 
-# The suite runs twice: on the normal build (with the long tests), then
-# with every program built under AddressSanitizer + UndefinedBehaviorSanitizer
-# (any report fails it).
-check: deps
+# The suite on the normal build, several files at once (tests/tools/suite;
+# JOBS at a time, twice the cores by default), then each file's time. What
+# takes long or needs its own build is in check-all.
+check: deps-test
 	@$(MAKE) --no-print-directory WERROR=-Werror all
 	@$(MAKE) --no-print-directory check-layers
 	@$(MAKE) --no-print-directory lint-man
 	@$(MAKE) --no-print-directory test
+
+# For contributors, and CI after check: the long tests, wa-send's under
+# ThreadSanitizer, and the suite again under AddressSanitizer + UBSan.
+check-all: deps-test
+	@$(MAKE) --no-print-directory WERROR=-Werror all
 	@$(MAKE) --no-print-directory check-long
 	@$(MAKE) --no-print-directory check-tsan
 	@$(MAKE) --no-print-directory check-asan
@@ -191,10 +218,10 @@ TSAN_B = build/tsan
 check-tsan: all
 	@$(MAKE) --no-print-directory B=$(TSAN_B) WERROR=-Werror \
 		SAN=-fsanitize=thread $(CMDS:%=$(TSAN_B)/bin/%)
-	WA_BIN=$(CURDIR)/$(TSAN_B)/bin WA_TESTS=$(CURDIR)/$(B)/tests \
+	@WA_BIN=$(CURDIR)/$(TSAN_B)/bin WA_TESTS=$(CURDIR)/$(B)/tests \
 	TSAN_OPTIONS=halt_on_error=1:exitcode=99 \
-		bats --print-output-on-failure tests/send.bats tests/send-faults.bats \
-		tests/send-route.bats </dev/null
+		tests/tools/suite $(JOBS_FLAG) tests/send.bats tests/send-faults.bats \
+		tests/send-route.bats
 
 # valgrind cannot run sanitized programs: its file runs on the release pass.
 ASAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -204,22 +231,25 @@ check-asan:
 
 # --- long tests (check-long) -------------------------------------------------
 # tests/long/: the crash loop and other long tests, on the normal build only
-# (not under the sanitizers, whose pass is `bats tests`, which does not
-# descend into tests/long). `make check` runs them too. B may be relative
-# or absolute.
+# (not under the sanitizers, whose pass is the files of tests/, which does
+# not descend into tests/long). `make check-all` runs them. B may be
+# relative or absolute.
 check-long: all
-	WA_BIN=$(abspath $(B))/bin WA_TESTS=$(abspath $(B))/tests \
+	@WA_BIN=$(abspath $(B))/bin WA_TESTS=$(abspath $(B))/tests \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=99 \
-		bats --print-output-on-failure tests/long </dev/null
+		tests/tools/suite -j 1 tests/long
 # --- end of long tests ---------------------------------------------------------
 
+# make test TEST_FILES="tests/x.bats tests/y.bats" JOBS=1
 TEST_FILES = tests
+JOBS ?=
+JOBS_FLAG = $(if $(JOBS),-j $(JOBS))
 test: all
-	WA_BIN=$(CURDIR)/$(B)/bin WA_TESTS=$(CURDIR)/$(B)/tests \
+	@WA_BIN=$(CURDIR)/$(B)/bin WA_TESTS=$(CURDIR)/$(B)/tests \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=99 \
-		bats --print-output-on-failure $(TEST_FILES) </dev/null
+		tests/tools/suite $(JOBS_FLAG) $(TEST_FILES)
 
 # Every #include in common/ and cmd/ follows the layers of common/: no
 # cycle between folders, only the allowed arrows, private headers kept to
@@ -233,15 +263,20 @@ lint-man:
 		if [ -n "$$out" ]; then echo "$$m: $$out"; exit 1; fi; \
 	done; echo "man pages: $(words $(MANS)) clean under groff -mdoc -ww"
 
+# The build says nothing unless something is wrong (V=1: every command).
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@echo "make demo: building into $(B)"
+	@$(MAKE) --no-print-directory V=$(or $(V),0) all
 	@B=$(B) scripts/demo
 
-bench: deps
+bench: deps-bench
 	@$(MAKE) --no-print-directory all
 	@B=$(B) scripts/bench
 
 # --- install ---------------------------------------------------------------
+# Beside the migrations, in DATADIR: an example config (README copies it to
+# /etc/wa/wa.conf, mode 600) and the systemd service and timer, whose
+# ExecStart= names the programs in BINDIR.
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
@@ -254,6 +289,12 @@ install: all
 	install -d $(DESTDIR)$(COMPDIR)
 	for p in $(CMDS); do \
 		install -m 644 scripts/wa-completion.bash $(DESTDIR)$(COMPDIR)/$$p; done
+	install -d $(DESTDIR)$(DATADIR)/systemd
+	install -m 644 scripts/wa.conf.example $(DESTDIR)$(DATADIR)
+	install -m 644 scripts/systemd/wa-broadcast.timer $(DESTDIR)$(DATADIR)/systemd
+	sed 's|/usr/local/bin/|$(BINDIR)/|' scripts/systemd/wa-broadcast.service \
+		>$(DESTDIR)$(DATADIR)/systemd/wa-broadcast.service
+	chmod 644 $(DESTDIR)$(DATADIR)/systemd/wa-broadcast.service
 
 uninstall:
 	rm -f $(CMDS:%=$(DESTDIR)$(BINDIR)/%)
@@ -265,4 +306,4 @@ uninstall:
 clean:
 	rm -rf build
 
-.PHONY: all deps check check-asan check-tsan check-long check-layers test lint-man demo bench install uninstall clean FORCE
+.PHONY: all deps deps-test deps-bench check check-all check-asan check-tsan check-long check-layers test lint-man demo bench install uninstall clean FORCE

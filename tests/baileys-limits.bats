@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# suite: serial (asserts how long a send's time-outs take)
 # The real Baileys service's limits (providers.md §1): its JSON body limit
 # (413 with an HTML page, WA_BAILEYS_MAX_BODY), captions it drops on audio,
 # media whose MIME type is not its type's, INTERNAL_SECRET required, and

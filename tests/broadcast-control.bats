@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# suite: serial (asserts how soon a run stops after pause or cancel)
 # An operator's hands on a broadcast: cancel in each state, pause and
 # resume, a fatal outcome mid-run, retry of failed and ambiguous
 # recipients, status and list.

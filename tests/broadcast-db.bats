@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# suite: serial (keepalive timers and how soon a lost database is noticed)
 # The database going away under a running broadcast: reconnect with
 # backoff, record what finished meanwhile, go on; or, when it stays away,
 # exit 75 having lost nothing, and the next run finishes the job.

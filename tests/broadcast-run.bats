@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# suite: serial (asserts the pace --rate gives, within bounds)
 # wa-broadcast run against a real PostgreSQL and the test provider:
 # pre-flight, routing, the one retry policy, continue on error, counters,
 # the cursor, --rate.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# suite: serial (kills workers at chosen moments; asserts a shared --rate and how soon they stop)
 # Several workers, overlapping cron runs, kill -9 and SIGTERM: nobody lost,
 # nobody sent twice, the in-flight sends of a killed worker left for
 # review, --rate shared through PostgreSQL.

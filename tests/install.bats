@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# suite: serial (make install rebuilds, for PREFIX=/usr, the programs the other files run)
 # make install / uninstall into a temporary DESTDIR.
 
 setup_file() {
@@ -75,6 +76,49 @@ setup() {
 	[[ $stderr == *"/usr/share/wa/migrations: No such file or directory"* ]] || fail "stderr: $stderr"
 	run "$DEST/usr/bin/wa-migrate" --help
 	assert_output --partial "/usr/share/wa/migrations)"
+}
+
+@test "install puts the example config and the systemd units in share/wa" {
+	local d=$DEST/usr/share/wa
+	cmp "$WA_ROOT/scripts/wa.conf.example" "$d/wa.conf.example"
+	cmp "$WA_ROOT/scripts/systemd/wa-broadcast.timer" "$d/systemd/wa-broadcast.timer"
+	# The service runs the program where this install put it (PREFIX=/usr).
+	run grep '^ExecStart=' "$d/systemd/wa-broadcast.service"
+	assert_output 'ExecStart=/usr/bin/wa-broadcast run --all --no-progress --config /etc/wa/wa.conf'
+	[ -x "$DEST/usr/bin/wa-broadcast" ]
+	diff <(sed 's|^ExecStart=/usr/local/bin/|ExecStart=/usr/bin/|' \
+		"$WA_ROOT/scripts/systemd/wa-broadcast.service") "$d/systemd/wa-broadcast.service"
+	# The example holds no secret: readable by all, so it cannot be used as
+	# it is (a program refuses a config file others can read).
+	assert_equal "$(stat -c %a "$d/wa.conf.example" "$d/systemd/wa-broadcast.service" \
+		"$d/systemd/wa-broadcast.timer" | sort -u)" 644
+	run_split "$DEST/usr/bin/wa-send" --config "$d/wa.conf.example" --provider meta \
+		--to +972501234567 --text hi --dry-run
+	assert_failure 78
+}
+
+@test "README's commands copy them: the config at mode 600, which the programs accept" {
+	# README's install blocks, for PREFIX=/usr in DEST and an /etc of our own.
+	local etc=$BATS_TEST_TMPDIR/etc cmds n=0
+	cmds=$(awk '/^```/ { inb = !inb; ins = inb && $0 == "```install"; next }
+		ins' "$WA_ROOT/README.md")
+	[ -n "$cmds" ] || fail "no install block in README"
+	while IFS= read -r cmd; do
+		cmd=${cmd//\/usr\/local\/share\/wa/$DEST/usr/share/wa}
+		cmd=${cmd//\/etc\//$etc/}
+		run bash -c "$cmd"
+		assert_success
+		n=$((n + 1))
+	done <<<"$cmds"
+	assert_equal "$n" 2
+	assert_equal "$(stat -c %a "$etc/wa/wa.conf")" 600
+	cmp "$DEST/usr/share/wa/wa.conf.example" "$etc/wa/wa.conf"
+	cmp "$DEST/usr/share/wa/systemd/wa-broadcast.service" "$etc/systemd/system/wa-broadcast.service"
+	cmp "$DEST/usr/share/wa/systemd/wa-broadcast.timer" "$etc/systemd/system/wa-broadcast.timer"
+	run_split env -u INTERNAL_SECRET -u META_WA_ACCESS_TOKEN "$DEST/usr/bin/wa-send" \
+		--config "$etc/wa/wa.conf" --provider meta --to 050-123-4567 --text hi --dry-run
+	assert_success
+	assert_output --partial '"url":"https://graph.facebook.com/v21.0/106540352242922/messages"'
 }
 
 @test "uninstall removes everything install put there" {

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# suite: serial (asserts the test provider's latency and shutdown times)
 # The test provider itself (tests/provider/wa-testprovider.c): both
 # contracts, the faults, the control API and the request log.  Everything
 # else in the suite trusts it, so each test here checks something that

@@ -13,6 +13,8 @@
 #   config    the file, mode 600, drives a --dry-run; mode 644 is refused
 #   crontab   each entry's command runs
 #   systemd   each ExecStart= command runs
+#   install   copies what make install put in share/wa (tests/install.bats
+#             runs them); the config and systemd blocks are those files
 
 setup_file() {
 	load lib/common
@@ -199,6 +201,18 @@ run_sh_block() {
 	assert_success
 	assert_output --partial '"url":"https://baileys-2.internal.example:3300/send"'
 	refute_output --partial 'change-me-too'
+}
+
+@test "README: the config and systemd examples are the files make install installs" {
+	local n
+	n=$(blocks_of config | sed -n 1p)
+	diff -u "$WA_ROOT/scripts/wa.conf.example" "$BLOCKS/$n.body" ||
+		fail "README's config example is not scripts/wa.conf.example"
+	n=$(blocks_of systemd)
+	diff -u <(cat "$WA_ROOT/scripts/systemd/wa-broadcast.service"; echo;
+		cat "$WA_ROOT/scripts/systemd/wa-broadcast.timer") "$BLOCKS/$n.body" ||
+		fail "README's systemd example is not scripts/systemd/wa-broadcast.{service,timer}"
+	[ "$(blocks_of install | wc -l)" -eq 2 ] || fail "README's install commands: $(blocks_of install)"
 }
 
 @test "README: the crontab and systemd commands run and finish a queued broadcast" {

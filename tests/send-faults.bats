@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# suite: serial (asserts the waits between retries and how requests spread)
 # wa-send: error classes, the one retry policy, fatal stop, --parallel and
 # --rate, each counted and timed at the test provider (its request log:
 # "t" is when a request arrived, in ms; "attempt" counts per recipient).
