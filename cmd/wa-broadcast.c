@@ -174,8 +174,9 @@ static const struct wa_optspec spec = {
 	"Exit status: 0 done, 1 some recipient failed, 64 usage, 65 bad input or\n"
 	"no such broadcast, 69 provider not ready, a fatal outcome (paused) or\n"
 	"the provider gone mid-run (not paused: run again), 70 internal or\n"
-	"database error, 74 I/O error, 75 database lost or interrupted (run\n"
-	"again), 78 configuration or schema. See wa-broadcast(1) and wa(7).\n",
+	"database error, 74 I/O error, 75 database lost or interrupted, or\n"
+	"not due or outside its sending window (run again), 78 configuration\n"
+	"or schema. See wa-broadcast(1) and wa(7).\n",
 	cmds, NCMDS, -1, opts, set_opt
 };
 

@@ -269,3 +269,12 @@ epoch() { date -d "$1" +%s; }
 	assert_success
 	assert_equal "$(bc_col "$BID" status)" completed
 }
+
+@test "status on a terminal: the table shows when it is scheduled and when its window opens" {
+	export WA_NOW=2026-12-08T21:00:00+02:00
+	bc_new 1 --window 09:00-20:00 --tz Asia/Jerusalem
+	run script -qec "wa-broadcast status $BID" /dev/null
+	assert_success
+	assert_line --regexp '^broadcast_id .* scheduled_at +waiting_for_window +name'
+	assert_line --regexp " queued .* 2026-12-09T09:00:00\+02:00"
+}

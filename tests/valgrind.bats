@@ -205,6 +205,28 @@ EOF
 	vg_clean 7
 }
 
+@test "valgrind: wa-broadcast create --at --window, status, run --all before and inside the window, reschedule" {
+	biz=$(bc_business baileys)
+	bc_numbers 4 >"$BATS_TEST_TMPDIR/list"
+	export WA_NOW=2026-12-08T05:00:00Z
+	vrun vg wa-broadcast create --business "$biz" --text Hi --tz Asia/Jerusalem --at '2026-12-08 08:00' \
+		--window '09:00-20:00,fri 09:00-14:00' --skip-days sat "$BATS_TEST_TMPDIR/list"
+	assert_success
+	assert_equal "$(jq -r .scheduled_at <<<"$output")" 2026-12-08T08:00:00+02:00
+	WA_NOW=2026-12-08T06:30:00Z vrun vg wa-broadcast status 1
+	assert_equal "$(jq -r '.status + " " + .waiting_for_window' <<<"$output")" \
+		"scheduled 2026-12-08T09:00:00+02:00"
+	WA_NOW=2026-12-08T06:30:00Z vrun vg wa-broadcast run --all --no-progress
+	assert_success
+	assert_equal "$(bc_state 1)" "4 0 0 0 0"
+	vrun vg wa-broadcast reschedule 1 --at '2026-12-08 09:30'
+	assert_success
+	WA_NOW=2026-12-08T07:30:00Z vrun vg wa-broadcast run --all --no-progress
+	assert_success
+	assert_equal "$(bc_state 1)" "0 0 4 0 0"
+	vg_clean 5
+}
+
 @test "valgrind: wa-migrate up and status on a new database" {
 	db=$(pg_new_db)
 	n=$(ls "$WA_ROOT"/migrations/*.sql | wc -l)

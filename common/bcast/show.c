@@ -12,7 +12,8 @@
 
 static const char *const status_cols[] = { "broadcast_id", "business_id",
 	"status", "total", "queued", "processing", "sent", "failed", "ambiguous",
-	"cancelled", "rate", "eta_seconds", "name", NULL };
+	"cancelled", "rate", "eta_seconds", "scheduled_at", "waiting_for_window",
+	"name", NULL };
 static const char *const list_cols[] = { "broadcast_id", "business_id",
 	"status", "total", "sent", "failed", "cancelled", "created_at", "name",
 	NULL };
