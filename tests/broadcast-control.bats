@@ -295,7 +295,7 @@ bc_fits_100() {
 	assert_success
 	run script -qec "wa-broadcast status $BID" /dev/null
 	assert_success
-	assert_line --regexp '^id +business +sender +status +sent/total +failed +sender/s +eta +note +name'
+	assert_line --regexp '^id +business +sender +status +sent/total +failed +rate/s +eta +note +name'
 	assert_line --regexp "^ +$BID +$BIZ +baileys:$BIZ +paused +0/2 +0 +0\.0 +- +waiting for th"
 	bc_fits_100 "$output"
 	# Cut at a character, marked; the record keeps it whole.
@@ -305,7 +305,7 @@ bc_fits_100() {
 	assert_equal "$(jq -r '.name, .pause_reason' <<<"$output")" "$name"$'\n'"$reason"
 	run script -qec "wa-broadcast list" /dev/null
 	assert_success
-	assert_line --regexp '^id +business +sender +status +sent/total +failed +sender/s +eta +note +name'
+	assert_line --regexp '^id +business +sender +status +sent/total +failed +rate/s +eta +note +name'
 	assert_line --regexp "^ +$BID +$BIZ +baileys:$BIZ +paused +0/2 +0 +0\.0 +- +waiting for th"
 	bc_fits_100 "$output"
 }

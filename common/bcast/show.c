@@ -15,7 +15,7 @@
  * is in the records. The columns not named as in the record are made by
  * table_fields. */
 static const char *const status_cols[] = { "id", "business", "sender",
-	"status", "sent/total", "failed", "sender/s", "eta", "note", "name", NULL };
+	"status", "sent/total", "failed", "rate/s", "eta", "note", "name", NULL };
 #define list_cols status_cols
 static const char *const recipient_cols[] = { "recipient_id", "phone",
 	"status", "class", "code", "attempts", "sent_at", "reason", NULL };
@@ -62,6 +62,19 @@ csv_put(struct wa_bcast_out *o, yajl_val rec)
 static const char *const optout_cols[] = { "number", "created_at", "source",
 	"note", NULL };
 
+/* A time of the records ("2026-12-09T09:00:00+02:00") into buf after
+ * what, without its seconds when they are 0: a note has little room. */
+static void
+note_time(char *buf, size_t len, const char *what, const char *t)
+{
+	size_t n = strlen(t);
+
+	if (n >= 19 && t[10] == 'T' && t[16] == ':' && t[17] == '0' && t[18] == '0')
+		snprintf(buf, len, "%s %.16s%s", what, t, t + 19);
+	else
+		snprintf(buf, len, "%s %s", what, t);
+}
+
 /* The columns of status's and list's tables that are no field of the
  * record, added to the table's copy of it. */
 static void
@@ -81,7 +94,7 @@ table_fields(yajl_val rec)
 		wa_set_str(rec, "sent/total", buf);
 	}
 	if ((v = wa_get(rec, "sender_rate")) && YAJL_IS_NUMBER(v))
-		wa_set(rec, "sender/s", wa_val_copy(v));
+		wa_set(rec, "rate/s", wa_val_copy(v));
 	if (wa_get_int(rec, "eta_seconds", &a) == 0) {
 		if (a >= 100 * 3600)
 			snprintf(buf, sizeof buf, "%lldd%02lldh", a / 86400, a / 3600 % 24);
@@ -98,11 +111,11 @@ table_fields(yajl_val rec)
 	if ((v = wa_get(rec, "pause_reason")) && YAJL_IS_STRING(v))
 		wa_set_str(rec, "note", v->u.string);
 	else if ((v = wa_get(rec, "waiting_for_window")) && YAJL_IS_STRING(v)) {
-		snprintf(buf, sizeof buf, "window %s", v->u.string);
+		note_time(buf, sizeof buf, "opens", v->u.string);
 		wa_set_str(rec, "note", buf);
 	} else if (!strcmp(st, "scheduled") && (v = wa_get(rec, "scheduled_at")) &&
 	    YAJL_IS_STRING(v)) {
-		snprintf(buf, sizeof buf, "at %s", v->u.string);
+		note_time(buf, sizeof buf, "at", v->u.string);
 		wa_set_str(rec, "note", buf);
 	}
 }
