@@ -632,7 +632,8 @@ put_cell(struct wa_buf *out, const char *s, size_t w, int right)
 		wa_buf_fmt(out, "%*s", (int)(w - (len > w ? w : len)), "");
 }
 
-/* A number, or text made of one ("12/40", "1:02:03"): to the right. */
+/* A number, or text made of numbers ("12/40", "1:02:03", "4d03h"): to the
+ * right. A phone number is text. */
 static int
 numeric(yajl_val v, const char *s)
 {
@@ -640,14 +641,56 @@ numeric(yajl_val v, const char *s)
 		return 1;
 	if (!v || !YAJL_IS_STRING(v) || !s || *s < '0' || *s > '9')
 		return 0;
-	return s[strspn(s, "0123456789/:.dhms")] == '\0';
+	return s[strspn(s, "0123456789/:dh")] == '\0' && strpbrk(s, "/:dh");
+}
+
+static size_t
+row_width(const size_t *w, size_t ncol)
+{
+	size_t c, total = 0;
+
+	for (c = 0; c < ncol; c++)
+		total += w[c] + (c ? 2 : 0);
+	return total;
+}
+
+/* Make the row fit width: the text columns give way, the last first, down
+ * to 10 columns each; then the widest, down to its heading (at least 4).
+ * Numbers are never cut. */
+static void
+fit_width(size_t *w, const int *text, const char *const *cols, size_t ncol,
+    size_t width)
+{
+	size_t c, min, *big;
+
+	for (c = ncol; c-- > 0 && row_width(w, ncol) > width;)
+		while (text[c] && w[c] > 10 && row_width(w, ncol) > width)
+			w[c]--;
+	while (row_width(w, ncol) > width) {
+		big = NULL;
+		for (c = 0; c < ncol; c++) {
+			min = wa_utf8_len(cols[c]) > 4 ? wa_utf8_len(cols[c]) : 4;
+			if (text[c] && w[c] > min && (!big || w[c] > *big))
+				big = &w[c];
+		}
+		if (!big)
+			break;
+		(*big)--;
+	}
 }
 
 char *
 wa_bcast_table(yajl_val *recs, size_t n, const char *const *cols)
 {
+	return wa_bcast_table_fit(recs, n, cols, 0);
+}
+
+char *
+wa_bcast_table_fit(yajl_val *recs, size_t n, const char *const *cols,
+    size_t width)
+{
 	struct wa_buf out = { 0 };
-	size_t ncol = 0, c, i, w[32] = { 0 }, len, total, min, *big;
+	size_t ncol = 0, c, i, w[32] = { 0 }, len;
 	int text[32] = { 0 };
 	char *s;
 
@@ -667,28 +710,15 @@ wa_bcast_table(yajl_val *recs, size_t n, const char *const *cols)
 			free(s);
 		}
 	}
-	/* Fit WA_BCAST_TABLE_WIDTH: the widest text column gives way, down to
-	 * its heading (at least 4); numbers are never cut. */
-	for (;;) {
-		for (total = 0, c = 0; c < ncol; c++)
-			total += w[c] + (c ? 2 : 0);
-		if (total <= WA_BCAST_TABLE_WIDTH)
-			break;
-		big = NULL;
-		for (c = 0; c < ncol; c++) {
-			min = wa_utf8_len(cols[c]) > 4 ? wa_utf8_len(cols[c]) : 4;
-			if (text[c] && w[c] > min && (!big || w[c] > *big))
-				big = &w[c];
-		}
-		if (!big)
-			break;
-		(*big)--;
-	}
+	if (width)
+		fit_width(w, text, cols, ncol, width);
 	for (c = 0; c < ncol; c++) {
 		if (c)
 			wa_buf_str(&out, "  ");
 		put_cell(&out, cols[c], w[c], 0);
 	}
+	while (out.len && out.p[out.len - 1] == ' ')
+		out.p[--out.len] = '\0';
 	wa_buf_str(&out, "\n");
 	for (i = 0; i < n; i++) {
 		for (c = 0; c < ncol; c++) {

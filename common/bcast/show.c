@@ -195,9 +195,11 @@ errors_table(struct wa_bcast_out *o)
 int
 wa_bcast_out_table(struct wa_bcast_out *o, int kind)
 {
-	char *t = wa_bcast_table(o->recs, o->n, kind == WA_BCAST_T_LIST ? list_cols :
-	    kind == WA_BCAST_T_RECIPIENTS ? recipient_cols :
-	    kind == WA_BCAST_T_OPTOUT ? optout_cols : status_cols);
+	char *t = kind == WA_BCAST_T_RECIPIENTS || kind == WA_BCAST_T_OPTOUT ?
+	    wa_bcast_table(o->recs, o->n, kind == WA_BCAST_T_RECIPIENTS ?
+	    recipient_cols : optout_cols) :
+	    wa_bcast_table_fit(o->recs, o->n, kind == WA_BCAST_T_LIST ? list_cols :
+	    status_cols, WA_BCAST_TABLE_WIDTH);
 	size_t i;
 	int rc = t && fputs(t, o->fp) >= 0 ? 0 : -1;
 

@@ -233,9 +233,14 @@ int wa_bcast_parse_id(const char *s, long long *id);
 int wa_bcast_parse_ids(char *const *argv, int argc, long long **ids);
 
 /* Render records as an aligned table (for a terminal): the named fields as
- * columns, no line wider than WA_BCAST_TABLE_WIDTH (text is cut, at a
- * character, with "…"; the records keep it whole). Returns a malloc'd string, or NULL when out of memory. */
-#define WA_BCAST_TABLE_WIDTH 100
+ * columns, text cut at a character (with "…"; the records keep it whole)
+ * to 40 columns. Returns a malloc'd string, or NULL when out of memory. */
 char *wa_bcast_table(yajl_val *recs, size_t n, const char *const *cols);
+/* The same, with no line wider than width (0: any), the text columns
+ * cut to fit, the last first. Status's and list's fit
+ * WA_BCAST_TABLE_WIDTH. */
+#define WA_BCAST_TABLE_WIDTH 100
+char *wa_bcast_table_fit(yajl_val *recs, size_t n, const char *const *cols,
+    size_t width);
 
 #endif
