@@ -157,7 +157,7 @@ EOF
 	# The senders of every broadcast of a business, and the list.
 	vrun vg wa-broadcast status --all --business "$biz"
 	assert_success
-	assert_equal "$(jq -c '[.broadcast_id, .sender, .sender_rate]' <<<"$output")" "[1,\"baileys:$biz\",0.0]"
+	assert_equal "$(jq -c '[.broadcast_id, .sender, .sender_rate]' <<<"$output")" "[1,\"baileys:$biz\",0]"
 	vrun vg wa-broadcast list
 	assert_success
 	assert_equal "$(jq -c '[.broadcast_id, .sender, .eta_seconds]' <<<"$output")" "[1,\"baileys:$biz\",0]"
