@@ -34,8 +34,9 @@ static const struct wa_optcmd cmds[] = {
 	[C_PREVIEW] = { "preview", "preview ID [-n N]", "the first N messages as they would be\n"
 	    "sent (recipient, address, the rendered\n"
 	    "message), claiming and changing nothing" },
-	[C_STATUS] = { "status", "status ID... | --all", "a record per broadcast (no ID: as --all); a table\n"
-	    "on a terminal" },
+	[C_STATUS] = { "status", "status ID... | --all", "a record per broadcast (no ID: as --all;\n"
+	    "--business: of one business) with its sender,\n"
+	    "the sender's rate and the ETA; a table on a terminal" },
 	[C_LIST] = { "list", "list", "one record per broadcast (a table on a terminal)" },
 	[C_CANCEL] = { "cancel", "cancel ID", "cancel, in any state; the rest become cancelled" },
 	[C_PAUSE] = { "pause", "pause ID", "pause a queued or running broadcast" },
@@ -75,9 +76,9 @@ static const struct wa_opt opts[] = {
 	{ "media", 0, WA_ARG_STR, "JSON", 0, 0, B(C_CREATE), O_MEDIA,
 	    "{\"type\":\"image\",\"url\"|\"path\":...,\"caption\":...}" },
 	{ "name", 0, WA_ARG_STR, "NAME", 0, 0, B(C_CREATE), O_NAME, "the broadcast's name" },
-	{ "business", 'b', WA_ARG_STR, "ID", 0, 0, B(C_CREATE) | B(C_LIST) | B(C_OPTOUT),
-	    O_BUSINESS, "the business (create, optout; list: only its\n"
-	    "broadcasts)" },
+	{ "business", 'b', WA_ARG_STR, "ID", 0, 0, B(C_CREATE) | B(C_LIST) | B(C_STATUS) | B(C_OPTOUT),
+	    O_BUSINESS, "the business (create, optout; list, status: only\n"
+	    "its broadcasts)" },
 	{ "region", 'r', WA_ARG_STR, "CC", 0, 0, B(C_CREATE) | B(C_OPTOUT), O_REGION,
 	    "read national numbers in region CC (default\n"
 	    "WA_DEFAULT_REGION of the config or environment)" },
@@ -275,6 +276,8 @@ check_args(int c, struct args *a, char **rest, int nargs)
 	if (c == C_RUN || c == C_STATUS) {
 		if (a->all && nargs)
 			return wa_usage_error("%s: give IDs or --all, not both", name);
+		if (c == C_STATUS && a->business > 0 && nargs)
+			return wa_usage_error("status: give IDs or --business, not both");
 		if (!a->all && !nargs && c == C_RUN)
 			return wa_usage_error("run: give broadcast IDs or --all");
 		return 0;
@@ -379,6 +382,7 @@ dispatch(int c, struct args *a, char **rest, int nrest, PGconn **db,
 		a->oo.format = a->n.format;
 		a->oo.field = a->n.field;
 		o->table = a->oo.op == WA_BCAST_OPTOUT_LIST && isatty(1);
+		o->kind = WA_BCAST_T_OPTOUT;
 		rc = wa_bcast_optout(*db, &a->oo, wa_bcast_emit, o);
 		if (o->table && wa_bcast_out_table(o, WA_BCAST_T_OPTOUT) != 0 &&
 		    rc == WA_EXIT_OK)
@@ -387,8 +391,10 @@ dispatch(int c, struct args *a, char **rest, int nrest, PGconn **db,
 	case C_STATUS:
 	case C_LIST:
 		o->table = isatty(1);
-		rc = c == C_LIST ? wa_bcast_list(*db, a->business, wa_bcast_emit, o) :
-		    wa_bcast_status(*db, ids, a->all ? 0 : nrest, wa_bcast_emit, o);
+		o->kind = c == C_LIST ? WA_BCAST_T_LIST : WA_BCAST_T_STATUS;
+		rc = c == C_LIST ? wa_bcast_list(*db, cfg, a->business, wa_bcast_emit, o) :
+		    wa_bcast_status(*db, cfg, a->business, ids, a->all ? 0 : nrest,
+		    wa_bcast_emit, o);
 		if (o->table && wa_bcast_out_table(o, c == C_LIST ? WA_BCAST_T_LIST :
 		    WA_BCAST_T_STATUS) != 0 && rc == WA_EXIT_OK)
 			rc = WA_EXIT_IO;

@@ -277,14 +277,91 @@ teardown() {
 	assert_equal "$(wc -l <<<"$output")" 2
 }
 
-@test "status and list: an aligned table on a terminal" {
-	bc_new 2
+# Every line of a table no wider than 100 columns, a character one column.
+bc_fits_100() {
+	local line
+	while IFS= read -r line; do
+		line=${line%$'\r'}
+		[ "$(LC_ALL=C.UTF-8 bash -c 'echo ${#1}' _ "$line")" -le 100 ] ||
+			fail "wider than 100 columns: $line"
+	done <<<"$1"
+}
+
+@test "status and list: an aligned table on a terminal, within 100 columns, with the sender, its rate, the ETA and why it is paused" {
+	name='מבצע חנוכה לכל הלקוחות הקבועים של החנות ברחבי הארץ, עם הנחה מיוחדת של עשרים אחוז'
+	bc_new 2 --name "$name"
+	reason='waiting for the owner to approve the new template and the price list'
+	wb pause --reason "$reason" "$BID"
+	assert_success
 	run script -qec "wa-broadcast status $BID" /dev/null
 	assert_success
-	assert_line --regexp '^broadcast_id +business_id +status +total +queued'
-	assert_line --regexp "^ +$BID +$BIZ +queued +2 +2 "
+	assert_line --regexp '^id +business +sender +status +sent/total +failed +rate/s +eta +note +name'
+	assert_line --regexp "^ +$BID +$BIZ +baileys:$BIZ +paused +0/2 +0 +0\.0 +- +waiting for the owner"
+	bc_fits_100 "$output"
+	# Cut at a character, marked; the record keeps it whole.
+	assert_line --partial "waiting for the owner…  מבצע חנוכ…"
+	refute_line --partial "עשרים אחוז"
+	wb status "$BID"
+	assert_equal "$(jq -r '.name, .pause_reason' <<<"$output")" "$name"$'\n'"$reason"
 	run script -qec "wa-broadcast list" /dev/null
-	assert_line --regexp '^broadcast_id +business_id +status +total'
+	assert_success
+	assert_line --regexp '^id +business +sender +status +sent/total +failed +rate/s +eta +note +name'
+	assert_line --regexp "^ +$BID +$BIZ +baileys:$BIZ +paused +0/2 +0 +0\.0 +- +waiting for the owner"
+	bc_fits_100 "$output"
+}
+
+@test "status and list: each broadcast's sender and the rate of all that sender's running broadcasts; --business filters" {
+	bc_new 40
+	b1=$BID biz1=$BIZ
+	BID=$(bc_numbers 40 972510000000 | bc_create --business "$biz1" --text "Hi")
+	b2=$BID
+	bc_new 30
+	b3=$BID biz3=$BIZ
+	# Business 3 sends from its own Meta number.
+	psql_q "UPDATE business SET whatsapp_provider = 'meta', meta_phone_number_id = '15550001'
+		WHERE id = $biz3" >/dev/null
+	# b1 sent 30 and b2 12 in the last minute; b3 18, from another sender.
+	psql_q "UPDATE whatsapp_broadcasts SET status = 'running', started_at = now() - interval '2 minutes'" >/dev/null
+	psql_q "UPDATE whatsapp_broadcast_recipients r SET status = 'sent', sent_at = now()
+		FROM (SELECT id, broadcast_id, row_number() OVER (PARTITION BY broadcast_id ORDER BY id) AS n
+			FROM whatsapp_broadcast_recipients) s
+		WHERE r.id = s.id AND s.n <= CASE s.broadcast_id WHEN $b1 THEN 30 WHEN $b2 THEN 12 ELSE 18 END" >/dev/null
+	psql_q "UPDATE whatsapp_broadcasts b SET sent_count = (SELECT count(*)
+		FROM whatsapp_broadcast_recipients r WHERE r.broadcast_id = b.id AND r.status = 'sent')" >/dev/null
+	wb status --all
+	assert_success
+	assert_equal "$(jq -c '[.broadcast_id, .sender, .sender_rate, .rate, .eta_seconds]' <<<"$output")" \
+		"[$b1,\"baileys:$biz1\",0.7,0.5,20]"$'\n'"[$b2,\"baileys:$biz1\",0.7,0.2,140]"$'\n'"[$b3,\"meta:15550001\",0.3,0.3,40]"
+	wb list
+	assert_success
+	assert_equal "$(jq -c '[.broadcast_id, .sender, .sender_rate, .rate, .eta_seconds]' <<<"$output")" \
+		"[$b1,\"baileys:$biz1\",0.7,0.5,20]"$'\n'"[$b2,\"baileys:$biz1\",0.7,0.2,140]"$'\n'"[$b3,\"meta:15550001\",0.3,0.3,40]"
+	# A paused one sends nothing: its sender goes at the other's rate.
+	psql_q "UPDATE whatsapp_broadcasts SET status = 'paused' WHERE id = $b2" >/dev/null
+	wb status "$b1"
+	assert_equal "$(jq -c '[.sender_rate, .rate]' <<<"$output")" '[0.5,0.5]'
+	run script -qec "wa-broadcast status --all" /dev/null
+	assert_success
+	assert_line --regexp "^ +$b1 +$biz1 +baileys:$biz1 +running +30/40 +0 +0\.5 +0:20 +- +-"
+	assert_line --regexp "^ +$b3 +$biz3 +meta:15550001 +running +18/30 +0 +0\.3 +0:40 "
+	# --business: only its broadcasts, with --all or without IDs.
+	wb status --business "$biz1"
+	assert_success
+	assert_equal "$(jq -c .broadcast_id <<<"$output" | paste -sd,)" "$b1,$b2"
+	wb status --all --business "$biz3"
+	assert_equal "$(jq -c .broadcast_id <<<"$output")" "$b3"
+	wb list --business "$biz3"
+	assert_equal "$(jq -c .broadcast_id <<<"$output")" "$b3"
+	# A business with no broadcasts (or none at all): nothing, as list.
+	wb status --business 999999
+	assert_success
+	assert_output ""
+	wb list --business 999999
+	assert_success
+	assert_output ""
+	wb status --business "$biz1" "$b3"
+	assert_equal "$status" 64
+	[[ "$stderr" == *"IDs or --business, not both"* ]] || fail "$stderr"
 }
 
 @test "run --progress: a progress bar on stderr; none when stderr is not a terminal" {

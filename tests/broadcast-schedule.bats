@@ -275,6 +275,10 @@ epoch() { date -d "$1" +%s; }
 	bc_new 1 --window 09:00-20:00 --tz Asia/Jerusalem
 	run script -qec "wa-broadcast status $BID" /dev/null
 	assert_success
-	assert_line --regexp '^broadcast_id .* scheduled_at +waiting_for_window +name'
-	assert_line --regexp " queued .* 2026-12-09T09:00:00\+02:00"
+	assert_line --regexp '^id .* status .* note +name'
+	assert_line --regexp " queued .* opens 2026-12-09T09:00\+02:00"
+	bc_new 1 --at 2026-12-10T10:00:00+02:00 --tz Asia/Jerusalem
+	run script -qec "wa-broadcast status $BID" /dev/null
+	assert_success
+	assert_line --regexp " scheduled .* at 2026-12-10T10:00\+02:00"
 }

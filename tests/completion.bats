@@ -65,6 +65,9 @@ complete_words() {
 	assert_output ambiguous
 	run complete_words wa-broadcast recipients 1 --status f
 	assert_output failed
+	# status of one business's broadcasts.
+	run complete_words wa-broadcast status --bu
+	assert_output --business
 }
 
 @test "completion: every program is registered" {

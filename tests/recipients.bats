@@ -215,7 +215,7 @@ then left"
 		'[{"code":"timeout","class":"ambiguous","count":6},{"code":"undeliverable","class":"permanent","count":5},{"code":"bad_request","class":"permanent","count":4},{"code":"rate_limited","class":"retryable","count":3},{"code":"invalid_phone","class":"permanent","count":2}]'
 	run script -qec "wa-broadcast status $BID" /dev/null
 	assert_success
-	assert_line --regexp '^broadcast_id +business_id +status'
+	assert_line --regexp '^id +business +sender +status'
 	assert_line --partial "broadcast $BID, most frequent errors:"
 	assert_line --regexp '^code +class +count'
 	assert_line --regexp '^timeout +ambiguous +6'

@@ -154,12 +154,23 @@ EOF
 	vrun vg wa-broadcast status 1
 	assert_success
 	assert_equal "$(jq -c '[.status, .sent, .failed, .ambiguous]' <<<"$output")" '["partial",22,4,1]'
+	# The senders of every broadcast of a business, and the list.
+	vrun vg wa-broadcast status --all --business "$biz"
+	assert_success
+	assert_equal "$(jq -c '[.broadcast_id, .sender, .sender_rate]' <<<"$output")" "[1,\"baileys:$biz\",0]"
+	vrun vg wa-broadcast list
+	assert_success
+	assert_equal "$(jq -c '[.broadcast_id, .sender, .eta_seconds]' <<<"$output")" "[1,\"baileys:$biz\",0]"
+	# The table on a terminal.
+	run script -qec "vg wa-broadcast status --all" /dev/null
+	assert_success
+	assert_line --regexp "^ +1 +$biz +baileys:$biz +partial +22/26 +4 "
 	vrun vg wa-broadcast recipients --status failed --format csv 1
 	assert_success
 	assert_equal "$(wc -l <<<"$output")" 5
 	vrun vg wa-broadcast recipients --class ambiguous 1
 	assert_equal "$(jq -r .phone <<<"$output")" +972500000005
-	vg_clean 5
+	vg_clean 8
 }
 
 @test "valgrind: wa-broadcast export | wa-send | wa-broadcast mark" {

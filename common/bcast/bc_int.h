@@ -297,6 +297,14 @@ struct wa_cfg;
  * every send (wa_route.h). 0, or an exit code with the reason in err. */
 int bc_provider_of(const struct wa_cfg *cfg, long long business_id, int *p,
     char *err, size_t len);
+/* The senders of businesses, for status: the key of each one's pacing
+ * row ("meta:<phone number id>", "baileys:<business id>"), from the
+ * settings it sends with, looked up once per business. bc_sender_of says
+ * NULL when that cannot be known (no route, no database). */
+struct bc_senders;
+struct bc_senders *bc_senders_new(const struct wa_cfg *cfg);
+const char *bc_sender_of(struct bc_senders *s, long long business_id);
+void bc_senders_free(struct bc_senders *s);
 /* own (if not NULL) gets the settings the business sends with (its own
  * from the config file and its business row, else the global ones: free
  * it with wa_cfg_free, also after a failure). */

@@ -8,6 +8,7 @@
 
 #include "bc_int.h"
 #include "base/wa_cli.h"
+#include "base/wa_utf8.h"
 #include "record/wa_rec.h"
 
 /* --- status records ------------------------------------------------------ */
@@ -362,48 +363,146 @@ wa_bcast_retry(PGconn *db, long long id, int failed, int ambiguous,
 
 /* --- status and list ------------------------------------------------------ */
 
-static int
-emit_all(struct bc_db *d, PGresult *ids, wa_bcast_emit_fn emit, void *arg)
-{
-	yajl_val o;
-	int i, rc = WA_EXIT_OK;
+/* Who sends each broadcast and how fast that sender goes now: the sum of
+ * the rates of its running broadcasts, each as the status record has it
+ * (its sends of the last 60 s). From what was recorded, not from the
+ * configured --rate, which only the workers know. */
+struct senders {
+	int unread;          /* the rates could not be read */
+	struct bc_senders *s;
+	struct { char key[96]; double rate; } *r;
+	size_t n;
+};
 
-	for (i = 0; i < PQntuples(ids); i++) {
-		o = bc_status_record(d, strtoll(PQgetvalue(ids, i, 0), NULL, 10));
-		if (!o)
-			return fail_db(d);
-		if (emit(arg, o) != 0)
-			rc = WA_EXIT_IO;
-		wa_val_free(o);
-		if (rc)
-			break;
+static int
+senders_load(struct bc_db *d, const struct wa_cfg *cfg, struct senders *ss)
+{
+	static const char sql[] =
+	    "SELECT b.business_id, (SELECT count(*) FROM whatsapp_broadcast_recipients r"
+	    "  WHERE r.broadcast_id = b.id AND r.status IN ('sent', 'delivered')"
+	    "  AND r.sent_at > now() - interval '60 seconds')"
+	    " / least(60, greatest(1, extract(epoch FROM now() - b.started_at)))::float8"
+	    " FROM whatsapp_broadcasts b WHERE b.status = 'running'";
+	PGresult *r;
+	const char *key;
+	size_t j;
+	int i;
+
+	memset(ss, 0, sizeof *ss);
+	ss->s = bc_senders_new(cfg);
+	if (!ss->s) {
+		snprintf(d->err, sizeof d->err, "out of memory");
+		return -1;
 	}
+	r = bc_q(d, sql, 0, NULL);
+	if (!r) {
+		ss->unread = 1;
+		return -1;
+	}
+	ss->r = calloc((size_t)PQntuples(r) + 1, sizeof *ss->r);
+	for (i = 0; ss->r && i < PQntuples(r); i++) {
+		key = PQgetisnull(r, i, 0) ? NULL :
+		    bc_sender_of(ss->s, strtoll(PQgetvalue(r, i, 0), NULL, 10));
+		if (!key)
+			continue;
+		for (j = 0; j < ss->n && strcmp(ss->r[j].key, key); j++)
+			;
+		if (j == ss->n)
+			snprintf(ss->r[ss->n++].key, sizeof ss->r[0].key, "%s", key);
+		ss->r[j].rate += PQgetisnull(r, i, 1) ? 0 : strtod(PQgetvalue(r, i, 1), NULL);
+	}
+	PQclear(r);
+	return 0;
+}
+
+static void
+senders_free(struct senders *ss)
+{
+	bc_senders_free(ss->s);
+	free(ss->r);
+}
+
+/* "sender" (null when it cannot be known) and "sender_rate". */
+static void
+add_sender(struct senders *ss, yajl_val o)
+{
+	long long biz;
+	const char *key = NULL;
+	double rate = 0;
+	size_t j;
+
+	if (wa_get_int(o, "business_id", &biz) == 0)
+		key = bc_sender_of(ss->s, biz);
+	if (key)
+		wa_set_str(o, "sender", key);
+	else
+		wa_set_null(o, "sender");
+	for (j = 0; key && j < ss->n; j++)
+		if (!strcmp(ss->r[j].key, key))
+			rate = ss->r[j].rate;
+	if (ss->unread)
+		wa_set_null(o, "sender_rate");
+	else
+		wa_set(o, "sender_rate", new_double(rate));
+}
+
+static int
+emit_rec(struct senders *ss, yajl_val o, wa_bcast_emit_fn emit, void *arg)
+{
+	int rc;
+
+	add_sender(ss, o);
+	rc = emit(arg, o) != 0 ? WA_EXIT_IO : WA_EXIT_OK;
+	wa_val_free(o);
 	return rc;
 }
 
 int
-wa_bcast_status(PGconn *db, const long long *ids, int nids,
-    wa_bcast_emit_fn emit, void *arg)
+wa_bcast_status(PGconn *db, const struct wa_cfg *cfg, long long business_id,
+    const long long *ids, int nids, wa_bcast_emit_fn emit, void *arg)
 {
 	struct bc_db d = { .conn = db };
+	struct senders ss;
+	char k[32];
+	const char *v[1] = { business_id > 0 ? bc_ll(k, sizeof k, business_id) : NULL };
 	PGresult *r;
 	yajl_val o;
 	int i, rc = WA_EXIT_OK;
 
+	/* Without the senders' rates the records are still worth showing. */
+	if (senders_load(&d, cfg, &ss) != 0) {
+		rc = fail_db(&d);
+		if (d.lost || !ss.s) {
+			senders_free(&ss);
+			return rc;
+		}
+	}
 	if (nids == 0) {
-		r = bc_q(&d, "SELECT id FROM whatsapp_broadcasts ORDER BY id", 0, NULL);
-		if (!r)
+		r = bc_q(&d, "SELECT id FROM whatsapp_broadcasts"
+		    " WHERE ($1::bigint IS NULL OR business_id = $1) ORDER BY id", 1, v);
+		if (!r) {
+			senders_free(&ss);
 			return fail_db(&d);
-		rc = emit_all(&d, r, emit, arg);
+		}
+		for (i = 0; i < PQntuples(r); i++) {
+			o = bc_status_record(&d, strtoll(PQgetvalue(r, i, 0), NULL, 10));
+			if (!o || emit_rec(&ss, o, emit, arg) != WA_EXIT_OK) {
+				rc = o ? WA_EXIT_IO : fail_db(&d);
+				break;
+			}
+		}
 		PQclear(r);
+		senders_free(&ss);
 		return rc;
 	}
 	for (i = 0; i < nids; i++) {
 		o = bc_status_record(&d, ids[i]);
 		if (!o) {
 			wa_err("%s", d.err);
-			if (d.lost)
-				return WA_EXIT_TEMP;
+			if (d.lost) {
+				rc = WA_EXIT_TEMP;
+				break;
+			}
 			/* An unknown ID is the caller's; any other error ours. */
 			if (!d.missing)
 				rc = WA_EXIT_SOFTWARE;
@@ -411,51 +510,79 @@ wa_bcast_status(PGconn *db, const long long *ids, int nids,
 				rc = WA_EXIT_DATA;
 			continue;
 		}
-		if (emit(arg, o) != 0) {
-			wa_val_free(o);
-			return WA_EXIT_IO;
+		if (emit_rec(&ss, o, emit, arg) != WA_EXIT_OK) {
+			rc = WA_EXIT_IO;
+			break;
 		}
-		wa_val_free(o);
 	}
+	senders_free(&ss);
 	return rc;
 }
 
 int
-wa_bcast_list(PGconn *db, long long business_id, wa_bcast_emit_fn emit,
-    void *arg)
+wa_bcast_list(PGconn *db, const struct wa_cfg *cfg, long long business_id,
+    wa_bcast_emit_fn emit, void *arg)
 {
+	/* The rate and what is left are counted for running broadcasts only:
+	 * a list of every broadcast reads no one else's recipients. */
 	static const char sql[] =
 	    "SELECT id, business_id, name, status, coalesce(total_recipients, 0),"
 	    " coalesce(sent_count, 0), coalesce(failed_count, 0),"
-	    " coalesce(cancelled_count, 0), " TS("created_at")
-	    " FROM whatsapp_broadcasts WHERE ($1::bigint IS NULL OR business_id = $1)"
+	    " coalesce(cancelled_count, 0), " TS("created_at") ", pause_reason,"
+	    " CASE WHEN status = 'running' THEN (SELECT count(*)"
+	    "  FROM whatsapp_broadcast_recipients r WHERE r.broadcast_id = b.id"
+	    "  AND r.status IN ('sent', 'delivered')"
+	    "  AND r.sent_at > now() - interval '60 seconds')"
+	    "  / least(60, greatest(1, extract(epoch FROM now() - started_at)))::float8"
+	    "  ELSE 0 END,"
+	    " CASE WHEN status = 'running' THEN (SELECT count(*)"
+	    "  FROM whatsapp_broadcast_recipients r WHERE r.broadcast_id = b.id"
+	    "  AND r.status IN ('queued', 'processing')) END"
+	    " FROM whatsapp_broadcasts b WHERE ($1::bigint IS NULL OR business_id = $1)"
 	    " ORDER BY id";
 	static const char *const keys[] = { "broadcast_id", "business_id", "name",
-		"status", "total", "sent", "failed", "cancelled", "created_at" };
+		"status", "total", "sent", "failed", "cancelled", "created_at",
+		"pause_reason" };
 	struct bc_db d = { .conn = db };
+	struct senders ss;
 	char k[32];
 	const char *v[1] = { business_id > 0 ? bc_ll(k, sizeof k, business_id) : NULL };
-	PGresult *r = bc_q(&d, sql, 1, v);
+	PGresult *r;
 	yajl_val o;
+	double rate;
+	long long left;
 	int i, j, rc = WA_EXIT_OK;
 
-	if (!r)
+	if (senders_load(&d, cfg, &ss) != 0 || !(r = bc_q(&d, sql, 1, v))) {
+		senders_free(&ss);
 		return fail_db(&d);
+	}
 	for (i = 0; i < PQntuples(r) && rc == WA_EXIT_OK; i++) {
 		o = wa_new_object();
-		for (j = 0; j < 9; j++) {
-			if (PQgetisnull(r, i, j))
-				wa_set_null(o, keys[j]);
-			else if (j == 2 || j == 3 || j == 8)
+		for (j = 0; j < 10; j++) {
+			if (PQgetisnull(r, i, j)) {
+				if (j != 9)
+					wa_set_null(o, keys[j]);
+			} else if (j == 2 || j == 3 || j == 8 || j == 9)
 				wa_set_str(o, keys[j], PQgetvalue(r, i, j));
 			else
 				wa_set_int(o, keys[j], strtoll(PQgetvalue(r, i, j), NULL, 10));
 		}
-		if (emit(arg, o) != 0)
-			rc = WA_EXIT_IO;
-		wa_val_free(o);
+		rate = strtod(PQgetvalue(r, i, 10), NULL);
+		wa_set(o, "rate", new_double(rate));
+		/* Only a running broadcast's is known here; a finished one's is 0. */
+		left = strtoll(PQgetvalue(r, i, 11), NULL, 10);
+		if (!PQgetisnull(r, i, 11) && rate > 0 && left > 0)
+			wa_set_int(o, "eta_seconds", (long long)(left / rate + 0.5));
+		else if (!PQgetisnull(r, i, 11) ? left == 0 :
+		    is_final(PQgetvalue(r, i, 3)))
+			wa_set_int(o, "eta_seconds", 0);
+		else
+			wa_set_null(o, "eta_seconds");
+		rc = emit_rec(&ss, o, emit, arg);
 	}
 	PQclear(r);
+	senders_free(&ss);
 	return rc;
 }
 
@@ -473,38 +600,140 @@ cell(yajl_val rec, const char *col)
 	return wa_json_dump(v, NULL);
 }
 
+/* Bytes of the first cols characters of s (one column each: Hebrew as
+ * Latin; wide scripts are rare in these tables). */
+static size_t
+fit_cols(const char *s, size_t cols)
+{
+	size_t i = 0;
+
+	while (s[i] && cols) {
+		i++;
+		while ((s[i] & 0xc0) == 0x80)
+			i++;
+		cols--;
+	}
+	return i;
+}
+
+/* A cell cut to w columns, at a character, with "…" for what is cut. */
+static void
+put_cell(struct wa_buf *out, const char *s, size_t w, int right)
+{
+	size_t len = wa_utf8_len(s), n = len, b;
+
+	if (len > w)
+		n = w ? w - 1 : 0;
+	b = fit_cols(s, n);
+	if (right)
+		wa_buf_fmt(out, "%*s", (int)(w - (len > w ? w : len)), "");
+	wa_buf_fmt(out, "%.*s%s", (int)b, s, len > w && w ? "\xe2\x80\xa6" : "");
+	if (!right)
+		wa_buf_fmt(out, "%*s", (int)(w - (len > w ? w : len)), "");
+}
+
+/* A number, or text made of numbers ("12/40", "1:02:03", "4d03h"): to the
+ * right. A phone number is text. */
+static int
+numeric(yajl_val v, const char *s)
+{
+	if (YAJL_IS_NUMBER(v))
+		return 1;
+	if (!v || !YAJL_IS_STRING(v) || !s || *s < '0' || *s > '9')
+		return 0;
+	return s[strspn(s, "0123456789/:dh")] == '\0' && strpbrk(s, "/:dh");
+}
+
+static size_t
+row_width(const size_t *w, size_t ncol)
+{
+	size_t c, total = 0;
+
+	for (c = 0; c < ncol; c++)
+		total += w[c] + (c ? 2 : 0);
+	return total;
+}
+
+/* Make the row fit width: the text columns give way, the last first, down
+ * to 10 columns each; then the widest, down to its heading (at least 4).
+ * Numbers are never cut. */
+static void
+fit_width(size_t *w, const int *text, const char *const *cols, size_t ncol,
+    size_t width)
+{
+	size_t c, min, *big;
+
+	for (c = ncol; c-- > 0 && row_width(w, ncol) > width;)
+		while (text[c] && w[c] > 10 && row_width(w, ncol) > width)
+			w[c]--;
+	while (row_width(w, ncol) > width) {
+		big = NULL;
+		for (c = 0; c < ncol; c++) {
+			min = wa_utf8_len(cols[c]) > 4 ? wa_utf8_len(cols[c]) : 4;
+			if (text[c] && w[c] > min && (!big || w[c] > *big))
+				big = &w[c];
+		}
+		if (!big)
+			break;
+		(*big)--;
+	}
+}
+
 char *
 wa_bcast_table(yajl_val *recs, size_t n, const char *const *cols)
 {
+	return wa_bcast_table_fit(recs, n, cols, 0);
+}
+
+char *
+wa_bcast_table_fit(yajl_val *recs, size_t n, const char *const *cols,
+    size_t width)
+{
 	struct wa_buf out = { 0 };
 	size_t ncol = 0, c, i, w[32] = { 0 }, len;
+	int text[32] = { 0 };
 	char *s;
 
 	while (cols[ncol] && ncol < 32)
 		ncol++;
 	for (c = 0; c < ncol; c++) {
-		w[c] = strlen(cols[c]);
+		w[c] = wa_utf8_len(cols[c]);
 		for (i = 0; i < n; i++) {
+			yajl_val v = wa_get(recs[i], cols[c]);
+
 			s = cell(recs[i], cols[c]);
-			len = s ? strlen(s) : 0;
+			len = s ? wa_utf8_len(s) : 0;
 			if (len > w[c])
 				w[c] = len > 40 ? 40 : len;
+			if (s && strcmp(s, "-") && !numeric(v, s))
+				text[c] = 1;
 			free(s);
 		}
 	}
-	for (c = 0; c < ncol; c++)
-		wa_buf_fmt(&out, "%s%-*s", c ? "  " : "", (int)w[c], cols[c]);
+	if (width)
+		fit_width(w, text, cols, ncol, width);
+	for (c = 0; c < ncol; c++) {
+		if (c)
+			wa_buf_str(&out, "  ");
+		put_cell(&out, cols[c], w[c], 0);
+	}
+	while (out.len && out.p[out.len - 1] == ' ')
+		out.p[--out.len] = '\0';
 	wa_buf_str(&out, "\n");
 	for (i = 0; i < n; i++) {
 		for (c = 0; c < ncol; c++) {
 			yajl_val v = wa_get(recs[i], cols[c]);
 
 			s = cell(recs[i], cols[c]);
+			if (c)
+				wa_buf_str(&out, "  ");
 			/* Numbers to the right, words to the left. */
-			wa_buf_fmt(&out, YAJL_IS_NUMBER(v) ? "%s%*.*s" : "%s%-*.*s",
-			    c ? "  " : "", (int)w[c], (int)w[c], s ? s : "");
+			put_cell(&out, s ? s : "", w[c], numeric(v, s));
 			free(s);
 		}
+		/* No trailing blanks. */
+		while (out.len && out.p[out.len - 1] == ' ')
+			out.p[--out.len] = '\0';
 		wa_buf_str(&out, "\n");
 	}
 	if (out.oom) {

@@ -10,14 +10,13 @@
 #include "record/wa_csvout.h"
 #include "record/wa_rec.h"
 
-static const char *const status_cols[] = { "broadcast_id", "business_id",
-	"status", "total", "queued", "processing", "sent", "failed", "ambiguous",
-	"cancelled", "rate", "eta_seconds", "scheduled_at", "waiting_for_window",
-	"name", NULL };
-static const char *const list_cols[] = { "broadcast_id", "business_id",
-	"status", "total", "sent", "failed", "cancelled", "created_at", "name",
-	NULL };
-/* What a terminal has room for; the rest is in the records. */
+/* What a terminal has room for (100 columns, for an operator of many
+ * tenants: who sends, how fast, how long still, why it waits); the rest
+ * is in the records. The columns not named as in the record are made by
+ * table_fields. */
+static const char *const status_cols[] = { "id", "business", "sender",
+	"status", "sent/total", "failed", "rate/s", "eta", "note", "name", NULL };
+#define list_cols status_cols
 static const char *const recipient_cols[] = { "recipient_id", "phone",
 	"status", "class", "code", "attempts", "sent_at", "reason", NULL };
 static const char *const error_cols[] = { "code", "class", "count", NULL };
@@ -63,6 +62,64 @@ csv_put(struct wa_bcast_out *o, yajl_val rec)
 static const char *const optout_cols[] = { "number", "created_at", "source",
 	"note", NULL };
 
+/* A time of the records ("2026-12-09T09:00:00+02:00") into buf after
+ * what, without its seconds when they are 0: a note has little room. */
+static void
+note_time(char *buf, size_t len, const char *what, const char *t)
+{
+	size_t n = strlen(t);
+
+	if (n >= 19 && t[10] == 'T' && t[16] == ':' && t[17] == '0' && t[18] == '0')
+		snprintf(buf, len, "%s %.16s%s", what, t, t + 19);
+	else
+		snprintf(buf, len, "%s %s", what, t);
+}
+
+/* The columns of status's and list's tables that are no field of the
+ * record, added to the table's copy of it. */
+static void
+table_fields(yajl_val rec)
+{
+	long long a, b;
+	yajl_val v;
+	char buf[128];
+	const char *st;
+
+	if (wa_get_int(rec, "broadcast_id", &a) == 0)
+		wa_set_int(rec, "id", a);
+	if (wa_get_int(rec, "business_id", &a) == 0)
+		wa_set_int(rec, "business", a);
+	if (wa_get_int(rec, "sent", &a) == 0 && wa_get_int(rec, "total", &b) == 0) {
+		snprintf(buf, sizeof buf, "%lld/%lld", a, b);
+		wa_set_str(rec, "sent/total", buf);
+	}
+	if ((v = wa_get(rec, "sender_rate")) && YAJL_IS_NUMBER(v))
+		wa_set(rec, "rate/s", wa_val_copy(v));
+	if (wa_get_int(rec, "eta_seconds", &a) == 0) {
+		if (a >= 100 * 3600)
+			snprintf(buf, sizeof buf, "%lldd%02lldh", a / 86400, a / 3600 % 24);
+		else if (a >= 3600)
+			snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", a / 3600,
+			    a / 60 % 60, a % 60);
+		else
+			snprintf(buf, sizeof buf, "%lld:%02lld", a / 60, a % 60);
+		wa_set_str(rec, "eta", buf);
+	}
+	/* Why it is not sending: paused (and why), or waiting for its
+	 * window or its time. */
+	st = (v = wa_get(rec, "status")) && YAJL_IS_STRING(v) ? v->u.string : "";
+	if ((v = wa_get(rec, "pause_reason")) && YAJL_IS_STRING(v))
+		wa_set_str(rec, "note", v->u.string);
+	else if ((v = wa_get(rec, "waiting_for_window")) && YAJL_IS_STRING(v)) {
+		note_time(buf, sizeof buf, "opens", v->u.string);
+		wa_set_str(rec, "note", buf);
+	} else if (!strcmp(st, "scheduled") && (v = wa_get(rec, "scheduled_at")) &&
+	    YAJL_IS_STRING(v)) {
+		note_time(buf, sizeof buf, "at", v->u.string);
+		wa_set_str(rec, "note", buf);
+	}
+}
+
 int
 wa_bcast_emit(void *arg, yajl_val rec)
 {
@@ -85,7 +142,12 @@ wa_bcast_emit(void *arg, yajl_val rec)
 				return -1;
 			o->recs = nr;
 		}
-		o->recs[o->n++] = wa_val_copy(rec);
+		o->recs[o->n] = wa_val_copy(rec);
+		if (!o->recs[o->n])
+			return -1;
+		if (o->kind == WA_BCAST_T_STATUS || o->kind == WA_BCAST_T_LIST)
+			table_fields(o->recs[o->n]);
+		o->n++;
 		return 0;
 	}
 	if (wa_writer_put(o->w, rec) != 0)
@@ -133,9 +195,11 @@ errors_table(struct wa_bcast_out *o)
 int
 wa_bcast_out_table(struct wa_bcast_out *o, int kind)
 {
-	char *t = wa_bcast_table(o->recs, o->n, kind == WA_BCAST_T_LIST ? list_cols :
-	    kind == WA_BCAST_T_RECIPIENTS ? recipient_cols :
-	    kind == WA_BCAST_T_OPTOUT ? optout_cols : status_cols);
+	char *t = kind == WA_BCAST_T_RECIPIENTS || kind == WA_BCAST_T_OPTOUT ?
+	    wa_bcast_table(o->recs, o->n, kind == WA_BCAST_T_RECIPIENTS ?
+	    recipient_cols : optout_cols) :
+	    wa_bcast_table_fit(o->recs, o->n, kind == WA_BCAST_T_LIST ? list_cols :
+	    status_cols, WA_BCAST_TABLE_WIDTH);
 	size_t i;
 	int rc = t && fputs(t, o->fp) >= 0 ? 0 : -1;
 

@@ -130,12 +130,18 @@ int wa_bcast_reschedule(PGconn *db, long long id, const char *at,
 /* Re-queue failed (non-ambiguous) and/or ambiguous recipients. */
 int wa_bcast_retry(PGconn *db, long long id, int failed, int ambiguous,
     yajl_val *out);
-/* A status record per broadcast (ids, or every one when nids == 0). */
-int wa_bcast_status(PGconn *db, const long long *ids, int nids,
+/* A status record per broadcast (ids, or every one when nids == 0; of one
+ * business when business_id > 0), each with its "sender" (the key of its
+ * pacing row, from its settings in cfg; null when unknown) and
+ * "sender_rate" (what that sender's running broadcasts sent per second
+ * over the last 60 s). */
+struct wa_cfg;
+int wa_bcast_status(PGconn *db, const struct wa_cfg *cfg, long long business_id,
+    const long long *ids, int nids, wa_bcast_emit_fn emit, void *arg);
+/* One record per broadcast, of one business when business_id > 0: as
+ * status's, lighter (rate and eta_seconds of running ones only). */
+int wa_bcast_list(PGconn *db, const struct wa_cfg *cfg, long long business_id,
     wa_bcast_emit_fn emit, void *arg);
-/* One record per broadcast, of one business when business_id > 0. */
-int wa_bcast_list(PGconn *db, long long business_id, wa_bcast_emit_fn emit,
-    void *arg);
 
 /* --- the recipients (recipients.c) ------------------------------------ */
 /* 0 when each given one (NULL: not given) is a value recipients takes:
@@ -227,7 +233,14 @@ int wa_bcast_parse_id(const char *s, long long *id);
 int wa_bcast_parse_ids(char *const *argv, int argc, long long **ids);
 
 /* Render records as an aligned table (for a terminal): the named fields as
- * columns. Returns a malloc'd string, or NULL when out of memory. */
+ * columns, text cut at a character (with "…"; the records keep it whole)
+ * to 40 columns. Returns a malloc'd string, or NULL when out of memory. */
 char *wa_bcast_table(yajl_val *recs, size_t n, const char *const *cols);
+/* The same, with no line wider than width (0: any), the text columns
+ * cut to fit, the last first. Status's and list's fit
+ * WA_BCAST_TABLE_WIDTH. */
+#define WA_BCAST_TABLE_WIDTH 100
+char *wa_bcast_table_fit(yajl_val *recs, size_t n, const char *const *cols,
+    size_t width);
 
 #endif

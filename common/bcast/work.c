@@ -161,18 +161,85 @@ worse(int a, int b)
 	return rb > ra ? b : a;
 }
 
+/* The key of a sender's pacing row (migration 0007): Meta's limit is per
+ * phone number (the business's own, or the one it shares); a Baileys
+ * session per business. No secret is in it: status shows it. */
+static const char *
+sender_key(enum wa_provider prov, const struct wa_cfg *cfg, long long id,
+    char *buf, size_t len)
+{
+	const char *pnid = wa_cfg_get(cfg, WA_CFG_META_PHONE_ID);
+
+	if (prov == WA_PROVIDER_META)
+		snprintf(buf, len, "meta:%s", pnid ? pnid : "");
+	else
+		snprintf(buf, len, "baileys:%lld", id);
+	return buf;
+}
+
 static const char *
 pace_sender(const struct biz *b, char *buf, size_t len)
 {
-	const char *pnid = wa_cfg_get(&b->cfg, WA_CFG_META_PHONE_ID);
+	return sender_key(b->prov, &b->cfg, b->id, buf, len);
+}
 
-	/* Meta's limit is per phone number (the business's own, or the one
-	 * it shares); a Baileys session per business. */
-	if (b->prov == WA_PROVIDER_META)
-		snprintf(buf, len, "meta:%s", pnid ? pnid : "");
-	else
-		snprintf(buf, len, "baileys:%lld", b->id);
-	return buf;
+struct bc_senders {
+	struct wa_router *r;
+	int failed;          /* no router: every sender unknown */
+	struct { long long id; char key[96]; int ok; } *b;
+	size_t n, cap;
+};
+
+struct bc_senders *
+bc_senders_new(const struct wa_cfg *cfg)
+{
+	struct bc_senders *s = calloc(1, sizeof *s);
+	char err[256];
+
+	if (s && (!cfg || wa_router_new(&s->r, cfg, NULL, err, sizeof err) != 0)) {
+		s->r = NULL;
+		s->failed = 1;
+	}
+	return s;
+}
+
+const char *
+bc_sender_of(struct bc_senders *s, long long business_id)
+{
+	const struct wa_cfg *bc;
+	struct wa_error e;
+	enum wa_provider p;
+	void *nb;
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (s->b[i].id == business_id)
+			return s->b[i].ok ? s->b[i].key : NULL;
+	if (s->n == s->cap) {
+		nb = realloc(s->b, (s->cap ? s->cap * 2 : 16) * sizeof *s->b);
+		if (!nb)
+			return NULL;
+		s->b = nb;
+		s->cap = s->cap ? s->cap * 2 : 16;
+	}
+	i = s->n++;
+	s->b[i].id = business_id;
+	s->b[i].ok = !s->failed && wa_route(s->r, business_id, &p, &e) == 0 &&
+	    wa_route_cfg(s->r, business_id, &bc, &e) == 0;
+	if (s->b[i].ok)
+		sender_key(p, bc, business_id, s->b[i].key, sizeof s->b[i].key);
+	return s->b[i].ok ? s->b[i].key : NULL;
+}
+
+void
+bc_senders_free(struct bc_senders *s)
+{
+	if (!s)
+		return;
+	if (s->r)
+		wa_router_free(s->r);
+	free(s->b);
+	free(s);
 }
 
 /* Run one broadcast: checks, pre-flight, then the loop. */
