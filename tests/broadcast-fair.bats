@@ -1,0 +1,135 @@
+#!/usr/bin/env bats
+# suite: serial (timing)
+# run --all over several businesses at once: every runnable broadcast is
+# worked on together, each business's sender at its own --rate, the
+# worker's --parallel shared among them. A pause of one stops only that one.
+
+load lib/common
+load lib/pg
+load lib/provider
+load lib/bcast
+
+setup_file() { bc_setup_file; }
+teardown_file() { bc_teardown_file; }
+setup() { bc_setup; }
+teardown() { canary_check; }
+
+# first_sends: each tenant's first send, in ms after the run's first send,
+# one "tenant ms" a line.
+first_sends() {
+	jq -rs 'map(select(.path == "/send" or (.path | endswith("/messages"))))
+		| (map(.t) | min) as $t0
+		| group_by(.tenant // .phone_number_id)
+		| map("\(.[0].tenant // .[0].phone_number_id) \((map(.t) | min) - $t0)")
+		| .[]' "$PROVIDER_LOG"
+}
+
+# last_send TENANT: when that tenant's last send came, in ms after the
+# run's first send.
+last_send() {
+	jq -rs --arg k "$1" 'map(select(.path == "/send" or (.path | endswith("/messages"))))
+		| (map(.t) | min) as $t0
+		| map(select((.tenant // .phone_number_id) == $k) | .t) | max - $t0' "$PROVIDER_LOG"
+}
+
+@test "ten businesses of 50 each at --rate 10: interleaved, every one starts at once, far faster than one after another" {
+	local i bids=() t0 t1
+	for i in $(seq 0 9); do
+		BC_FIRST=$((972500000000 + i * 1000)) bc_new 50
+		bids+=("$BID")
+	done
+	t0=$(date +%s%N)
+	wb run --all --rate 10 --parallel 16
+	t1=$(date +%s%N)
+	assert_success
+	for b in "${bids[@]}"; do
+		assert_equal "$(bc_state "$b")" "0 0 50 0 0"
+		bc_consistent "$b"
+		grep -q "broadcast_id=$b total=50 sent=50 failed=0 status=completed" <<<"$stderr" ||
+			fail "no summary line for $b"
+	done
+	assert_equal "$(provider_stats delivered) $(provider_stats duplicates)" "500 0"
+	# Each business's first send within 2 s of the run's first.
+	assert_equal "$(first_sends | wc -l)" 10
+	first_sends | while read -r k ms; do
+		[ "$ms" -lt 2000 ] || fail "tenant $k first sent after $ms ms"
+	done
+	# Sequentially it takes 50 s; together about 5 s.
+	echo "10 x 50 at --rate 10: $(( (t1 - t0) / 1000000 )) ms" >&3
+	[ $(( (t1 - t0) / 1000000 )) -lt 25000 ] || fail "took $(( (t1 - t0) / 1000000 )) ms"
+	# The records on stdout: one per broadcast.
+	assert_equal "$(jq -s length <<<"$output")" 10
+}
+
+@test "unequal sizes: four small broadcasts finish long before the big one, which keeps its rate" {
+	local small=() big i
+	BC_FIRST=972510000000 bc_new 300
+	big=$BIZ
+	for i in 0 1 2 3; do
+		BC_FIRST=$((972520000000 + i * 1000)) bc_new 10
+		small+=("$BIZ")
+	done
+	wb run --all --rate 50 --parallel 8
+	assert_success
+	assert_equal "$(provider_stats delivered) $(provider_stats duplicates)" "340 0"
+	local end_big end
+	end_big=$(last_send "$big")
+	# 300 at 50/s: about 6 s, never less than 5.
+	[ "$end_big" -ge 5000 ] || fail "the big one went too fast: $end_big ms"
+	for b in "${small[@]}"; do
+		end=$(last_send "$b")
+		# 10 at 50/s: 0.2 s; well before half of the big one.
+		[ "$end" -lt $((end_big / 2)) ] || fail "business $b ended at $end ms, the big one at $end_big ms"
+	done
+}
+
+@test "pause one broadcast while others run: only it stops; the others complete" {
+	local i bids=() paused
+	provider_control '{"latency_ms":50}'
+	for i in 0 1 2; do
+		BC_FIRST=$((972530000000 + i * 1000)) bc_new 60
+		bids+=("$BID")
+	done
+	paused=${bids[1]}
+	bc_bg run run --all --rate 10 --parallel 6
+	bc_wait_sql "SELECT count(*) >= 3 FROM whatsapp_broadcast_recipients WHERE broadcast_id = $paused AND status = 'sent'" t
+	wb pause --reason "wrong link" "$paused"
+	assert_success
+	bc_bg_wait "$BG_PID" 30
+	assert_equal "$BG_RC" 0
+	assert_equal "$(bc_col "$paused" "status || ': ' || pause_reason")" "paused: wrong link"
+	read -r q p s f c <<<"$(bc_state "$paused")"
+	assert_equal "$p $f $c" "0 0 0"
+	[ "$q" -gt 0 ] && [ "$s" -lt 60 ]
+	for b in "${bids[0]}" "${bids[2]}"; do
+		assert_equal "$(bc_state "$b")" "0 0 60 0 0"
+		bc_consistent "$b"
+	done
+	grep -q "broadcast_id=$paused total=60 sent=$s failed=0 status=paused" "$BATS_TEST_TMPDIR/run.err"
+	assert_equal "$(provider_stats duplicates)" 0
+}
+
+@test "cancel one broadcast while others run: its rest cancelled, the others complete" {
+	local i bids=() gone
+	provider_control '{"latency_ms":50}'
+	for i in 0 1 2; do
+		BC_FIRST=$((972540000000 + i * 1000)) bc_new 60
+		bids+=("$BID")
+	done
+	gone=${bids[0]}
+	bc_bg run run --all --rate 10 --parallel 6
+	bc_wait_sql "SELECT count(*) >= 3 FROM whatsapp_broadcast_recipients WHERE broadcast_id = $gone AND status = 'sent'" t
+	wb cancel "$gone"
+	assert_success
+	bc_bg_wait "$BG_PID" 30
+	assert_equal "$BG_RC" 0
+	assert_equal "$(bc_col "$gone" status)" cancelled
+	read -r q p s f c <<<"$(bc_state "$gone")"
+	assert_equal "$q $p $f" "0 0 0"
+	[ "$c" -gt 0 ] && [ $((s + c)) -eq 60 ]
+	for b in "${bids[1]}" "${bids[2]}"; do
+		assert_equal "$(bc_state "$b")" "0 0 60 0 0"
+		bc_consistent "$b"
+	done
+	assert_equal "$(provider_stats duplicates)" 0
+}
