@@ -73,11 +73,11 @@ last_send() {
 	assert_success
 	assert_equal "$(provider_stats delivered) $(provider_stats duplicates)" "340 0"
 	local end_big end
-	end_big=$(last_send "$big")
+	end_big=$(last_send "business_$big")
 	# 300 at 50/s: about 6 s, never less than 5.
 	[ "$end_big" -ge 5000 ] || fail "the big one went too fast: $end_big ms"
 	for b in "${small[@]}"; do
-		end=$(last_send "$b")
+		end=$(last_send "business_$b")
 		# 10 at 50/s: 0.2 s; well before half of the big one.
 		[ "$end" -lt $((end_big / 2)) ] || fail "business $b ended at $end ms, the big one at $end_big ms"
 	done

@@ -314,5 +314,19 @@ int bc_preflight(struct bc_db *d, const struct wa_cfg *cfg, long long business_i
  * or stopped; prints its summary line and emits its status record. */
 int bc_run_one(struct bc_db *d, const struct wa_bcast_run_opts *o,
     struct bc_bcast *b, int provider, const char *pace_sender);
+/* The same, stepped among others (run --all, run ID...): bc_run_start sets
+ * it up (NULL: not started, the exit code in *rc); each bc_run_turn does
+ * what can be done now without blocking, at most slice (bc_run_share) of
+ * its sends pending; when it returns 1 the run has ended as bc_run_one
+ * ends (summary line, record, *rc) and u is gone. bc_run_stop stops it
+ * as a signal would. bc_run_busy: it has sends in hand. */
+struct run;
+struct run *bc_run_start(struct bc_db *d, const struct wa_bcast_run_opts *o,
+    struct bc_bcast *b, int provider, const char *pace_sender, int *rc);
+void bc_run_share(struct run *u, int slice);
+int bc_run_turn(struct run *u, int *rc);
+void bc_run_stop(struct run *u);
+long long bc_run_id(const struct run *u);
+int bc_run_busy(const struct run *u);
 
 #endif

@@ -50,6 +50,9 @@ struct item {
 
 struct run {
 	const struct wa_bcast_run_opts *o;
+	struct wa_bcast_run_opts ro; /* o points here */
+	int multi;                  /* stepped among others: never blocks */
+	int slice;                  /* multi: its share of --parallel */
 	const struct wa_cfg *cfg;
 	struct bc_db *d;
 	struct bc_bcast b;
@@ -578,6 +581,7 @@ feed(struct run *u)
 	struct item *it;
 
 	while (u->nq > 0 && wa_sender_queued(u->snd) < u->o->parallel &&
+	    (!u->multi || wa_sender_pending(u->snd) < u->slice) &&
 	    !wa_sender_stopped(u->snd)) {
 		it = queue_pop(u);
 		if (it->r.attempts >= u->max_attempts) {
@@ -859,8 +863,8 @@ step_once(struct run *u)
 	if (u->stop == GO)
 		feed(u);
 	if (wa_sender_pending(u->snd) > 0 || u->nq > 0)
-		wa_sender_step(u->snd, 100);
-	else if (u->stop == GO && !u->drained)
+		wa_sender_step(u->snd, u->multi ? 0 : 100);
+	else if (u->stop == GO && !u->drained && !u->multi)
 		bc_sleep_ms(u->next_claim > now ? (int)((u->next_claim - now) * 1000) + 1 : 20);
 	/* Outcomes are recorded before the next sends start (before_send);
 	 * here when none is about to start, or they have waited 50 ms. */
@@ -896,45 +900,46 @@ hand_back(struct run *u)
 	return bc_giveback(u->d, u->b.id, &n);
 }
 
+/* One turn of a broadcast's loop: 0 go on, 1 ended with *rc. */
 static int
-loop(struct run *u)
+turn(struct run *u, int *rc)
 {
-	int rc;
+	int st;
 
-	for (;;) {
-		if (u->db_down) {
-			rc = ride_out(u);
-			if (rc == -1) {
-				report_lost(u);
-				wa_err("broadcast_id=%lld: database unavailable for %.0f s: "
-				    "%s", u->b.id, u->o->db_wait, u->d->err);
-				return WA_EXIT_TEMP;
-			}
-			if (rc < 0)
-				return WA_EXIT_SOFTWARE;
+	if (u->db_down) {
+		st = ride_out(u);
+		if (st == -1) {
+			report_lost(u);
+			wa_err("broadcast_id=%lld: database unavailable for %.0f s: "
+			    "%s", u->b.id, u->o->db_wait, u->d->err);
+			return *rc = WA_EXIT_TEMP, 1;
 		}
-		if (step_once(u) != 0 || u->failed) {
-			wa_err("broadcast_id=%lld: %s", u->b.id, u->d->err);
-			return WA_EXIT_SOFTWARE;
-		}
-		if (!u->db_down && settled(u))
-			break;
-		if (!u->db_down && wa_sender_stopped(u->snd) && u->stop == GO &&
-		    wa_sender_pending(u->snd) == 0) {
-			/* Stopped by before_send (a claim lost): a fresh sender. */
-			if (flush(u) != 0)
-				return WA_EXIT_SOFTWARE;
-			wa_sender_free(u->snd);
-			u->snd = NULL;
-			if (new_sender(u) != 0)
-				return WA_EXIT_SOFTWARE;
-		}
+		if (st < 0)
+			return *rc = WA_EXIT_SOFTWARE, 1;
 	}
-	if (hand_back(u) != 0) {
+	if (step_once(u) != 0 || u->failed) {
 		wa_err("broadcast_id=%lld: %s", u->b.id, u->d->err);
-		return u->d->lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
+		return *rc = WA_EXIT_SOFTWARE, 1;
 	}
-	return WA_EXIT_OK;
+	if (!u->db_down && settled(u)) {
+		*rc = WA_EXIT_OK;
+		if (hand_back(u) != 0) {
+			wa_err("broadcast_id=%lld: %s", u->b.id, u->d->err);
+			*rc = u->d->lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
+		}
+		return 1;
+	}
+	if (!u->db_down && wa_sender_stopped(u->snd) && u->stop == GO &&
+	    wa_sender_pending(u->snd) == 0) {
+		/* Stopped by before_send (a claim lost): a fresh sender. */
+		if (flush(u) != 0)
+			return *rc = WA_EXIT_SOFTWARE, 1;
+		wa_sender_free(u->snd);
+		u->snd = NULL;
+		if (new_sender(u) != 0)
+			return *rc = WA_EXIT_SOFTWARE, 1;
+	}
+	return 0;
 }
 
 /* --- one broadcast -------------------------------------------------------- */
@@ -1010,64 +1015,131 @@ run_free(struct run *u)
 	bc_bcast_free(&u->b);
 }
 
+/* Set up the run of broadcast b (taken over: b is emptied): NULL with
+ * *rc the exit code when it could not start. */
+static struct run *
+start(struct bc_db *d, const struct wa_bcast_run_opts *o, struct bc_bcast *b,
+    int provider, const char *pace_sender, int multi, int *rc)
+{
+	struct run *u;
+	char err[256], fixed[200];
+	int st;
+
+	if (!(u = calloc(1, sizeof *u))) {
+		wa_err("out of memory");
+		bc_bcast_free(b);
+		*rc = WA_EXIT_SOFTWARE;
+		return NULL;
+	}
+	u->ro = *o;
+	u->o = &u->ro;
+	u->multi = multi;
+	u->slice = o->parallel;
+	u->cfg = o->cfg;
+	u->d = d;
+	u->b = *b;                    /* takes over b's strings */
+	memset(b, 0, sizeof *b);
+	u->prov = (enum wa_provider)provider;
+	u->batch = o->batch > 0 ? o->batch : (o->parallel * 2 < 32 ? 32 : o->parallel * 2);
+	if (u->batch > 1000)
+		u->batch = 1000;
+	u->t0 = bc_now();
+	bc_pace_init(&u->pace, o->rate, pace_sender);
+	wa_norm_init(&u->norm, u->b.region, NULL, 0);
+	*rc = WA_EXIT_OK;
+	if (build_proto(u, err, sizeof err) != 0) {
+		wa_err("broadcast_id=%lld: %s", u->b.id, err);
+		*rc = WA_EXIT_DATA;
+		goto fail;
+	}
+	if (pool_init(u, u->batch + 2 * o->parallel) != 0 || new_sender(u) != 0) {
+		wa_err("out of memory");
+		*rc = WA_EXIT_SOFTWARE;
+		goto fail;
+	}
+	u->counts.total = u->b.total;
+	u->counts.sent = u->b.sent;
+	u->counts.failed = u->b.failed;
+	u->counts.cancelled = u->b.cancelled;
+	u->counts.processed = u->b.processed;
+	st = bc_start(d, u->b.id, fixed, sizeof fixed, &u->counts);
+	if (st < 0 || recover(u) != 0 || bc_sched_load(d, u->b.id, &u->sched) < 0) {
+		wa_err("broadcast_id=%lld: %s", u->b.id, d->err);
+		*rc = d->lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
+		goto fail;
+	}
+	/* run_id found it open: look again when it next changes. */
+	bc_sched_open(&u->sched, bc_wall(), &u->win_change);
+	if (fixed[0])
+		wa_log(WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld counters "
+		    "corrected from the recipients' rows: %s", u->b.id, fixed);
+	if (poll_row(u) != 0) {
+		*rc = WA_EXIT_TEMP;
+		goto fail;
+	}
+	return u;
+fail:
+	run_free(u);
+	free(u);
+	return NULL;
+}
+
 int
 bc_run_one(struct bc_db *d, const struct wa_bcast_run_opts *o,
     struct bc_bcast *b, int provider, const char *pace_sender)
 {
-	struct run u;
-	char err[256], fixed[200];
-	int rc, st;
+	struct run *u;
+	int rc;
 
-	memset(&u, 0, sizeof u);
-	u.o = o;
-	u.cfg = o->cfg;
-	u.d = d;
-	u.b = *b;                    /* takes over b's strings */
-	memset(b, 0, sizeof *b);
-	u.prov = (enum wa_provider)provider;
-	u.batch = o->batch > 0 ? o->batch : (o->parallel * 2 < 32 ? 32 : o->parallel * 2);
-	if (u.batch > 1000)
-		u.batch = 1000;
-	u.t0 = bc_now();
-	bc_pace_init(&u.pace, o->rate, pace_sender);
-	wa_norm_init(&u.norm, u.b.region, NULL, 0);
-	if (build_proto(&u, err, sizeof err) != 0) {
-		wa_err("broadcast_id=%lld: %s", u.b.id, err);
-		run_free(&u);
-		return WA_EXIT_DATA;
-	}
-	if (pool_init(&u, u.batch + 2 * o->parallel) != 0 || new_sender(&u) != 0) {
-		wa_err("out of memory");
-		run_free(&u);
-		return WA_EXIT_SOFTWARE;
-	}
-	u.counts.total = u.b.total;
-	u.counts.sent = u.b.sent;
-	u.counts.failed = u.b.failed;
-	u.counts.cancelled = u.b.cancelled;
-	u.counts.processed = u.b.processed;
-	st = bc_start(d, u.b.id, fixed, sizeof fixed, &u.counts);
-	if (st < 0 || recover(&u) != 0) {
-		wa_err("broadcast_id=%lld: %s", u.b.id, d->err);
-		run_free(&u);
-		return d->lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
-	}
-	if (bc_sched_load(d, u.b.id, &u.sched) < 0) {
-		wa_err("broadcast_id=%lld: %s", u.b.id, d->err);
-		run_free(&u);
-		return d->lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
-	}
-	/* run_id found it open: look again when it next changes. */
-	bc_sched_open(&u.sched, bc_wall(), &u.win_change);
-	if (fixed[0])
-		wa_log(WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld counters "
-		    "corrected from the recipients' rows: %s", u.b.id, fixed);
-	if (poll_row(&u) != 0) {
-		run_free(&u);
-		return WA_EXIT_TEMP;
-	}
-	rc = loop(&u);
-	rc = finish(&u, rc);
-	run_free(&u);
+	if (!(u = start(d, o, b, provider, pace_sender, 0, &rc)))
+		return rc;
+	while (!turn(u, &rc))
+		;
+	rc = finish(u, rc);
+	run_free(u);
+	free(u);
 	return rc;
+}
+
+struct run *
+bc_run_start(struct bc_db *d, const struct wa_bcast_run_opts *o,
+    struct bc_bcast *b, int provider, const char *pace_sender, int *rc)
+{
+	return start(d, o, b, provider, pace_sender, 1, rc);
+}
+
+void
+bc_run_share(struct run *u, int slice)
+{
+	u->slice = slice > 0 ? slice : 1;
+}
+
+int
+bc_run_turn(struct run *u, int *rc)
+{
+	if (!turn(u, rc))
+		return 0;
+	*rc = finish(u, *rc);
+	run_free(u);
+	free(u);
+	return 1;
+}
+
+void
+bc_run_stop(struct run *u)
+{
+	if (u->stop == GO)
+		u->stop = STOP_SIGNAL;
+}
+
+long long
+bc_run_id(const struct run *u)
+{
+	return u->b.id;
+}
+
+int
+bc_run_busy(const struct run *u)
+{
+	return u->nq > 0 || (u->snd && wa_sender_pending(u->snd) > 0);
 }

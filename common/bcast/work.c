@@ -12,7 +12,9 @@
 #include "route/wa_route.h"
 #include "send/wa_send.h"
 
-#define MAXBIZ 64
+#define MAXBIZ 256
+#define SCAN_S 1.0    /* run --all: look for newly runnable broadcasts */
+#define NAP_MS 5      /* between turns when the runs have nothing to do now */
 
 /* What the pre-flight said about a business, remembered for the run. */
 struct biz {
@@ -242,9 +244,10 @@ bc_senders_free(struct bc_senders *s)
 	free(s);
 }
 
-/* Run one broadcast: checks, pre-flight, then the loop. */
+/* Run one broadcast: checks, pre-flight, then the loop; with multi, only
+ * set up into *out (NULL: not started, the exit code returned). */
 static int
-run_id(struct worker *w, long long id, int explicit)
+run_id(struct worker *w, long long id, int explicit, int multi, struct run **out)
 {
 	struct wa_bcast_run_opts ro;
 	struct bc_bcast b;
@@ -300,6 +303,11 @@ run_id(struct worker *w, long long id, int explicit)
 	/* The run sends with the business's own settings. */
 	ro = *w->o;
 	ro.cfg = &bz->cfg;
+	if (multi) {
+		*out = bc_run_start(&w->d, &ro, &b, bz->prov,
+		    pace_sender(bz, sender, sizeof sender), &st);
+		return st;
+	}
 	return bc_run_one(&w->d, &ro, &b, bz->prov,
 	    pace_sender(bz, sender, sizeof sender));
 }
@@ -328,19 +336,182 @@ next_runnable(struct worker *w, long long after, long long *id)
 	return found;
 }
 
+/* --- several broadcasts at once ------------------------------------------ */
+
+/* The runs in hand, stepped in turn; each broadcast is taken up once per
+ * invocation (seen), as the sequential loop did. */
+struct many {
+	struct run **act;
+	int nact, maxact;
+	long long *seen;
+	size_t nseen, capseen;
+	int halt;           /* no new runs: a signal, the database */
+	int rc;
+};
+
 static int
-stopped(const struct worker *w, int rc)
+seen(struct many *m, long long id)
 {
-	return (w->o->stop && *w->o->stop) || rc == WA_EXIT_TEMP ||
-	    rc == WA_EXIT_IO || rc == WA_EXIT_SOFTWARE;
+	size_t i;
+
+	for (i = 0; i < m->nseen; i++)
+		if (m->seen[i] == id)
+			return 1;
+	return 0;
+}
+
+static int
+see(struct many *m, long long id)
+{
+	void *p;
+
+	if (m->nseen == m->capseen) {
+		p = realloc(m->seen, (m->capseen ? m->capseen * 2 : 64) * sizeof *m->seen);
+		if (!p)
+			return -1;
+		m->seen = p;
+		m->capseen = m->capseen ? m->capseen * 2 : 64;
+	}
+	m->seen[m->nseen++] = id;
+	return 0;
+}
+
+/* --parallel shared: each run's slice, at least 1, summing to parallel
+ * (there are never more runs than that). */
+static void
+share(struct worker *w, struct many *m)
+{
+	int i, p = w->o->parallel;
+
+	for (i = 0; i < m->nact; i++)
+		bc_run_share(m->act[i], p / m->nact + (i < p % m->nact));
+}
+
+static void
+outcome(struct worker *w, struct many *m, int one)
+{
+	int i;
+
+	m->rc = worse(m->rc, one);
+	/* A signal or a failure of this process: nothing new, and the
+	 * others stop too (their sends finish, the rest go back). A run
+	 * that ended for the database or for recipients left for later
+	 * stops only itself: the others ride out the database on their own. */
+	if (((w->o->stop && *w->o->stop) || one == WA_EXIT_IO ||
+	    one == WA_EXIT_SOFTWARE) && !m->halt) {
+		m->halt = 1;
+		for (i = 0; i < m->nact; i++)
+			bc_run_stop(m->act[i]);
+	}
+}
+
+/* Take up id: started into the set, or its outcome counted. */
+static int
+take_up(struct worker *w, struct many *m, long long id, int explicit)
+{
+	struct run *u = NULL;
+	int one;
+
+	if (see(m, id) != 0) {
+		wa_err("out of memory");
+		outcome(w, m, WA_EXIT_SOFTWARE);
+		return -1;
+	}
+	one = run_id(w, id, explicit, 1, &u);
+	if (!u) {
+		outcome(w, m, one);
+		return 0;
+	}
+	m->act[m->nact++] = u;
+	share(w, m);
+	return 1;
+}
+
+/* Newly runnable broadcasts (--all) or the next of the ids, while there
+ * is room. */
+static void
+scan(struct worker *w, struct many *m, int *next_id)
+{
+	long long id = 0;
+	int st;
+
+	while (!m->halt && m->nact < m->maxact && !(w->o->stop && *w->o->stop)) {
+		if (!w->o->all) {
+			if (*next_id >= w->o->nids)
+				return;
+			id = w->o->ids[(*next_id)++];
+			if (seen(m, id))
+				continue;
+			take_up(w, m, id, 1);
+			continue;
+		}
+		st = next_runnable(w, id, &id);
+		if (st < 0) {
+			wa_err("%s", w->d.err);
+			outcome(w, m, w->d.lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE);
+			return;
+		}
+		if (st == 0)
+			return;
+		if (!seen(m, id))
+			take_up(w, m, id, 0);
+	}
+}
+
+static int
+run_many(struct worker *w)
+{
+	struct many m;
+	double last_scan;
+	int i, one, busy, next_id = 0, more;
+
+	memset(&m, 0, sizeof m);
+	m.maxact = w->o->parallel > 0 ? w->o->parallel : 1;
+	m.act = calloc((size_t)m.maxact, sizeof *m.act);
+	if (!m.act) {
+		wa_err("out of memory");
+		return WA_EXIT_SOFTWARE;
+	}
+	scan(w, &m, &next_id);
+	last_scan = bc_now();
+	for (;;) {
+		busy = 0;
+		for (i = 0; i < m.nact; i++) {
+			if (!bc_run_turn(m.act[i], &one)) {
+				busy |= bc_run_busy(m.act[i]);
+				continue;
+			}
+			m.act[i] = m.act[--m.nact];
+			i--;
+			if (m.nact)
+				share(w, &m);
+			outcome(w, &m, one);
+		}
+		/* More to take up: the next ids, or, every second, any
+		 * broadcast that became runnable (--all). */
+		more = !m.halt && m.nact < m.maxact &&
+		    (w->o->all ? bc_now() - last_scan >= SCAN_S || m.nact == 0 :
+		    next_id < w->o->nids);
+		if (more) {
+			scan(w, &m, &next_id);
+			last_scan = bc_now();
+		}
+		if (m.nact == 0 && (m.halt || (w->o->all ? 1 : next_id >= w->o->nids)))
+			break;
+		/* Every turn is non-blocking: a short nap between rounds,
+		 * shorter than a send's pace at the rates in use. */
+		bc_sleep_ms(busy ? 1 : NAP_MS);
+	}
+	free(m.act);
+	free(m.seen);
+	return m.rc;
 }
 
 int
 wa_bcast_run(const struct wa_bcast_run_opts *o)
 {
 	struct worker w;
-	long long id = 0;
-	int i, rc = WA_EXIT_OK, one, st;
+	int i, rc = WA_EXIT_OK;
 
 	memset(&w, 0, sizeof w);
 	w.o = o;
@@ -352,26 +523,10 @@ wa_bcast_run(const struct wa_bcast_run_opts *o)
 		return w.d.lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
 	}
 	wa_log(WA_LOG_DEBUG, "[WA_BROADCAST] worker key %lld", w.d.key);
-	for (i = 0; !o->all && i < o->nids; i++) {
-		one = run_id(&w, o->ids[i], 1);
-		rc = worse(rc, one);
-		if (stopped(&w, one))
-			break;
-	}
-	while (o->all) {
-		st = next_runnable(&w, id, &id);
-		if (st <= 0) {
-			if (st < 0) {
-				wa_err("%s", w.d.err);
-				rc = worse(rc, w.d.lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE);
-			}
-			break;
-		}
-		one = run_id(&w, id, 0);
-		rc = worse(rc, one);
-		if (stopped(&w, one))
-			break;
-	}
+	if (!o->all && o->nids == 1)
+		rc = run_id(&w, o->ids[0], 1, 0, NULL);
+	else if (o->all || o->nids > 1)
+		rc = run_many(&w);
 	*o->db = w.d.conn;
 	for (i = 0; i < w.nbiz; i++)
 		wa_cfg_free(&w.biz[i].cfg);
