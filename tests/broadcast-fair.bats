@@ -133,3 +133,29 @@ last_send() {
 	done
 	assert_equal "$(provider_stats duplicates)" 0
 }
+
+@test "a fatal outcome of one business mid-run (its session asks for a QR scan): only its broadcast is paused, the others complete" {
+	local i bids=() bizs=() bad
+	provider_control '{"latency_ms":50}'
+	for i in 0 1 2; do
+		BC_FIRST=$((972550000000 + i * 1000)) bc_new 40
+		bids+=("$BID")
+		bizs+=("$BIZ")
+	done
+	bad=${bids[2]}
+	bc_bg run run --all --rate 10 --parallel 6
+	bc_wait_sql "SELECT count(*) >= 3 FROM whatsapp_broadcast_recipients WHERE broadcast_id = $bad AND status = 'sent'" t
+	provider_control "{\"latency_ms\":50,\"baileys_state\":{\"business_${bizs[2]}\":\"waiting_qr\"}}"
+	bc_bg_wait "$BG_PID" 30
+	assert_equal "$BG_RC" 69
+	assert_equal "$(bc_col "$bad" status)" paused
+	[ -n "$(bc_col "$bad" pause_reason)" ]
+	read -r q p s f c <<<"$(bc_state "$bad")"
+	assert_equal "$p $f $c $((q + s))" "0 0 0 40"
+	[ "$q" -gt 0 ]
+	for b in "${bids[0]}" "${bids[1]}"; do
+		assert_equal "$(bc_state "$b")" "0 0 40 0 0"
+		bc_consistent "$b"
+	done
+	assert_equal "$(provider_stats duplicates)" 0
+}

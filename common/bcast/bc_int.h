@@ -35,6 +35,7 @@ struct bc_db {
 	char err[512];
 	const char *prep[16]; /* statements prepared on this connection */
 	int nprep;
+	int gen;          /* reconnections so far (bc_reconnect) */
 };
 
 /* Run a parameterized statement. The result when it succeeded (tuples or

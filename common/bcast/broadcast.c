@@ -283,6 +283,7 @@ bc_reconnect(struct bc_db *d, double wait, volatile sig_atomic_t *stop,
 			d->conn = c;
 			if (bc_lock(d) == 0) {
 				d->lost = 0;
+				d->gen++;
 				return 0;
 			}
 			PQfinish(d->conn);

@@ -53,6 +53,7 @@ struct run {
 	struct wa_bcast_run_opts ro; /* o points here */
 	int multi;                  /* stepped among others: never blocks */
 	int slice;                  /* multi: its share of --parallel */
+	int gen;                    /* d->gen when it last had the database */
 	const struct wa_cfg *cfg;
 	struct bc_db *d;
 	struct bc_bcast b;
@@ -772,8 +773,14 @@ ride_out(struct run *u)
 	    "connection lost (%s): reconnecting for up to %.0f s", wa_progname(),
 	    u->b.id, u->d->err, u->o->db_wait);
 	wa_sender_stop(u->snd);
-	if (bc_reconnect(u->d, u->o->db_wait, u->o->stop, idle_step, u) != 0)
+	/* Among several runs on one connection, another may have
+	 * reconnected since this one last did: a second reconnection would
+	 * drop the lock for nothing. */
+	if ((!u->multi || u->gen == u->d->gen || u->d->lost || !u->d->conn ||
+	    PQstatus(u->d->conn) != CONNECTION_OK) &&
+	    bc_reconnect(u->d, u->o->db_wait, u->o->stop, idle_step, u) != 0)
 		return -1;
+	u->gen = u->d->gen;
 	while (wa_sender_pending(u->snd) > 0)
 		wa_sender_step(u->snd, 100);
 	wa_sender_free(u->snd);
@@ -1037,6 +1044,7 @@ start(struct bc_db *d, const struct wa_bcast_run_opts *o, struct bc_bcast *b,
 	u->slice = o->parallel;
 	u->cfg = o->cfg;
 	u->d = d;
+	u->gen = d->gen;
 	u->b = *b;                    /* takes over b's strings */
 	memset(b, 0, sizeof *b);
 	u->prov = (enum wa_provider)provider;
