@@ -55,6 +55,9 @@ int bc_send(struct bc_db *d, const char *sql, int n, const char *const *v);
 PGresult *bc_result(struct bc_db *d);
 /* Run a statement that returns nothing of interest: 0, or -1. */
 int bc_cmd(struct bc_db *d, const char *sql, int n, const char *const *v);
+/* d's error said on stderr; its exit code: WA_EXIT_TEMP when the
+ * connection is lost, else WA_EXIT_SOFTWARE. */
+int bc_db_fail(const struct bc_db *d);
 /* Take the advisory lock on d->key for this session. */
 int bc_lock(struct bc_db *d);
 /* Reconnect (and take the lock again) within wait seconds, backing off.

@@ -222,6 +222,13 @@ bc_result(struct bc_db *d)
 }
 
 int
+bc_db_fail(const struct bc_db *d)
+{
+	wa_err("%s", d->err);
+	return d->lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
+}
+
+int
 bc_cmd(struct bc_db *d, const char *sql, int n, const char *const *v)
 {
 	PGresult *res = bc_q(d, sql, n, v);

@@ -155,13 +155,6 @@ bc_status_record(struct bc_db *d, long long id)
 	return o;
 }
 
-static int
-fail_db(struct bc_db *d)
-{
-	wa_err("%s", d->err);
-	return d->lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
-}
-
 /* The broadcast's status, or an error when there is none. */
 static int
 get_status(struct bc_db *d, long long id, char *st, size_t len, int *cancel)
@@ -172,7 +165,7 @@ get_status(struct bc_db *d, long long id, char *st, size_t len, int *cancel)
 	    " FROM whatsapp_broadcasts WHERE id = $1", 1, v);
 
 	if (!r)
-		return fail_db(d);
+		return bc_db_fail(d);
 	if (PQntuples(r) != 1) {
 		PQclear(r);
 		wa_err("broadcast %lld: no such broadcast", id);
@@ -197,7 +190,7 @@ done(struct bc_db *d, long long id, yajl_val *out, int rc)
 {
 	*out = bc_status_record(d, id);
 	if (!*out)
-		return fail_db(d);
+		return bc_db_fail(d);
 	return rc;
 }
 
@@ -232,7 +225,7 @@ wa_bcast_cancel(PGconn *db, long long id, yajl_val *out)
 	    bc_cancel_rows(&d, id, &n) != 0 ||
 	    bc_finalize(&d, id, fin, sizeof fin) != 0 ||
 	    bc_cmd(&d, "COMMIT", 0, NULL) != 0) {
-		rc = fail_db(&d);
+		rc = bc_db_fail(&d);
 		if (!d.lost)
 			bc_cmd(&d, "ROLLBACK", 0, NULL);
 		return rc;
@@ -264,7 +257,7 @@ wa_bcast_pause(PGconn *db, long long id, const char *reason, yajl_val *out)
 		return WA_EXIT_DATA;
 	}
 	if (bc_pause(&d, id, reason ? reason : "paused by operator") != 0)
-		return fail_db(&d);
+		return bc_db_fail(&d);
 	wa_log(WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld paused", id);
 	return done(&d, id, out, WA_EXIT_OK);
 }
@@ -294,7 +287,7 @@ wa_bcast_resume(PGconn *db, long long id, yajl_val *out)
 	    " started_at IS NULL AND scheduled_at > to_timestamp($2::bigint)"
 	    " THEN 'scheduled' ELSE 'queued' END,"
 	    " pause_reason = NULL, updated_at = now() WHERE id = $1 AND status = 'paused'", 2, v) != 0)
-		return fail_db(&d);
+		return bc_db_fail(&d);
 	wa_log(WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld resumed: queued "
 	    "for the next run", id);
 	return done(&d, id, out, WA_EXIT_OK);
@@ -350,7 +343,7 @@ wa_bcast_retry(PGconn *db, long long id, int failed, int ambiguous,
 	}
 	r = bc_q(&d, sql, 3, v);
 	if (!r)
-		return fail_db(&d);
+		return bc_db_fail(&d);
 	n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	PQclear(r);
 	wa_log(WA_LOG_NORMAL, "[WA_BROADCAST] broadcast_id=%lld retry: %lld "
@@ -471,7 +464,7 @@ wa_bcast_status(PGconn *db, const struct wa_cfg *cfg, long long business_id,
 
 	/* Without the senders' rates the records are still worth showing. */
 	if (senders_load(&d, cfg, &ss) != 0) {
-		rc = fail_db(&d);
+		rc = bc_db_fail(&d);
 		if (d.lost || !ss.s) {
 			senders_free(&ss);
 			return rc;
@@ -482,12 +475,12 @@ wa_bcast_status(PGconn *db, const struct wa_cfg *cfg, long long business_id,
 		    " WHERE ($1::bigint IS NULL OR business_id = $1) ORDER BY id", 1, v);
 		if (!r) {
 			senders_free(&ss);
-			return fail_db(&d);
+			return bc_db_fail(&d);
 		}
 		for (i = 0; i < PQntuples(r); i++) {
 			o = bc_status_record(&d, strtoll(PQgetvalue(r, i, 0), NULL, 10));
 			if (!o || emit_rec(&ss, o, emit, arg) != WA_EXIT_OK) {
-				rc = o ? WA_EXIT_IO : fail_db(&d);
+				rc = o ? WA_EXIT_IO : bc_db_fail(&d);
 				break;
 			}
 		}
@@ -555,7 +548,7 @@ wa_bcast_list(PGconn *db, const struct wa_cfg *cfg, long long business_id,
 
 	if (senders_load(&d, cfg, &ss) != 0 || !(r = bc_q(&d, sql, 1, v))) {
 		senders_free(&ss);
-		return fail_db(&d);
+		return bc_db_fail(&d);
 	}
 	for (i = 0; i < PQntuples(r) && rc == WA_EXIT_OK; i++) {
 		o = wa_new_object();

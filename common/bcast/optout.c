@@ -35,13 +35,6 @@ struct oo {
 	int nbatch;
 };
 
-static int
-fail_db(struct oo *x)
-{
-	wa_err("%s", x->d.err);
-	return x->d.lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
-}
-
 /* The number as stored (E.164, into e164) or -1 with the reason said,
  * where names the position ("argument 2", "list.csv:7"). */
 static int
@@ -106,7 +99,7 @@ add_remove(struct oo *x)
 		v[3] = x->o->note;
 		r = bc_q(&x->d, add ? add_sql : del_sql, add ? 4 : 2, v);
 		if (!r)
-			return fail_db(x);
+			return bc_db_fail(&x->d);
 		hit = PQntuples(r) > 0;
 		PQclear(r);
 		if (hit)
@@ -208,7 +201,7 @@ import_files(struct oo *x)
 			wa_buf_str(&x->batch, x->nbatch ? "," : "[");
 			wa_json_buf_text(&x->batch, a.phone);
 			if (++x->nbatch >= IMPORT_BATCH && flush_batch(x) != 0)
-				rc = fail_db(x);
+				rc = bc_db_fail(&x->d);
 		}
 		wa_rec_free(&rec);
 	}
@@ -224,12 +217,12 @@ import(struct oo *x)
 
 	/* One transaction: a file read in part is not imported. */
 	if (bc_cmd(&x->d, "BEGIN", 0, NULL) != 0)
-		return fail_db(x);
+		return bc_db_fail(&x->d);
 	rc = import_files(x);
 	if (rc == WA_EXIT_OK && flush_batch(x) != 0)
-		rc = fail_db(x);
+		rc = bc_db_fail(&x->d);
 	if (rc == WA_EXIT_OK && bc_cmd(&x->d, "COMMIT", 0, NULL) != 0)
-		rc = fail_db(x);
+		rc = bc_db_fail(&x->d);
 	wa_buf_free(&x->batch);
 	if (rc != WA_EXIT_OK) {
 		if (!x->d.lost)
@@ -266,7 +259,7 @@ list(struct oo *x)
 	int i, j, rc = WA_EXIT_OK;
 
 	if (!r)
-		return fail_db(x);
+		return bc_db_fail(&x->d);
 	for (i = 0; i < PQntuples(r) && rc == WA_EXIT_OK; i++) {
 		o = wa_new_object();
 		if (!o) {
@@ -336,7 +329,7 @@ wa_bcast_optout(PGconn *db, const struct wa_bcast_optout *o,
 	v[0] = x.biz;
 	r = bc_q(&x.d, "SELECT 1 FROM business WHERE id = $1", 1, v);
 	if (!r)
-		return fail_db(&x);
+		return bc_db_fail(&x.d);
 	found = PQntuples(r) == 1;
 	PQclear(r);
 	if (!found) {

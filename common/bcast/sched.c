@@ -46,13 +46,6 @@ business_zone(struct bc_db *d, long long business_id, char *tz, size_t len,
 	return 0;
 }
 
-static int
-db_fail(struct bc_db *d)
-{
-	wa_err("%s", d->err);
-	return d->lost ? WA_EXIT_TEMP : WA_EXIT_SOFTWARE;
-}
-
 int
 bc_sched_prepare(struct bc_db *d, const struct wa_bcast_new *n,
     struct bc_sched *s)
@@ -68,7 +61,7 @@ bc_sched_prepare(struct bc_db *d, const struct wa_bcast_new *n,
 	if (n->tz)
 		snprintf(s->tz, sizeof s->tz, "%s", n->tz);
 	else if (business_zone(d, n->business_id, s->tz, sizeof s->tz, &s->bad) != 0)
-		return db_fail(d);
+		return bc_db_fail(d);
 	if (!wa_tz_valid(s->tz)) {
 		wa_err("time zone '%s' (WA_TZ, or the business's) is not in the "
 		    "system's time-zone database", s->tz);
@@ -274,7 +267,7 @@ wa_bcast_reschedule(PGconn *db, long long id, const char *at, const char *tz,
 			wa_err("broadcast %lld: no such broadcast", id);
 			return WA_EXIT_DATA;
 		}
-		return db_fail(&d);
+		return bc_db_fail(&d);
 	}
 	if (tz)
 		snprintf(s.tz, sizeof s.tz, "%s", tz);
@@ -286,7 +279,7 @@ wa_bcast_reschedule(PGconn *db, long long id, const char *at, const char *tz,
 	v[3] = tz;
 	r = bc_q(&d, sql, 4, v);
 	if (!r)
-		return db_fail(&d);
+		return bc_db_fail(&d);
 	st = PQntuples(r);
 	PQclear(r);
 	if (st != 1) {
@@ -299,6 +292,6 @@ wa_bcast_reschedule(PGconn *db, long long id, const char *at, const char *tz,
 	    id, buf);
 	*out = bc_status_record(&d, id);
 	if (!*out)
-		return db_fail(&d);
+		return bc_db_fail(&d);
 	return WA_EXIT_OK;
 }
