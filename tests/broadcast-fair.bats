@@ -159,3 +159,52 @@ last_send() {
 	done
 	assert_equal "$(provider_stats duplicates)" 0
 }
+
+# span TENANT: ms from that tenant's first send to its last.
+span() {
+	jq -rs --arg k "$1" 'map(select(.path == "/send" and .tenant == $k) | .t)
+		| max - min' "$PROVIDER_LOG"
+}
+
+@test "a business's own rate (its row's whatsapp_rate, the file's WA_RATE.<id>) paces its broadcasts, --rate caps it, the others go at --rate" {
+	local slow capped filed plain cfg=$BATS_TEST_TMPDIR/wa.conf
+	BC_FIRST=972560000000 bc_new 16; slow=$BIZ
+	BC_FIRST=972561000000 bc_new 16; capped=$BIZ
+	BC_FIRST=972562000000 bc_new 16; filed=$BIZ
+	BC_FIRST=972563000000 bc_new 16; plain=$BIZ
+	psql_q "UPDATE business SET whatsapp_rate = 5 WHERE id = $slow"
+	psql_q "UPDATE business SET whatsapp_rate = 1000 WHERE id = $capped"
+	# The row wins over the file: $slow's 5, not 1000.
+	printf 'WA_RATE.%s=1000\nWA_RATE.%s=8\n' "$slow" "$filed" >"$cfg"
+	chmod 600 "$cfg"
+	wb --config "$cfg" run --all --rate 40 --parallel 8
+	assert_success
+	assert_equal "$(provider_stats delivered) $(provider_stats duplicates)" "64 0"
+	local s_slow s_capped s_filed s_plain
+	s_slow=$(span "business_$slow")
+	s_capped=$(span "business_$capped")
+	s_filed=$(span "business_$filed")
+	s_plain=$(span "business_$plain")
+	echo "16 each: row 5/s $s_slow ms, row 1000/s capped at 40 $s_capped ms, file 8/s $s_filed ms, --rate 40 $s_plain ms" >&3
+	# 16 sends at 5/s span at least 3 s; at 8/s, about 1.9 s; at 40/s
+	# (the cap, and --rate alone), under a second.
+	[ "$s_slow" -ge 2800 ] || fail "whatsapp_rate 5: 16 sends in $s_slow ms"
+	[ "$s_filed" -ge 1700 ] && [ "$s_filed" -lt "$s_slow" ] ||
+		fail "WA_RATE.<id>=8: 16 sends in $s_filed ms (5/s took $s_slow ms)"
+	[ "$s_capped" -ge 300 ] || fail "--rate 40 did not cap whatsapp_rate 1000: $s_capped ms"
+	[ "$s_capped" -lt "$s_filed" ] && [ "$s_plain" -lt "$s_filed" ] ||
+		fail "the 40/s ones were not faster: capped $s_capped, plain $s_plain, 8/s $s_filed ms"
+}
+
+@test "a business whose WA_RATE is not a rate: its broadcast stays queued (exit 78, named), the others go" {
+	local bad good cfg=$BATS_TEST_TMPDIR/wa.conf
+	BC_FIRST=972564000000 bc_new 5; bad=$BID; badbiz=$BIZ
+	BC_FIRST=972565000000 bc_new 5; good=$BID
+	printf 'WA_RATE.%s=fast\n' "$badbiz" >"$cfg"
+	chmod 600 "$cfg"
+	wb --config "$cfg" run --all --rate 40
+	assert_equal "$status" 78
+	grep -q "business $badbiz: WA_RATE 'fast' is not a rate" <<<"$stderr" || fail "$stderr"
+	assert_equal "$(bc_state "$bad")" "5 0 0 0 0"
+	assert_equal "$(bc_state "$good")" "0 0 5 0 0"
+}

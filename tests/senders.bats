@@ -143,7 +143,7 @@ EOF
 	# the non-secret settings only.
 	assert_equal "$(psql_q "SELECT string_agg(column_name, ',' ORDER BY column_name) FROM information_schema.columns
 		WHERE table_name = 'business' AND column_name NOT IN ('id', 'name', 'whatsapp_provider')")" \
-		baileys_base_url,meta_phone_number_id,whatsapp_shard
+		baileys_base_url,meta_phone_number_id,whatsapp_rate,whatsapp_shard
 	# A Baileys base URL from the row, the secret from the file.
 	b=$(bc_business baileys)
 	psql_q "UPDATE business SET baileys_base_url = '$OWN_URL' WHERE id = $b"

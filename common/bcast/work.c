@@ -23,6 +23,7 @@ struct biz {
 	int rc;              /* wa_check_ready's answer */
 	char reason[256];
 	struct wa_cfg cfg;   /* the settings it sends with */
+	double rate;         /* its broadcasts' pace; 0 unlimited */
 };
 
 struct worker {
@@ -109,6 +110,24 @@ bc_preflight(struct bc_db *d, const struct wa_cfg *cfg, long long business_id,
 	return st;
 }
 
+/* The pace of a business's broadcasts: its sender's own rate (WA_RATE:
+ * its row's whatsapp_rate, the file's WA_RATE.<id>, the global WA_RATE),
+ * with --rate as a cap; else --rate alone (0: unlimited). -1 when its
+ * WA_RATE is not a rate. */
+static double
+rate_of(const struct wa_cfg *own, double cap)
+{
+	const char *v = wa_cfg_get(own, WA_CFG_RATE);
+	double r;
+
+	if (!v)
+		return cap;
+	r = wa_parse_double(v, 0.001, 1e6);
+	if (r < 0)
+		return -1;
+	return cap > 0 && cap < r ? cap : r;
+}
+
 /* The pre-flight for a business, asked once per run. */
 static struct biz *
 preflight(struct worker *w, long long business_id)
@@ -128,6 +147,12 @@ preflight(struct worker *w, long long business_id)
 	b->prov = (enum wa_provider)prov;
 	if (b->rc == WA_EXIT_TEMP || b->rc == WA_EXIT_SOFTWARE)
 		b->id = -1; /* the database failed, not the provider: ask again */
+	else if (b->rc == WA_EXIT_OK && (b->rate = rate_of(&b->cfg, w->o->rate)) < 0) {
+		b->rc = WA_EXIT_CONFIG;
+		snprintf(b->reason, sizeof b->reason, "business %lld: WA_RATE '%.32s' "
+		    "is not a rate (messages a second, from 0.001)", business_id,
+		    wa_cfg_get(&b->cfg, WA_CFG_RATE));
+	}
 	return b;
 }
 
@@ -303,6 +328,7 @@ run_id(struct worker *w, long long id, int explicit, int multi, struct run **out
 	/* The run sends with the business's own settings. */
 	ro = *w->o;
 	ro.cfg = &bz->cfg;
+	ro.rate = bz->rate;
 	if (multi) {
 		*out = bc_run_start(&w->d, &ro, &b, bz->prov,
 		    pace_sender(bz, sender, sizeof sender), &st);

@@ -43,6 +43,8 @@ static const struct {
 	[WA_CFG_MEDIA_TIMEOUT] = { "WA_MEDIA_TIMEOUT", "60", 0 },
 	/* express.json()'s default limit, which the real service keeps. */
 	[WA_CFG_BAILEYS_MAX_BODY] = { "WA_BAILEYS_MAX_BODY", "102400", 0 },
+	/* Per business: each sender has its own limit (Meta's tier). */
+	[WA_CFG_RATE] = { "WA_RATE", NULL, 0, 1 },
 };
 
 const char *

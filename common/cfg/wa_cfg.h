@@ -31,6 +31,8 @@ enum wa_cfg_key {
 	                              provider's (Baileys 35, Meta 25) */
 	WA_CFG_MEDIA_TIMEOUT,      /* WA_MEDIA_TIMEOUT, seconds, default 60 */
 	WA_CFG_BAILEYS_MAX_BODY,   /* WA_BAILEYS_MAX_BODY, bytes, default 102400 */
+	WA_CFG_RATE,               /* WA_RATE, the sender's messages per second:
+	                              its Meta tier, say; unset: --rate alone */
 	WA_CFG_NKEYS
 };
 

@@ -23,7 +23,7 @@ struct slot {
 /* The non-secret settings a business row may hold (migration 0013), in
  * the order of the lookup's columns after whatsapp_provider. */
 static const enum wa_cfg_key dbkeys[] = { WA_CFG_META_PHONE_ID,
-	WA_CFG_BAILEYS_BASE_URL };
+	WA_CFG_BAILEYS_BASE_URL, WA_CFG_RATE };
 #define NDBKEYS ((int)(sizeof dbkeys / sizeof dbkeys[0]))
 
 struct wa_router {
@@ -201,7 +201,8 @@ lookup(struct wa_router *r, long long id, struct wa_cfg **cfg, long *bad_shard,
     struct wa_error *e)
 {
 	static const char sql[] = "SELECT whatsapp_provider, meta_phone_number_id,"
-	    " baileys_base_url, whatsapp_shard::text FROM business WHERE id = $1";
+	    " baileys_base_url, whatsapp_rate::text, whatsapp_shard::text"
+	    " FROM business WHERE id = $1";
 	char idtext[32], buf[256];
 	const char *params[1] = { idtext };
 	const char *db[WA_CFG_NKEYS] = { NULL };
@@ -231,8 +232,8 @@ lookup(struct wa_router *r, long long id, struct wa_cfg **cfg, long *bad_shard,
 			db[dbkeys[i]] = PQgetvalue(res, 0, i + 1);
 	/* Its shard picks its Baileys service unless its row names one. */
 	*bad_shard = -1;
-	if (what != R_UNKNOWN && !db[WA_CFG_BAILEYS_BASE_URL] && !PQgetisnull(res, 0, 3)) {
-		long n = wa_parse_long(PQgetvalue(res, 0, 3), 0, 0x7fffffffL);
+	if (what != R_UNKNOWN && !db[WA_CFG_BAILEYS_BASE_URL] && !PQgetisnull(res, 0, NDBKEYS + 1)) {
+		long n = wa_parse_long(PQgetvalue(res, 0, NDBKEYS + 1), 0, 0x7fffffffL);
 
 		db[WA_CFG_BAILEYS_BASE_URL] = n >= 0 ? wa_cfg_shard_url(r->cfg, n) : NULL;
 		if (!db[WA_CFG_BAILEYS_BASE_URL])
