@@ -208,3 +208,42 @@ span() {
 	assert_equal "$(bc_state "$bad")" "5 0 0 0 0"
 	assert_equal "$(bc_state "$good")" "0 0 5 0 0"
 }
+
+# on_wire TENANT MS [UNTIL]: the most of that tenant's sends the provider
+# held at once (before UNTIL, ms since the run's first send), when each is
+# held MS (its latency): for each send, how many of that tenant's came
+# within MS before it.
+on_wire() {
+	jq -rs --arg k "$1" --argjson ms "$2" --argjson until "${3:-1e12}" '
+		map(select(.path == "/send"))
+		| (map(.t) | min) as $t0
+		| [.[] | select(.tenant == $k and .t - $t0 < $until) | .t] | sort as $t
+		| [range(0; $t | length) as $i
+		   | [$t[0:$i + 1][] | select(. > $t[$i] - $ms)] | length] | max' "$PROVIDER_LOG"
+}
+
+@test "--parallel goes where it is used: three slow senders take what their pace needs, the fast one the rest" {
+	local slow=() fast i
+	provider_control '{"latency_ms":100}'
+	for i in 0 1 2; do
+		BC_FIRST=$((972570000000 + i * 1000)) bc_new 10
+		slow+=("$BIZ")
+		psql_q "UPDATE business SET whatsapp_rate = 4 WHERE id = $BIZ"
+	done
+	BC_FIRST=972579000000 bc_new 600
+	fast=$BIZ
+	wb run --all --parallel 16
+	assert_success
+	assert_equal "$(provider_stats delivered) $(provider_stats duplicates)" "630 0"
+	local wire until b
+	# While all four run: until the first of the slow ones ends.
+	until=$(for b in "${slow[@]}"; do last_send "business_$b"; done | sort -n | head -n 1)
+	wire=$(on_wire "business_$fast" 90 "$until")
+	echo "the unpaced one's most sends on the wire at once in its first $until ms: $wire of 16 (equal slices: 4)" >&3
+	# Equal slices would hold it to 4; the slow ones need about 2 each.
+	[ "$until" -ge 1500 ] || fail "the slow ones ended after $until ms"
+	[ "$wire" -ge 8 ] || fail "the unpaced broadcast had at most $wire sends on the wire"
+	for b in "${slow[@]}"; do
+		[ "$(on_wire "business_$b" 90)" -le 2 ] || fail "a slow one had $(on_wire "business_$b" 90) on the wire"
+	done
+}

@@ -328,6 +328,10 @@ struct run;
 struct run *bc_run_start(struct bc_db *d, const struct wa_bcast_run_opts *o,
     struct bc_bcast *b, int provider, const char *pace_sender, int *rc);
 void bc_run_share(struct run *u, int slice);
+/* Since the last call: the most sends it had on the wire (*peak), and 1
+ * when its slice alone held it back (it could use more), 0 when its pace
+ * or its work did. */
+int bc_run_usage(struct run *u, int *peak);
 int bc_run_turn(struct run *u, int *rc);
 void bc_run_stop(struct run *u);
 long long bc_run_id(const struct run *u);

@@ -53,6 +53,8 @@ struct run {
 	struct wa_bcast_run_opts ro; /* o points here */
 	int multi;                  /* stepped among others: never blocks */
 	int slice;                  /* multi: its share of --parallel */
+	int peak;                   /* most sends on the wire since bc_run_usage */
+	int sat;                    /* since then, held back by its slice alone */
 	int gen;                    /* d->gen when it last had the database */
 	const struct wa_cfg *cfg;
 	struct bc_db *d;
@@ -840,6 +842,21 @@ window_check(struct run *u)
 	    u->b.id, u->win_next);
 }
 
+/* How much of its slice a run uses, for bc_run_usage: it is held back by
+ * the slice when it has recipients in hand, every send it may have is
+ * pending and none waits for its pace. */
+static void
+usage(struct run *u)
+{
+	int f = wa_sender_inflight(u->snd);
+
+	if (f > u->peak)
+		u->peak = f;
+	if (u->nq > 0 && wa_sender_pending(u->snd) >= u->slice &&
+	    wa_sender_queued(u->snd) == 0)
+		u->sat = 1;
+}
+
 static int
 step_once(struct run *u)
 {
@@ -869,8 +886,10 @@ step_once(struct run *u)
 	}
 	if (u->stop == GO)
 		feed(u);
-	if (wa_sender_pending(u->snd) > 0 || u->nq > 0)
+	if (wa_sender_pending(u->snd) > 0 || u->nq > 0) {
 		wa_sender_step(u->snd, u->multi ? 0 : 100);
+		usage(u);
+	}
 	else if (u->stop == GO && !u->drained && !u->multi)
 		bc_sleep_ms(u->next_claim > now ? (int)((u->next_claim - now) * 1000) + 1 : 20);
 	/* Outcomes are recorded before the next sends start (before_send);
@@ -1120,6 +1139,17 @@ void
 bc_run_share(struct run *u, int slice)
 {
 	u->slice = slice > 0 ? slice : 1;
+}
+
+int
+bc_run_usage(struct run *u, int *peak)
+{
+	int sat = u->sat;
+
+	*peak = u->peak;
+	u->peak = 0;
+	u->sat = 0;
+	return sat;
 }
 
 int

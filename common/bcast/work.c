@@ -15,6 +15,7 @@
 #define MAXBIZ 256
 #define SCAN_S 1.0    /* run --all: look for newly runnable broadcasts */
 #define NAP_MS 5      /* between turns when the runs have nothing to do now */
+#define DEAL_S 0.25   /* --parallel dealt again by what each run uses */
 
 /* What the pre-flight said about a business, remembered for the run. */
 struct biz {
@@ -368,6 +369,7 @@ next_runnable(struct worker *w, long long after, long long *id)
  * invocation (seen), as the sequential loop did. */
 struct many {
 	struct run **act;
+	int *need, *got;    /* share's */
 	int nact, maxact;
 	long long *seen;
 	size_t nseen, capseen;
@@ -402,15 +404,42 @@ see(struct many *m, long long id)
 	return 0;
 }
 
-/* --parallel shared: each run's slice, at least 1, summing to parallel
- * (there are never more runs than that). */
+/* --parallel dealt out among the runs, at least 1 each, adding up to it
+ * (there are never more runs than that). With use, by what each used since
+ * the last deal: one its pace or its work held back gets what it had on
+ * the wire and room for one more, so that the runs that could use more share
+ * the rest equally; without (a run came or went), equal slices. */
 static void
-share(struct worker *w, struct many *m)
+share(struct worker *w, struct many *m, int use)
 {
-	int i, p = w->o->parallel;
+	int i, k, p = w->o->parallel, n = m->nact, left = p, nleft = n, peak, more;
 
-	for (i = 0; i < m->nact; i++)
-		bc_run_share(m->act[i], p / m->nact + (i < p % m->nact));
+	for (i = 0; i < n; i++) {
+		m->need[i] = 0; /* 0: as much as it is dealt */
+		if (use && !bc_run_usage(m->act[i], &peak))
+			m->need[i] = peak + 1;
+		m->got[i] = 0;
+	}
+	/* Water-filling: a need within the equal share of what is left is
+	 * met, which raises the share of the others. */
+	do {
+		more = 0;
+		for (i = 0; i < n && nleft > 1; i++)
+			if (!m->got[i] && m->need[i] > 0 && m->need[i] <= left / nleft) {
+				m->got[i] = m->need[i];
+				left -= m->need[i];
+				nleft--;
+				more = 1;
+			}
+	} while (more);
+	for (i = k = 0; i < n; i++)
+		if (!m->got[i]) {
+			m->got[i] = left / nleft + (k++ < left % nleft);
+			if (m->got[i] < 1)
+				m->got[i] = 1;
+		}
+	for (i = 0; i < n; i++)
+		bc_run_share(m->act[i], m->got[i]);
 }
 
 static void
@@ -449,7 +478,7 @@ take_up(struct worker *w, struct many *m, long long id, int explicit)
 		return 0;
 	}
 	m->act[m->nact++] = u;
-	share(w, m);
+	share(w, m, 0);
 	return 1;
 }
 
@@ -488,18 +517,23 @@ static int
 run_many(struct worker *w)
 {
 	struct many m;
-	double last_scan;
+	double last_scan, last_deal;
 	int i, one, busy, next_id = 0, more;
 
 	memset(&m, 0, sizeof m);
 	m.maxact = w->o->parallel > 0 ? w->o->parallel : 1;
 	m.act = calloc((size_t)m.maxact, sizeof *m.act);
-	if (!m.act) {
+	m.need = calloc((size_t)m.maxact, sizeof *m.need);
+	m.got = calloc((size_t)m.maxact, sizeof *m.got);
+	if (!m.act || !m.need || !m.got) {
+		free(m.act);
+		free(m.need);
+		free(m.got);
 		wa_err("out of memory");
 		return WA_EXIT_SOFTWARE;
 	}
 	scan(w, &m, &next_id);
-	last_scan = bc_now();
+	last_scan = last_deal = bc_now();
 	for (;;) {
 		busy = 0;
 		for (i = 0; i < m.nact; i++) {
@@ -510,7 +544,7 @@ run_many(struct worker *w)
 			m.act[i] = m.act[--m.nact];
 			i--;
 			if (m.nact)
-				share(w, &m);
+				share(w, &m, 0);
 			outcome(w, &m, one);
 		}
 		/* More to take up: the next ids, or, every second, any
@@ -524,11 +558,17 @@ run_many(struct worker *w)
 		}
 		if (m.nact == 0 && (m.halt || (w->o->all ? 1 : next_id >= w->o->nids)))
 			break;
+		if (m.nact > 1 && bc_now() - last_deal >= DEAL_S) {
+			share(w, &m, 1);
+			last_deal = bc_now();
+		}
 		/* Every turn is non-blocking: a short nap between rounds,
 		 * shorter than a send's pace at the rates in use. */
 		bc_sleep_ms(busy ? 1 : NAP_MS);
 	}
 	free(m.act);
+	free(m.need);
+	free(m.got);
 	free(m.seen);
 	return m.rc;
 }
