@@ -2,13 +2,16 @@
 # Crash loop (a long test: `make check-long`, not `make check`).
 #
 # A 20,000-recipient broadcast with two workers, each killed with SIGKILL
-# at 20 random moments and restarted: none lost, no duplicate delivery (as
-# the test provider recorded it), counters add up, and the number left for
-# review no more than the sends that were in flight at the kills.
+# at 20 random moments and restarted, while the provider answers some sends
+# 429 (a certain non-delivery: the recipient waits for its next try): none
+# lost, no duplicate delivery (as the test provider recorded it), counters
+# add up, and the number left for review no more than the sends that were
+# in flight at the kills, as the database and the provider's own log tell.
 #
 # Reproduce one run: CRASH_SEED=N make check-long (the seed fixes the kill
 # delays; the moments they land on still depend on the machine's timing).
-# CRASH_PARALLEL, CRASH_LATENCY_MS and CRASH_KILLS change the shape.
+# CRASH_PARALLEL, CRASH_LATENCY_MS, CRASH_KILLS and CRASH_429 (the share of
+# sends answered 429 during the kills) change the shape.
 #
 # This file lives in tests/long/, one level below tests/: lib/common takes
 # WA_ROOT (and the default WA_BIN) from the file's parent folder, so both
@@ -45,6 +48,11 @@ N=20000
 KILLS=${CRASH_KILLS:-20}       # per worker
 PAR=${CRASH_PARALLEL:-8}       # --parallel of each worker
 LAT=${CRASH_LATENCY_MS:-10}    # the provider's latency per send
+R429=${CRASH_429:-0.03}        # sends answered 429 while the kills go on
+# How long after its answer a send's outcome may still wait to be recorded
+# (a worker records outcomes within 50 ms, or before its next sends): a
+# send answered that recently is still in flight for the database.
+SLACK_MS=250
 # Why 10 ms: every kill must land while the broadcast is still being sent.
 # At 2-5 ms two workers send about 2,000 a second and the broadcast all but
 # ran out (2,500 queued) before the 40th kill; 10 ms caps them at 1,600 a
@@ -119,6 +127,8 @@ kill_worker() {
 	kill -0 "$pid" 2>/dev/null ||
 		fail "$app (pid $pid) ended before its kill: $(cat "$BATS_TEST_TMPDIR/$app.err")"
 	# (stderr: not bash's "Killed" line)
+	local killed_at
+	killed_at=$(now_ms)
 	{ kill -9 "$pid" && wait "$pid"; } 2>/dev/null || rc=$?
 	WPID[w]=
 	[ "$rc" -eq 137 ] || fail "$app: exit status $rc after SIGKILL, not 137"
@@ -142,8 +152,8 @@ kill_worker() {
 		sleep 0.01
 	done
 	[ "$live" = 0 ] || fail "$app (key $key): its session still holds the lock 20 s after SIGKILL"
-	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$app" "$key" "$inflight" "$requeue" "$q" \
-		"$(( $(now_ms) - T0 ))" >>"$BATS_TEST_TMPDIR/kills.tsv"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$app" "$key" "$inflight" "$requeue" "$q" \
+		"$(( $(now_ms) - T0 ))" "$killed_at" >>"$BATS_TEST_TMPDIR/kills.tsv"
 	[ "$inflight" -le "$PAR" ] ||
 		fail "$app (key $key): $inflight sends in flight at its kill, more than --parallel $PAR"
 	# Every kill must land on a broadcast still being sent.
@@ -160,7 +170,7 @@ kill_worker() {
 	bc_new "$N"
 	db_open
 	: >"$BATS_TEST_TMPDIR/kills.tsv"
-	provider_control "{\"latency_ms\":$LAT}"
+	provider_control "{\"latency_ms\":$LAT,\"retry_after\":1,\"rates\":{\"http_429\":$R429}}"
 
 	# The kill phase: each worker has its own schedule, a kill 0-500 ms
 	# (from $RANDOM) after it took its worker lock (so from its start-up
@@ -188,6 +198,8 @@ kill_worker() {
 		kill_worker "$w"
 	done
 	local t_kills=$(( $(now_ms) - T0 ))
+	# The rest without 429s, so the pace they halved creeps back.
+	provider_control "{\"latency_ms\":$LAT}"
 
 	# The last two incarnations run to the end (bounded).
 	local i rc1=0 rc2=0
@@ -212,8 +224,7 @@ kill_worker() {
 	fi
 
 	# None lost: every recipient is sent or left for review; nothing is
-	# queued, claimed or failed for another reason (the provider injected
-	# no fault).
+	# queued, claimed or failed for another reason (a 429 is retried).
 	local q p s f c
 	read -r q p s f c <<<"$(bc_state "$BID")"
 	assert_equal "$q $p $c $((s + f))" "0 0 0 $N"
@@ -263,11 +274,48 @@ kill_worker() {
 	[ "$review" -le "$inflight" ] || fail "$review left for review, $inflight in flight at the kills"
 	[ "$inflight" -le "$bound" ] || fail "$inflight in flight at the kills, more than $bound"
 
+	# From the provider's own log: no recipient waiting for its next try
+	# was left for review. A send received at t and answered 429
+	# (Retry-After: 1) is not tried again before t + 1 s: if its worker died
+	# after the answer was in (and SLACK_MS for the worker to note it) and
+	# before that, it was certainly not on the wire and must have gone back
+	# to the queue. And there were such recipients at the kills (429s in
+	# that span before a kill). wire: the sends the provider held at the
+	# kills (received, not yet answered), its figure beside the database's
+	# (which counts also those answered but not yet recorded).
+	local T=$BATS_TEST_TMPDIR
+	awk -F'\t' '{ print $2 "\t" $7 }' "$T/kills.tsv" >"$T/killed_at.tsv"
+	psql_q "SELECT substr(phone, 2) || '	' || claimed_by FROM whatsapp_broadcast_recipients
+		WHERE broadcast_id = $BID AND status = 'failed'" >"$T/review.tsv"
+	local between waiting wire r429
+	between=$(jq -rs --rawfile kt "$T/killed_at.tsv" --rawfile rv "$T/review.tsv" \
+		--argjson lat "$LAT" --argjson slack "$SLACK_MS" '
+		($kt | split("\n") | map(select(length > 0) | split("\t") | {(.[0]): (.[1] | tonumber)}) | add) as $kill
+		| (map(select(.path == "/send")) | group_by(.to_digits)
+		   | map({(.[0].to_digits): map({t, status})}) | add) as $by
+		| [$rv | split("\n")[] | select(length > 0) | split("\t")
+		   | . as [$d, $key] | $kill[$key] as $k
+		   | (($by[$d] // []) | map(select(.t <= $k)) | max_by(.t)) as $last
+		   | select($last != null and $last.status == 429
+		       and $last.t + $lat + $slack < $k and $k < $last.t + 1000)
+		   | "\($d) killed at \($k): \($by[$d] | map("\(.t) \(.status)") | join(", "))"]
+		   | join("; ")' "$PROVIDER_LOG")
+	[ -z "$between" ] || fail "left for review while waiting for their next try after a 429: $between"
+	read -r waiting wire r429 <<<"$(jq -rs --rawfile kt "$T/killed_at.tsv" --argjson lat "$LAT" --argjson slack "$SLACK_MS" '
+		($kt | split("\n") | map(select(length > 0) | split("\t")[1] | tonumber)) as $ks
+		| map(select(.path == "/send")) as $s
+		| ($s | map(select(.status == 429) | .t)) as $t429
+		| ($s | map([.t, .t + (.delay_ms // 0)])) as $ts
+		| "\([$ks[] as $k | $t429[] | select(. + $lat + $slack < $k and . + 1000 > $k)] | length)"
+		+ " \([$ks[] as $k | $ts[] | select(.[0] <= $k and $k < .[1])] | length)"
+		+ " \($t429 | length)"' "$PROVIDER_LOG")"
+	[ "$r429" -gt 0 ] && [ "$waiting" -gt 0 ] ||
+		fail "no recipient was waiting after a 429 at a kill (429s: $r429): the test tested nothing of that"
+
 	# No duplicate delivery, as the provider recorded it, and its record
 	# agrees with the rows: every sent recipient was delivered once (with
 	# the message id stored), every delivery is a sent recipient or one
 	# left for review; delivered = sent + the review rows that got out.
-	local T=$BATS_TEST_TMPDIR
 	assert_equal "$(provider_stats duplicates)" 0
 	[ "$(provider_stats max_per_recipient)" -le 1 ] || fail "max_per_recipient $(provider_stats max_per_recipient)"
 	jq -r 'select(.delivered == true and .path == "/send") | "\(.to_digits) \(.message_id)"' \
@@ -293,6 +341,8 @@ kill_worker() {
 		"sent=$s review=$review (delivered by the provider: $reached)" \
 		"in-flight at kills=$inflight (per kill $mink-$maxk; bound $bound)" \
 		"requeued at kills=$(awk -F'\t' '{ n += $4 } END { print n + 0 }' "$T/kills.tsv")" \
+		"429s=$r429 (429s answered in the second before a kill: $waiting; none of those left for review)" \
+		"held by the provider at the kill moments (both workers)=$wire" \
 		"queued at the last kill=$(tail -n 1 "$T/kills.tsv" | cut -f5)" \
 		"provider requests=$(provider_stats requests) delivered=$delivered duplicates=0" \
 		"kill phase ${t_kills} ms, run $(( t_end / 1000 )).$(printf %03d $(( t_end % 1000 ))) s," \
