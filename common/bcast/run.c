@@ -68,6 +68,7 @@ struct run {
 
 	struct item *pool;
 	int npool, free_head, nfree;
+	int fresh;                  /* pool[fresh..] never taken yet */
 	int q_head, q_tail, nq;     /* claimed, not yet handed to the sender */
 	int batch;
 
@@ -99,17 +100,16 @@ struct run {
 static int
 pool_init(struct run *u, int n)
 {
-	int i;
-
+	u->npool = n;
+	u->outcap = n * 2;
 	u->pool = calloc((size_t)n, sizeof *u->pool);
 	u->outs = calloc((size_t)n * 2, sizeof *u->outs);
 	if (!u->pool || !u->outs)
 		return -1;
-	u->npool = n;
-	u->outcap = n * 2;
-	for (i = 0; i < n; i++)
-		u->pool[i].next = i + 1 < n ? i + 1 : -1;
-	u->free_head = 0;
+	/* Items are first taken in order (fresh): pages of the pool no run
+	 * needs are never touched, which matters with 100 runs at once. */
+	u->fresh = 0;
+	u->free_head = -1;
 	u->nfree = n;
 	u->q_head = u->q_tail = -1;
 	return 0;
@@ -120,10 +120,14 @@ item_take(struct run *u)
 {
 	struct item *it;
 
-	if (u->free_head < 0)
+	if (u->free_head >= 0) {
+		it = &u->pool[u->free_head];
+		u->free_head = it->next;
+	} else if (u->fresh < u->npool) {
+		it = &u->pool[u->fresh++];
+	} else {
 		return NULL;
-	it = &u->pool[u->free_head];
-	u->free_head = it->next;
+	}
 	u->nfree--;
 	return it;
 }
@@ -386,7 +390,7 @@ unmark(struct run *u)
 	long long ids[256];
 	int i, k = 0, st = 0;
 
-	for (i = 0; i < u->npool && st == 0; i++) {
+	for (i = 0; i < u->fresh && st == 0; i++) {
 		if (!u->pool[i].between)
 			continue;
 		u->pool[i].between = 0;
@@ -479,22 +483,27 @@ claim_more(struct run *u)
 	struct bc_recip *rs;
 	struct bc_outcome bad, *oc;
 	struct item *it;
-	int want, n, i, opted;
+	int want, n, i, opted, batch;
 
 	if (u->drained || bc_now() < u->next_claim)
 		return 0;
 	/* Every item claimed must find room for its outcome. */
 	if (u->outcap - u->nout - (u->npool - u->nfree) < u->batch / 2 && flush(u) != 0)
 		return -1;
+	/* Among others, a batch in the measure of its slice: a hundred runs
+	 * at 80/s do not each hold --batch recipients claimed. */
+	batch = u->multi && 4 * u->slice < u->batch ? 4 * u->slice : u->batch;
+	if (batch < 32)
+		batch = 32 < u->batch ? 32 : u->batch;
 	want = u->outcap - u->nout - (u->npool - u->nfree);
 	if (want > u->nfree)
 		want = u->nfree;
-	if (want > u->batch)
-		want = u->batch;
+	if (want > batch)
+		want = batch;
 	if (want <= 0)
 		return 0;
 	/* Claim only when a fair batch fits, not one by one. */
-	if (want < u->batch / 2 && u->nq + wa_sender_pending(u->snd) > 0)
+	if (want < batch / 2 && u->nq + wa_sender_pending(u->snd) > 0)
 		return 0;
 	rs = calloc((size_t)want, sizeof *rs);
 	if (!rs)
@@ -1030,7 +1039,7 @@ run_free(struct run *u)
 		wa_sender_free(u->snd);
 	/* Items the sender dropped in flight (the database gone for good)
 	 * were never put back: what they own goes here. */
-	for (i = 0; u->pool && i < u->npool; i++) {
+	for (i = 0; u->pool && i < u->fresh; i++) {
 		wa_val_free(u->pool[i].rec);
 		wa_msg_own_free(&u->pool[i].own);
 		wa_val_free(u->pool[i].r.fields);

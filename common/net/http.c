@@ -315,6 +315,11 @@ setup_fixed(struct xfer *x, int mode)
 	/* Below the 5 s keep-alive timeout of Node servers (Baileys), so an
 	 * idle connection is not reused just as the server closes it. */
 	bad |= curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, 4L);
+	/* The providers' answers are small: an 8 KB receive buffer, not 16,
+	 * and the smallest upload buffer (16 KB, not 64) for a body read in
+	 * pieces. A worker running a hundred broadcasts keeps a few handles
+	 * for each. */
+	bad |= curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 8192L);
 	if (!x->h->proxy_env) {
 		bad |= curl_easy_setopt(e, CURLOPT_PROXY, "");
 		bad |= curl_easy_setopt(e, CURLOPT_NOPROXY, "");
@@ -323,6 +328,7 @@ setup_fixed(struct xfer *x, int mode)
 		return bad | curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
 	bad |= curl_easy_setopt(e, CURLOPT_POST, 1L);
 	if (mode == M_READ) {
+		bad |= curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
 		bad |= curl_easy_setopt(e, CURLOPT_READFUNCTION, read_body);
 		bad |= curl_easy_setopt(e, CURLOPT_READDATA, x);
 		bad |= curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, seek_body);
